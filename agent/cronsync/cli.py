@@ -1,0 +1,317 @@
+"""The ``cronsync`` command: parses arguments, calls one verb, maps errors to exit codes.
+
+A known error prints one line (``cronsync: ...``) and exits with its code; an
+unexpected one says so in one line and shows the traceback only with ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from . import __version__
+from .errors import CronsyncError, UsageError
+
+EXIT_INTERNAL = 70
+
+DESCRIPTION = """\
+cronsync keeps a host's cron jobs in a git repository: it validates the job files,
+renders /etc/cron.d/cronsync and installs it atomically; a bad commit never replaces
+a good crontab.
+
+exit codes: 0 ok, 1 problems found or sync refused, 2 usage or config error,
+3 git remote/checkout failed, 4 install on the host failed, 75 another sync is running,
+70 internal error."""
+
+
+def _emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``cronsync validate [REPO]``: report every problem of a job repository."""
+    from .gate import check_repository
+    from .model import ERROR
+
+    host = None
+    if args.host:
+        from .build import host_context
+        from .config import load_config
+
+        host = host_context(load_config(args.config))
+    root = Path(args.repo)
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a directory")
+    report = check_repository(root, host, lint=not args.no_lint)
+    problems = report.problems
+    blocking = [p for p in problems if p.severity == ERROR or args.strict]
+    if args.json:
+        _emit_json(
+            {
+                "ok": not blocking,
+                "jobs": len(report.repo.jobs),
+                "problems": [p.as_dict() for p in problems],
+            }
+        )
+    else:
+        for problem in problems:
+            print(problem.format())
+        errors = sum(p.severity == ERROR for p in problems)
+        summary = (
+            f"{len(report.repo.jobs)} job files parsed, {errors} errors, "
+            f"{len(problems) - errors} warnings"
+        )
+        print(
+            ("FAILED: " if blocking else "ok: ") + summary,
+            file=sys.stderr if blocking else sys.stdout,
+        )
+    return 1 if blocking else 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """``cronsync sync``: one sync cycle."""
+    from .config import load_config
+    from .sync import run_sync
+
+    outcome = run_sync(load_config(args.config), force=args.force)
+    record = outcome.record
+    if args.json:
+        from dataclasses import asdict
+
+        _emit_json({"record": asdict(record), "drift": [d.as_dict() for d in outcome.drift]})
+        return outcome.exit_code
+    stream = sys.stdout if record.ok else sys.stderr
+    print(f"{record.result}: {record.message}", file=stream)
+    for problem in record.errors:
+        print(_problem_line(problem), file=stream)
+    for problem in record.warnings:
+        print(_problem_line(problem))
+    for note in record.notes:
+        print(f"note: {note}")
+    for finding in outcome.drift:
+        print(f"drift: {finding.message}", file=sys.stderr)
+    return outcome.exit_code
+
+
+def _problem_line(item: dict[str, Any]) -> str:
+    from .model import Problem
+
+    return (
+        "  "
+        + Problem(
+            item["file"],
+            item.get("line"),
+            item.get("field", ""),
+            item["message"],
+            item.get("severity", "error"),
+        ).format()
+    )
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """``cronsync plan``: what a sync would change, without changing it."""
+    from . import hostview, plan, views
+    from .config import load_config
+    from .sync import utc_now
+
+    config = load_config(args.config)
+    build = (
+        hostview.build_worktree(config, Path(args.repo))
+        if args.repo
+        else hostview.build_remote(config)[1]
+    )
+    if not build.ok:
+        for problem in build.problems:
+            print(problem.format(), file=sys.stderr)
+        print("FAILED: a sync would refuse this commit; nothing would change", file=sys.stderr)
+        return 1
+    changes = plan.diff_jobs(hostview.installed_jobs(config), build.jobs_doc)
+    diff = plan.cron_diff(
+        hostview.installed_cron_text(config), build.cron_text, str(config.paths.cron_file)
+    )
+    now, jobs = utc_now(), build.jobs_doc["jobs"]
+    runs = {
+        c.name: [
+            {"job_time": r.job_time.isoformat(), "host_time": r.host_time.isoformat()}
+            for r in plan.upcoming_runs(jobs[c.name], config.host.timezone, now)
+        ]
+        for c in changes
+        if c.name in jobs
+    }
+    if args.json:
+        _emit_json(
+            {
+                "changes": [views.change_json(c) for c in changes],
+                "cron_diff": diff,
+                "next_runs": runs,
+                "warnings": [p.as_dict() for p in build.warnings],
+            }
+        )
+    else:
+        print(views.plan_text(changes, diff, runs))
+    changed = bool(changes or diff)
+    return 1 if (args.exit_code and changed) else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``cronsync status``: what is installed, how the last sync went, the jobs."""
+    from . import hostview, views
+    from .config import load_config
+    from .state import load_state
+    from .sync import utc_now
+    from .urls import redact_url
+
+    config = load_config(args.config)
+    doc = views.status_document(
+        config.host.name,
+        config.host.timezone,
+        redact_url(config.repo_url),
+        config.branch,
+        load_state(config.paths.state_file),
+        hostview.installed_jobs(config),
+        utc_now(),
+    )
+    if args.json:
+        _emit_json(doc)
+    else:
+        print(views.status_text(doc))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """``cronsync schema``: print the file format reference."""
+    from .schemadoc import schema_json, schema_markdown
+
+    if args.format == "json":
+        _emit_json(schema_json())
+    else:
+        sys.stdout.write(schema_markdown())
+    return 0
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="agent config (default: $CRONSYNC_CONFIG, else /etc/cronsync/agent.toml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of every verb."""
+    parser = argparse.ArgumentParser(
+        prog="cronsync",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"cronsync {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show details (tracebacks of internal errors)"
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
+    verbs.required = True
+
+    validate = verbs.add_parser(
+        "validate",
+        help="check a job repository; every problem as file:line: field: message",
+        description="Check a job repository (the same gate a sync applies). Exit 0 when "
+        "clean, 1 with problems, 2 for usage errors. Run it in the jobs "
+        "repository's CI and pre-commit hook.",
+    )
+    validate.add_argument("repo", nargs="?", default=".", help="repository folder (default .)")
+    validate.add_argument("--json", action="store_true", help="machine-readable output")
+    validate.add_argument(
+        "--host",
+        action="store_true",
+        help="also apply this host's rules (allowed and existing users) from the agent config",
+    )
+    validate.add_argument("--no-lint", action="store_true", help="skip shellcheck")
+    validate.add_argument("--strict", action="store_true", help="warnings fail too")
+    _add_config(validate)
+    validate.set_defaults(func=cmd_validate)
+
+    sync = verbs.add_parser(
+        "sync",
+        help="fetch, validate and install the configured branch (one cycle)",
+        description="One sync cycle: fetch the configured branch, validate it, install it "
+        "atomically. A commit with problems is refused and the last-known-good "
+        "stays installed.",
+    )
+    sync.add_argument(
+        "--force", action="store_true", help="rebuild and reinstall even when nothing changed"
+    )
+    sync.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_config(sync)
+    sync.set_defaults(func=cmd_sync)
+
+    plan = verbs.add_parser(
+        "plan",
+        help="show what a sync would change, without changing anything",
+        description="Show jobs a sync would add, remove or change (field by field), the "
+        "diff of the cron file and the next runs of changed jobs.",
+    )
+    plan.add_argument(
+        "--repo", metavar="DIR", help="plan from a local folder instead of fetching the remote"
+    )
+    plan.add_argument(
+        "--exit-code", action="store_true", help="exit 1 when a sync would change something"
+    )
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_config(plan)
+    plan.set_defaults(func=cmd_plan)
+
+    status = verbs.add_parser(
+        "status",
+        help="installed commit, last sync, drift and the job table",
+        description="Show what is installed, how the last sync went and every job with its "
+        "next run. --json gives the documented status document (status_format 1).",
+    )
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_config(status)
+    status.set_defaults(func=cmd_status)
+
+    schema = verbs.add_parser(
+        "schema",
+        help="print the job file and config reference",
+        description="Print the reference of job files, cronsync.toml "
+        "and agent.toml, generated from the schema.",
+    )
+    schema.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    schema.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the ``cronsync`` command; return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except CronsyncError as exc:
+        print(f"cronsync: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cronsync: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        print(
+            f"cronsync: internal error: {type(exc).__name__}: {exc} "
+            "(please report it; --verbose shows the traceback)",
+            file=sys.stderr,
+        )
+        if args.verbose:
+            traceback.print_exc()
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

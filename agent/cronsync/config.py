@@ -1,0 +1,183 @@
+"""The host's agent config (``/etc/cronsync/agent.toml``) and the paths it implies.
+
+Every host path hangs off ``paths.root`` (default ``/``), so the whole agent runs
+unprivileged in a sandbox directory for the demo and the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from . import schema
+from .durations import parse_duration
+from .errors import ConfigError
+from .hostinfo import detect_host_name, detect_host_timezone
+from .model import HostContext, Problem
+from .tomlcheck import Located, check_table, parse_toml
+from .validate import is_known_zone
+
+DEFAULT_CONFIG = Path("/etc/cronsync/agent.toml")
+CONFIG_ENV = "CRONSYNC_CONFIG"
+CRON_FILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+BRANCH_NAME = re.compile(r"(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![./])")
+SHIM_PATH = re.compile(r"/[A-Za-z0-9._/+-]+")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where cronsync keeps everything on one host (all below ``root``)."""
+
+    root: Path
+    cron_file: Path
+
+    @property
+    def state_dir(self) -> Path:
+        """``/var/lib/cronsync``: checkout, releases, ``current``, state."""
+        return self.root / "var/lib/cronsync"
+
+    @property
+    def checkout(self) -> Path:
+        """The agent's git checkout."""
+        return self.state_dir / "repo"
+
+    @property
+    def releases(self) -> Path:
+        """Immutable exports of commits, one directory each."""
+        return self.state_dir / "releases"
+
+    @property
+    def current(self) -> Path:
+        """Symlink to the installed release; the shim reads only this."""
+        return self.state_dir / "current"
+
+    @property
+    def state_file(self) -> Path:
+        """Sync history, last-known-good and drift findings (JSON)."""
+        return self.state_dir / "state.json"
+
+    @property
+    def sync_lock(self) -> Path:
+        """Held for the whole of a sync, so two never overlap."""
+        return self.state_dir / "sync.lock"
+
+    @property
+    def log_dir(self) -> Path:
+        """``/var/log/cronsync``."""
+        return self.root / "var/log/cronsync"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """The parsed agent config of one host."""
+
+    path: Path
+    repo_url: str
+    branch: str
+    host: HostContext
+    users_must_exist: bool
+    shim: str
+    keep_releases: int
+    git_timeout_seconds: int
+    drift_policy: str
+    paths: Paths
+
+
+def config_path(explicit: Optional[str]) -> Path:
+    """Return the config file to use: ``--config``, else ``$CRONSYNC_CONFIG``, else
+    ``/etc/cronsync/agent.toml``."""
+    chosen = explicit or os.environ.get(CONFIG_ENV)
+    return Path(chosen) if chosen else DEFAULT_CONFIG
+
+
+def _logic_problems(doc: Located, data: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    if "url" not in data.get("repo", {}):
+        problems.append(doc.problem("repo.url", "required: the jobs repository's git URL"))
+    branch = data.get("repo", {}).get("branch", "main")
+    if not BRANCH_NAME.fullmatch(branch):
+        problems.append(doc.problem("repo.branch", f"{branch!r} is not a branch name"))
+    cron_file = data.get("cron", {}).get("file", "/etc/cron.d/cronsync")
+    if not cron_file.startswith("/") or not CRON_FILE_NAME.fullmatch(Path(cron_file).name):
+        problems.append(
+            doc.problem(
+                "cron.file",
+                f"{cron_file!r}: an absolute path whose file "
+                "name has only letters, digits, '-' and '_' (cron "
+                "silently ignores names with a dot)",
+            )
+        )
+    shim = data.get("cron", {}).get("shim", "/usr/local/bin/cronsync-run")
+    if not SHIM_PATH.fullmatch(shim):
+        problems.append(
+            doc.problem("cron.shim", f"{shim!r} is not an absolute path without spaces")
+        )
+    zone = data.get("host", {}).get("timezone")
+    if zone is not None and not is_known_zone(zone):
+        problems.append(doc.problem("host.timezone", f"unknown time zone {zone!r}"))
+    return problems
+
+
+def parse_config(path: Path, text: str) -> AgentConfig:
+    """Parse agent.toml text read from ``path``.
+
+    Raises:
+        ConfigError: listing every problem, each with file, line and field.
+    """
+    doc, problems = parse_toml(str(path), text)
+    if doc is not None:
+        problems = check_table(doc, doc.data, schema.AGENT_FIELDS)
+        problems = problems or _logic_problems(doc, doc.data)
+    if problems or doc is None:
+        raise ConfigError("invalid agent config: " + "; ".join(p.format() for p in problems))
+    return _build(path, doc.data)
+
+
+def _build(path: Path, data: Mapping[str, Any]) -> AgentConfig:
+    repo, host = data["repo"], data.get("host", {})
+    users, cron = data.get("users", {}), data.get("cron", {})
+    sync, drift = data.get("sync", {}), data.get("drift", {})
+    root = Path(data.get("paths", {}).get("root", "/"))
+    if not root.is_absolute():
+        root = (path.parent / root).resolve()
+    cron_file = root / cron.get("file", "/etc/cron.d/cronsync").lstrip("/")
+    return AgentConfig(
+        path=path,
+        repo_url=repo["url"],
+        branch=repo.get("branch", "main"),
+        host=HostContext(
+            name=host.get("name") or detect_host_name(),
+            groups=tuple(host.get("groups", ())),
+            timezone=host.get("timezone") or detect_host_timezone(),
+            allowed_users=tuple(users.get("allowed", ())),
+        ),
+        users_must_exist=users.get("must_exist", True),
+        shim=cron.get("shim", "/usr/local/bin/cronsync-run"),
+        keep_releases=sync.get("keep_releases", 5),
+        git_timeout_seconds=parse_duration(sync.get("git_timeout", "2m")),
+        drift_policy=drift.get("policy", "report"),
+        paths=Paths(root=root, cron_file=cron_file),
+    )
+
+
+def load_config(explicit: Optional[str] = None) -> AgentConfig:
+    """Read and parse the agent config (see ``config_path`` for which file).
+
+    Raises:
+        ConfigError: the file is missing, unreadable, not UTF-8 or invalid.
+    """
+    path = config_path(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"no agent config at {path} (write one, or pass --config PATH; "
+            "see README 'Setting up a host')"
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read agent config {path}: {exc}") from exc
+    return parse_config(path, text)

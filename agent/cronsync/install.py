@@ -1,0 +1,166 @@
+"""Install a release on the host: release directory, ``current`` link, cron file.
+
+Each step is atomic (temp name, fsync, rename) and they run in that order, so at every
+instant cron reads a complete file and the shim a complete release. Leftovers of an
+interrupted sync (``.tmp-*`` directories) are never mistaken for a release.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Optional
+
+from .compiled import JOBS_FILE
+from .config import Paths
+from .drift import Observed, release_link
+from .errors import InstallError
+from .fsutil import atomic_symlink, atomic_write, fsync_dir, fsync_tree, remove_tree
+
+TEMP_PREFIX = ".tmp-"
+RELEASE_REPO = "repo"
+
+
+def sha256_hex(data: bytes) -> str:
+    """Return the hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def release_name(commit: str, jobs_json: bytes) -> str:
+    """Name a release after its commit and the digest of its compiled jobs, so the same
+    commit compiled for another host config is another (immutable) release."""
+    return f"{commit[:12]}-{sha256_hex(jobs_json)[:8]}"
+
+
+def new_staging_dir(paths: Paths, commit: str) -> Path:
+    """Create a fresh, empty staging directory under ``releases/`` and return it.
+
+    Raises:
+        InstallError: the releases directory cannot be created.
+    """
+    try:
+        paths.releases.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InstallError(f"cannot create {paths.releases}: {exc.strerror}") from exc
+    staging = paths.releases / f"{TEMP_PREFIX}{commit[:12]}-{os.getpid()}"
+    remove_tree(staging)
+    try:
+        staging.mkdir(mode=0o755)
+    except OSError as exc:
+        raise InstallError(f"cannot create {staging}: {exc.strerror}") from exc
+    return staging
+
+
+def finish_release(paths: Paths, staging: Path, commit: str, jobs_json: bytes) -> str:
+    """Write jobs.json into a staged release and move it into place.
+
+    Returns:
+        The release name. When a release of that name already exists (same commit,
+        same compiled jobs) it is kept and the staging directory is removed.
+
+    Raises:
+        InstallError: writing or renaming failed; the staging directory is removed.
+    """
+    name = release_name(commit, jobs_json)
+    final = paths.releases / name
+    try:
+        if (final / JOBS_FILE).is_file():
+            remove_tree(staging)
+            return name
+        remove_tree(final)
+        atomic_write(staging / JOBS_FILE, jobs_json, mode=0o644)
+        fsync_tree(staging)
+        os.rename(staging, final)
+        fsync_dir(paths.releases)
+    except OSError as exc:
+        remove_tree(staging)
+        raise InstallError(f"cannot install release {final}: {exc.strerror or exc}") from exc
+    return name
+
+
+def switch_current(paths: Paths, release: str) -> None:
+    """Point ``current`` at a release, atomically.
+
+    Raises:
+        InstallError: the link cannot be replaced.
+    """
+    atomic_symlink(paths.current, release_link(release))
+
+
+def cron_file_owner() -> Optional[tuple[int, int]]:
+    """Return root:root when we can set it (cron refuses files not owned by root)."""
+    return (0, 0) if os.geteuid() == 0 else None
+
+
+def write_cron_file(path: Path, text: str) -> str:
+    """Write the managed cron file as Debian cron wants it: dot-free name, 0644,
+    root-owned when running as root, ending in a newline.
+
+    Returns:
+        The SHA-256 of what was written.
+
+    Raises:
+        InstallError: the file cannot be written; the previous one stays.
+    """
+    data = text.encode()
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InstallError(f"cannot create {path.parent}: {exc.strerror}") from exc
+    atomic_write(path, data, mode=0o644, owner=cron_file_owner())
+    return sha256_hex(data)
+
+
+def read_cron_file(path: Path) -> Optional[bytes]:
+    """Return the cron file's bytes, or None when it does not exist."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise InstallError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def observe(paths: Paths) -> Observed:
+    """Look at what is installed now (cheap: one small read, one readlink, one stat)."""
+    data = read_cron_file(paths.cron_file)
+    try:
+        target: Optional[str] = os.readlink(paths.current)
+    except OSError:
+        target = None
+    complete = target is not None and (paths.state_dir / target / JOBS_FILE).is_file()
+    return Observed(
+        cron_sha256=None if data is None else sha256_hex(data),
+        current_target=target,
+        release_complete=complete,
+    )
+
+
+def prune_releases(paths: Paths, keep: int, current: str) -> list[str]:
+    """Remove staging leftovers and all but the ``keep`` newest old releases.
+
+    Call only while holding the sync lock (no staging directory is then in use).
+
+    Returns:
+        The names removed.
+    """
+    try:
+        entries = list(paths.releases.iterdir())
+    except OSError:
+        return []
+    removed = []
+    old = []
+    for entry in entries:
+        if entry.name.startswith(TEMP_PREFIX):
+            remove_tree(entry)
+            removed.append(entry.name)
+        elif entry.name != current and entry.is_dir():
+            old.append(entry)
+    old.sort(key=lambda item: item.stat().st_mtime, reverse=True)
+    for entry in old[keep:]:
+        remove_tree(entry)
+        removed.append(entry.name)
+    return removed

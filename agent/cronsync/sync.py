@@ -1,0 +1,244 @@
+"""One sync cycle: lock -> fetch -> export -> validate -> render -> install -> record.
+
+Any failure before the install leaves the last-known-good installed and is recorded
+with every error. A cycle with nothing new upstream and an intact install writes
+nothing but the state file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Optional
+
+from . import gitsource
+from .build import Build, build_tree, config_digest
+from .config import AgentConfig
+from .drift import DriftFinding, find_drift
+from .errors import CronsyncError, InstallError, SourceError
+from .fsutil import ExclusiveLock, remove_tree
+from .install import (
+    RELEASE_REPO,
+    finish_release,
+    new_staging_dir,
+    observe,
+    prune_releases,
+    switch_current,
+    write_cron_file,
+)
+from .render import SourceInfo
+from .state import (
+    FAILED,
+    INSTALLED,
+    REFUSED,
+    UNCHANGED,
+    AgentState,
+    Installed,
+    SyncRecord,
+    load_state,
+    save_state,
+)
+from .urls import redact_url
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """Return the current time, timezone-aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    """Format a moment as ISO 8601 with seconds."""
+    return moment.isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """What a sync did, for the CLI and the agent loop."""
+
+    record: SyncRecord
+    drift: tuple[DriftFinding, ...] = ()
+    exit_code: int = 0
+
+
+class _Cycle:
+    """The state of one running cycle (kept small: one object per sync)."""
+
+    def __init__(self, config: AgentConfig, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.started = clock()
+        self.state: AgentState = load_state(config.paths.state_file)
+        self.digest = config_digest(config)
+        self.notes: list[str] = []
+
+    def finish(
+        self, result: str, commit: Optional[str], message: str, build: Optional[Build] = None
+    ) -> SyncRecord:
+        errors = tuple(p.as_dict() for p in build.errors) if build else ()
+        warnings = tuple(p.as_dict() for p in build.warnings) if build else ()
+        record = SyncRecord(
+            iso(self.started),
+            iso(self.clock()),
+            result,
+            commit,
+            message,
+            errors,
+            warnings,
+            tuple(self.notes),
+        )
+        self.state.record(record)
+        save_state(self.config.paths.state_file, self.state)
+        return record
+
+
+def _source_info(config: AgentConfig, commit: str) -> SourceInfo:
+    return SourceInfo(redact_url(config.repo_url), config.branch, commit)
+
+
+def _export(cycle: _Cycle, commit: str, dest: Path) -> None:
+    """Export ``commit``; when the checkout turns out corrupt (an object that cannot be
+    read), clone afresh once and try again."""
+    config = cycle.config
+    try:
+        gitsource.export_commit(config.paths.checkout, commit, dest)
+        return
+    except SourceError as exc:
+        cycle.notes.append(f"export failed ({exc.message}); cloned afresh")
+    remove_tree(config.paths.checkout)
+    fetched = gitsource.fetch_branch(
+        config.repo_url, config.branch, config.paths.checkout, timeout=config.git_timeout_seconds
+    )
+    if fetched.commit != commit:
+        raise SourceError(
+            f"branch {config.branch} moved to {fetched.commit[:12]} while "
+            f"exporting {commit[:12]}; the next sync installs it"
+        )
+    gitsource.export_commit(config.paths.checkout, commit, dest)
+
+
+def _install(cycle: _Cycle, commit: str) -> tuple[str, Optional[Build]]:
+    """Export, validate and (when clean) install ``commit``; return (result, build)."""
+    paths = cycle.config.paths
+    staging = new_staging_dir(paths, commit)
+    try:
+        _export(cycle, commit, staging / RELEASE_REPO)
+        build = build_tree(
+            cycle.config, staging / RELEASE_REPO, _source_info(cycle.config, commit), cycle.started
+        )
+    except BaseException:
+        remove_tree(staging)
+        raise
+    if not build.ok:
+        remove_tree(staging)
+        return REFUSED, build
+    release = finish_release(paths, staging, commit, build.jobs_json)
+    previous = cycle.state.installed
+    switch_current(paths, release)
+    try:
+        cron_sha = write_cron_file(paths.cron_file, build.cron_text)
+    except InstallError:
+        if previous is not None:  # keep the shim and the old cron file consistent
+            switch_current(paths, previous.release)
+        raise
+    cycle.state.installed = Installed(commit, release, iso(cycle.clock()), cron_sha, cycle.digest)
+    cycle.state.drift = []
+    prune_releases(paths, cycle.config.keep_releases, release)
+    return INSTALLED, build
+
+
+def _note_history(cycle: _Cycle, fetched: gitsource.FetchResult) -> None:
+    installed = cycle.state.installed
+    if fetched.recloned:
+        cycle.notes.append("the checkout was missing or broken and was cloned afresh")
+    if (
+        installed
+        and installed.commit != fetched.commit
+        and not gitsource.is_ancestor(cycle.config.paths.checkout, installed.commit, fetched.commit)
+    ):
+        cycle.notes.append(
+            f"branch {cycle.config.branch} was rewritten (force-push): "
+            f"installed {installed.commit[:12]} is not an ancestor of "
+            f"{fetched.commit[:12]}"
+        )
+
+
+def _drift_of(cycle: _Cycle) -> list[DriftFinding]:
+    installed = cycle.state.installed
+    if installed is None:
+        return []
+    return find_drift(installed, observe(cycle.config.paths))
+
+
+def _cycle(cycle: _Cycle, force: bool) -> SyncOutcome:
+    config = cycle.config
+    try:
+        fetched = gitsource.fetch_branch(
+            config.repo_url,
+            config.branch,
+            config.paths.checkout,
+            timeout=config.git_timeout_seconds,
+        )
+    except SourceError as exc:
+        return SyncOutcome(cycle.finish(FAILED, None, exc.message), exit_code=exc.exit_code)
+    _note_history(cycle, fetched)
+    installed = cycle.state.installed
+    drift = _drift_of(cycle)
+    # Recorded now, so status shows it even when the commit is refused; an install
+    # that succeeds clears it.
+    cycle.state.drift = [finding.as_dict() for finding in drift]
+    same = (
+        installed is not None
+        and installed.commit == fetched.commit
+        and installed.config_digest == cycle.digest
+    )
+    if same and not force and (not drift or config.drift_policy == "report"):
+        message = "up to date" if not drift else "up to date; drift found (policy: report)"
+        return SyncOutcome(cycle.finish(UNCHANGED, fetched.commit, message), tuple(drift))
+    if same and drift:
+        cycle.notes.append("drift reverted: " + "; ".join(f.message for f in drift))
+    result, build = _install(cycle, fetched.commit)
+    if result == REFUSED:
+        assert build is not None
+        count = len(build.errors)
+        message = (
+            f"commit {fetched.commit[:12]} refused: {count} problem"
+            f"{'s' if count != 1 else ''}; the last-known-good stays installed"
+        )
+        return SyncOutcome(
+            cycle.finish(REFUSED, fetched.commit, message, build), tuple(drift), exit_code=1
+        )
+    message = f"{fetched.commit[:12]} of branch {config.branch}"
+    return SyncOutcome(cycle.finish(INSTALLED, fetched.commit, message, build), tuple(drift))
+
+
+def run_sync(config: AgentConfig, force: bool = False, clock: Clock = utc_now) -> SyncOutcome:
+    """Run one sync cycle under the sync lock.
+
+    Args:
+        config: the host's agent config.
+        force: rebuild and reinstall even when nothing changed.
+        clock: source of the current time (tests pass a fixed one).
+
+    Returns:
+        The outcome, already recorded in the state file.
+
+    Raises:
+        LockBusyError: another sync is running.
+        InstallError: the state directory or an install step failed (recorded when the
+            state file is still writable).
+    """
+    paths = config.paths
+    try:
+        paths.state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InstallError(f"cannot create {paths.state_dir}: {exc.strerror}") from exc
+    with ExclusiveLock(paths.sync_lock, "sync"):
+        cycle = _Cycle(config, clock)
+        try:
+            return _cycle(cycle, force)
+        except CronsyncError as exc:
+            record = cycle.finish(FAILED, None, exc.message)
+            return SyncOutcome(record, exit_code=exc.exit_code)

@@ -1,0 +1,166 @@
+"""Status and plan as data (the ``--json`` contract) and as text for people.
+
+``status_document`` is the documented, versioned shape of ``cronsync status --json``;
+the text forms are rendered from the same data, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, Optional
+
+from .plan import JobChange, upcoming_runs
+from .state import AgentState
+
+STATUS_FORMAT = 1
+
+
+def _job_row(record: Mapping[str, Any], host_zone: str, now: datetime) -> dict[str, Any]:
+    runs = upcoming_runs(record, host_zone, now, count=1)
+    return {
+        "name": record.get("name"),
+        "schedule": record.get("schedule"),
+        "timezone": record.get("timezone"),
+        "user": record.get("user"),
+        "owner": record.get("owner"),
+        "installed": bool(record.get("installed")),
+        "status": record.get("status"),
+        "cron": record.get("cron", []),
+        "gated": bool(record.get("gate")),
+        "next_run": runs[0].job_time.isoformat() if runs else None,
+        "next_run_host": runs[0].host_time.isoformat() if runs else None,
+    }
+
+
+def status_document(
+    host: str,
+    host_zone: str,
+    repo: str,
+    branch: str,
+    state: AgentState,
+    jobs_doc: Optional[Mapping[str, Any]],
+    now: datetime,
+) -> dict[str, Any]:
+    """Build the ``cronsync status --json`` document (format ``STATUS_FORMAT``).
+
+    Keys: status_format, host, host_timezone, repo, branch, health (ok | degraded |
+    failed), installed {commit, release, at} or null, last_sync (the sync record) or
+    null, last_success, drift [ {what, message} ], jobs [ {name, schedule, timezone,
+    user, owner, installed, status, cron, gated, next_run, next_run_host} ].
+    """
+    installed = state.installed
+    jobs = (jobs_doc or {}).get("jobs", {})
+    return {
+        "status_format": STATUS_FORMAT,
+        "host": host,
+        "host_timezone": host_zone,
+        "repo": repo,
+        "branch": branch,
+        "health": health(state),
+        "installed": None
+        if installed is None
+        else {"commit": installed.commit, "release": installed.release, "at": installed.at},
+        "last_sync": None if state.last_sync is None else asdict(state.last_sync),
+        "last_success": state.last_success,
+        "drift": state.drift,
+        "jobs": [_job_row(jobs[name], host_zone, now) for name in sorted(jobs)],
+    }
+
+
+def health(state: AgentState) -> str:
+    """Return ``failed`` (nothing installed), ``degraded`` (last sync failed or drift)
+    or ``ok``."""
+    if state.installed is None:
+        return "failed"
+    if state.drift or (state.last_sync is not None and not state.last_sync.ok):
+        return "degraded"
+    return "ok"
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows
+    ]
+
+
+def _problem_lines(problems: Any) -> list[str]:
+    lines = []
+    for item in problems:
+        where = item["file"] if item.get("line") is None else f"{item['file']}:{item['line']}"
+        field = f"{item['field']}: " if item.get("field") else ""
+        lines.append(f"    {where}: {field}{item['message']}")
+    return lines
+
+
+def status_text(doc: Mapping[str, Any]) -> str:
+    """Render a status document for a terminal."""
+    lines = [
+        f"host:       {doc['host']} ({doc['host_timezone']})",
+        f"repository: {doc['repo']} branch {doc['branch']}",
+        f"health:     {doc['health']}",
+    ]
+    installed = doc["installed"]
+    lines.append(
+        f"installed:  {installed['commit'][:12]} at {installed['at']}"
+        if installed
+        else "installed:  nothing yet"
+    )
+    last = doc["last_sync"]
+    if last:
+        lines.append(f"last sync:  {last['finished']} {last['result']}: {last['message']}")
+        lines += _problem_lines(last.get("errors", ()))
+        lines += [f"    note: {note}" for note in last.get("notes", ())]
+    lines += [f"drift:      {item['message']}" for item in doc["drift"]]
+    rows = [["JOB", "SCHEDULE", "ZONE", "USER", "NEXT RUN (job zone)", "STATE"]]
+    for job in doc["jobs"]:
+        rows.append(
+            [
+                job["name"],
+                job["schedule"],
+                job["timezone"],
+                job["user"],
+                (job["next_run"] or "-")[:16].replace("T", " "),
+                "installed" if job["installed"] else _shorten(str(job["status"])),
+            ]
+        )
+    if len(rows) > 1:
+        lines += ["", *_table(rows)]
+    return "\n".join(lines)
+
+
+def _shorten(text: str, width: int = 48) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _value(value: Any) -> str:
+    return "(unset)" if value in (None, [], {}) else repr(value)
+
+
+def plan_text(changes: list[JobChange], cron_diff: str, runs: Mapping[str, Any]) -> str:
+    """Render a plan (job changes, cron file diff, next runs) for a terminal."""
+    if not changes and not cron_diff:
+        return "No changes: the installed jobs already match."
+    marks = {"added": "+", "removed": "-", "changed": "~"}
+    lines = []
+    for change in changes:
+        lines.append(f"{marks[change.kind]} {change.name} ({change.kind})")
+        lines += [
+            f"    {item.field}: {_value(item.old)} -> {_value(item.new)}" for item in change.fields
+        ]
+        for run in runs.get(change.name, ()):
+            lines.append(f"    next: {run['job_time']}  (host {run['host_time']})")
+    if cron_diff:
+        lines += ["", cron_diff.rstrip("\n")]
+    return "\n".join(lines)
+
+
+def change_json(change: JobChange) -> dict[str, Any]:
+    """Return the JSON form of one job change."""
+    return {
+        "name": change.name,
+        "kind": change.kind,
+        "fields": [{"field": f.field, "old": f.old, "new": f.new} for f in change.fields],
+    }
