@@ -19,12 +19,12 @@ FORMAT = 1
 JOBS_FILE = "jobs.json"
 
 
-def _installed_why(job: Job, host: HostContext) -> str:
+def _installed_why(job: Job, host: HostContext, entry: CronEntry | None) -> str:
     if not job.enabled:
         return f"disabled: {job.reason}"
     if not is_targeted(job, host):
         return f"not targeted at host {host.name}"
-    return "installed"
+    return "installed" if entry is not None else "not installed: the repository has errors"
 
 
 def compile_job(job: Job, host: HostContext, entry: CronEntry | None) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def compile_job(job: Job, host: HostContext, entry: CronEntry | None) -> dict[st
         "hosts": list(job.hosts),
         "groups": list(job.groups),
         "installed": entry is not None,
-        "status": _installed_why(job, host),
+        "status": _installed_why(job, host, entry),
         "cron": list(entry.times) if entry else [],
         "gate": entry is not None and not entry.exact,
     }

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_PART = re.compile(r"(\d+)([smhdw])")
-_WHOLE = re.compile(r"(?:\d+[smhdw])+")
+_PART = re.compile(r"([0-9]+)([smhdw])")
+_WHOLE = re.compile(r"(?:[0-9]{1,9}[smhdw])+")
+MAX_SECONDS = 10 * 366 * 86400  # ten years: anything longer is a typo
 
 
 def parse_duration(text: str) -> int:
@@ -30,7 +31,10 @@ def parse_duration(text: str) -> int:
             f"{text!r} is not a duration: write a number and a unit (s, m, h, d, w), "
             'e.g. "90s", "45m", "26h", "1h30m"'
         )
-    return sum(int(number) * _UNITS[unit] for number, unit in _PART.findall(compact))
+    seconds = sum(int(number) * _UNITS[unit] for number, unit in _PART.findall(compact))
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"{text!r} is longer than ten years")
+    return seconds
 
 
 def format_duration(seconds: int) -> str:

@@ -12,7 +12,7 @@ from . import gitsource
 from .build import Build, build_tree
 from .compiled import JOBS_FILE
 from .config import AgentConfig
-from .errors import SourceError
+from .errors import UsageError
 from .fsutil import ExclusiveLock, remove_tree
 from .install import RELEASE_REPO, new_staging_dir, read_cron_file
 from .render import SourceInfo
@@ -40,7 +40,7 @@ def installed_cron_text(config: AgentConfig) -> Optional[str]:
 def build_worktree(config: AgentConfig, tree: Path) -> Build:
     """Build a local directory of job files as this host would install it."""
     if not tree.is_dir():
-        raise SourceError(f"{tree} is not a directory")
+        raise UsageError(f"{tree} is not a directory")
     source = SourceInfo(redact_url(config.repo_url), config.branch, WORKTREE)
     return build_tree(config, tree, source, utc_now())
 

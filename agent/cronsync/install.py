@@ -17,9 +17,11 @@ from .config import Paths
 from .drift import Observed, release_link
 from .errors import InstallError
 from .fsutil import atomic_symlink, atomic_write, fsync_dir, fsync_tree, remove_tree
+from .render import HEADER
 
 TEMP_PREFIX = ".tmp-"
 RELEASE_REPO = "repo"
+CRONTAB_FILE = "crontab"
 
 
 def sha256_hex(data: bytes) -> str:
@@ -52,8 +54,11 @@ def new_staging_dir(paths: Paths, commit: str) -> Path:
     return staging
 
 
-def finish_release(paths: Paths, staging: Path, commit: str, jobs_json: bytes) -> str:
-    """Write jobs.json into a staged release and move it into place.
+def finish_release(
+    paths: Paths, staging: Path, commit: str, jobs_json: bytes, cron_text: str
+) -> str:
+    """Write jobs.json and the rendered crontab into a staged release and move it into
+    place (the crontab copy lets a revert restore the cron file without git).
 
     Returns:
         The release name. When a release of that name already exists (same commit,
@@ -70,6 +75,7 @@ def finish_release(paths: Paths, staging: Path, commit: str, jobs_json: bytes) -
             return name
         remove_tree(final)
         atomic_write(staging / JOBS_FILE, jobs_json, mode=0o644)
+        atomic_write(staging / CRONTAB_FILE, cron_text.encode(), mode=0o644)
         fsync_tree(staging)
         os.rename(staging, final)
         fsync_dir(paths.releases)
@@ -124,9 +130,9 @@ def read_cron_file(path: Path) -> Optional[bytes]:
         raise InstallError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def observe(paths: Paths) -> Observed:
+def observe(paths: Paths, cron_file: Path) -> Observed:
     """Look at what is installed now (cheap: one small read, one readlink, one stat)."""
-    data = read_cron_file(paths.cron_file)
+    data = read_cron_file(cron_file)
     try:
         target: Optional[str] = os.readlink(paths.current)
     except OSError:
@@ -164,3 +170,41 @@ def prune_releases(paths: Paths, keep: int, current: str) -> list[str]:
         remove_tree(entry)
         removed.append(entry.name)
     return removed
+
+
+def restore_release(paths: Paths, release: str, cron_file: Path) -> str:
+    """Put an installed release back as it was written: ``current`` and the cron file.
+
+    Returns:
+        The SHA-256 of the cron file written.
+
+    Raises:
+        InstallError: the release has no rendered crontab, or writing failed.
+    """
+    try:
+        text = (paths.releases / release / CRONTAB_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InstallError(f"cannot restore release {release}: {exc}") from exc
+    switch_current(paths, release)
+    return write_cron_file(cron_file, text)
+
+
+def retire_cron_file(path: Path) -> bool:
+    """Remove a cron file cronsync wrote before (it starts with our header line), e.g.
+    after ``cron.file`` changed, so no job runs twice.
+
+    Returns:
+        True when a file was removed; a file without our header is left alone.
+
+    Raises:
+        InstallError: it is ours but cannot be removed.
+    """
+    data = read_cron_file(path)
+    if data is None or not data.startswith(HEADER.encode()):
+        return False
+    try:
+        path.unlink()
+        fsync_dir(path.parent)
+    except OSError as exc:
+        raise InstallError(f"cannot remove the old cron file {path}: {exc.strerror}") from exc
+    return True

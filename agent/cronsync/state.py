@@ -32,6 +32,7 @@ class Installed:
         at: ISO 8601 time of the install.
         cron_sha256: hash of the cron file as written.
         config_digest: hash of the agent config fields that shape the output.
+        cron_file: the absolute path of the cron file written ("" when unknown).
     """
 
     commit: str
@@ -39,6 +40,7 @@ class Installed:
     at: str
     cron_sha256: str
     config_digest: str
+    cron_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,12 @@ def _installed_from(data: Any) -> Optional[Installed]:
     if not isinstance(data, dict):
         return None
     try:
-        return Installed(**{key: str(data[key]) for key in Installed.__dataclass_fields__})
+        return Installed(
+            **{
+                key: str(data.get(key, "") if key == "cron_file" else data[key])
+                for key in Installed.__dataclass_fields__
+            }
+        )
     except (KeyError, TypeError):
         return None
 

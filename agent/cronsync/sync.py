@@ -7,7 +7,7 @@ nothing but the state file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
@@ -15,7 +15,7 @@ from typing import Callable, Optional
 from . import gitsource
 from .build import Build, build_tree, config_digest
 from .config import AgentConfig
-from .drift import DriftFinding, find_drift
+from .drift import RELEASE, DriftFinding, find_drift
 from .errors import CronsyncError, InstallError, SourceError
 from .fsutil import ExclusiveLock, remove_tree
 from .install import (
@@ -24,6 +24,8 @@ from .install import (
     new_staging_dir,
     observe,
     prune_releases,
+    restore_release,
+    retire_cron_file,
     switch_current,
     write_cron_file,
 )
@@ -134,7 +136,7 @@ def _install(cycle: _Cycle, commit: str) -> tuple[str, Optional[Build]]:
     if not build.ok:
         remove_tree(staging)
         return REFUSED, build
-    release = finish_release(paths, staging, commit, build.jobs_json)
+    release = finish_release(paths, staging, commit, build.jobs_json, build.cron_text)
     previous = cycle.state.installed
     switch_current(paths, release)
     try:
@@ -143,8 +145,17 @@ def _install(cycle: _Cycle, commit: str) -> tuple[str, Optional[Build]]:
         if previous is not None:  # keep the shim and the old cron file consistent
             switch_current(paths, previous.release)
         raise
-    cycle.state.installed = Installed(commit, release, iso(cycle.clock()), cron_sha, cycle.digest)
+    cycle.state.installed = Installed(
+        commit, release, iso(cycle.clock()), cron_sha, cycle.digest, str(paths.cron_file)
+    )
     cycle.state.drift = []
+    if (
+        previous
+        and previous.cron_file
+        and Path(previous.cron_file) != paths.cron_file
+        and retire_cron_file(Path(previous.cron_file))
+    ):
+        cycle.notes.append(f"removed the previous cron file {previous.cron_file}")
     prune_releases(paths, cycle.config.keep_releases, release)
     return INSTALLED, build
 
@@ -165,15 +176,48 @@ def _note_history(cycle: _Cycle, fetched: gitsource.FetchResult) -> None:
         )
 
 
-def _drift_of(cycle: _Cycle) -> list[DriftFinding]:
+def _handle_drift(cycle: _Cycle) -> tuple[list[DriftFinding], bool]:
+    """Compare the host with the last install; revert it when the policy says so.
+
+    Done before the fetch, so drift is seen (and reverted) even while the remote is
+    down or its tip is refused.
+
+    Returns:
+        The findings, and whether the installed release itself is damaged and must be
+        rebuilt from git (a revert can only restore a complete release).
+    """
     installed = cycle.state.installed
     if installed is None:
-        return []
-    return find_drift(installed, observe(cycle.config.paths))
+        return [], False
+    paths = cycle.config.paths
+    cron_file = Path(installed.cron_file) if installed.cron_file else paths.cron_file
+    drift = find_drift(installed, observe(paths, cron_file))
+    cycle.state.drift = [finding.as_dict() for finding in drift]
+    if not drift or cycle.config.drift_policy != "revert":
+        return drift, False
+    if any(finding.what == RELEASE for finding in drift):
+        cycle.notes.append("drift: the installed release is damaged; rebuilding it from git")
+        return drift, True
+    sha = restore_release(paths, installed.release, cron_file)
+    cycle.state.installed = replace(installed, cron_sha256=sha)
+    cycle.state.drift = []
+    cycle.notes.append("drift reverted: " + "; ".join(f.message for f in drift))
+    return drift, False
+
+
+def _unchanged_message(drift: list[DriftFinding], policy: str) -> str:
+    if not drift:
+        return "up to date"
+    return (
+        "up to date; drift reverted"
+        if policy == "revert"
+        else ("up to date; drift found (policy: report)")
+    )
 
 
 def _cycle(cycle: _Cycle, force: bool) -> SyncOutcome:
     config = cycle.config
+    drift, rebuild = _handle_drift(cycle)
     try:
         fetched = gitsource.fetch_branch(
             config.repo_url,
@@ -182,34 +226,28 @@ def _cycle(cycle: _Cycle, force: bool) -> SyncOutcome:
             timeout=config.git_timeout_seconds,
         )
     except SourceError as exc:
-        return SyncOutcome(cycle.finish(FAILED, None, exc.message), exit_code=exc.exit_code)
+        record = cycle.finish(FAILED, None, exc.message)
+        return SyncOutcome(record, tuple(drift), exit_code=exc.exit_code)
     _note_history(cycle, fetched)
     installed = cycle.state.installed
-    drift = _drift_of(cycle)
-    # Recorded now, so status shows it even when the commit is refused; an install
-    # that succeeds clears it.
-    cycle.state.drift = [finding.as_dict() for finding in drift]
     same = (
         installed is not None
         and installed.commit == fetched.commit
         and installed.config_digest == cycle.digest
     )
-    if same and not force and (not drift or config.drift_policy == "report"):
-        message = "up to date" if not drift else "up to date; drift found (policy: report)"
+    if same and not force and not rebuild:
+        message = _unchanged_message(drift, config.drift_policy)
         return SyncOutcome(cycle.finish(UNCHANGED, fetched.commit, message), tuple(drift))
-    if same and drift:
-        cycle.notes.append("drift reverted: " + "; ".join(f.message for f in drift))
     result, build = _install(cycle, fetched.commit)
+    assert build is not None
     if result == REFUSED:
-        assert build is not None
         count = len(build.errors)
         message = (
             f"commit {fetched.commit[:12]} refused: {count} problem"
             f"{'s' if count != 1 else ''}; the last-known-good stays installed"
         )
-        return SyncOutcome(
-            cycle.finish(REFUSED, fetched.commit, message, build), tuple(drift), exit_code=1
-        )
+        record = cycle.finish(REFUSED, fetched.commit, message, build)
+        return SyncOutcome(record, tuple(drift), exit_code=1)
     message = f"{fetched.commit[:12]} of branch {config.branch}"
     return SyncOutcome(cycle.finish(INSTALLED, fetched.commit, message, build), tuple(drift))
 

@@ -53,6 +53,25 @@ def _split_key(raw: str) -> list[str]:
     return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
 
 
+def _multiline_state(line: str, open_quote: str) -> str:
+    """Return the multi-line string delimiter still open after ``line`` ("" if none)."""
+    position = 0
+    while True:
+        if open_quote:
+            end = line.find(open_quote, position)
+            if end < 0:
+                return open_quote
+            position, open_quote = end + 3, ""
+            continue
+        starts = [(line.find(q, position), q) for q in ('"""', "'''")]
+        starts = [(index, q) for index, q in starts if index >= 0]
+        comment = line.find("#", position)
+        if not starts or (0 <= comment < min(starts)[0]):
+            return ""
+        index, open_quote = min(starts)
+        position = index + 3
+
+
 def locate_keys(text: str) -> dict[str, int]:
     """Map each dotted key of a TOML document to the 1-based line it is written on.
 
@@ -60,9 +79,13 @@ def locate_keys(text: str) -> dict[str, int]:
     """
     found: dict[str, int] = {}
     table: list[str] = []
+    open_quote = ""  # the delimiter of a multi-line string we are inside, if any
     # split on "\n" only: splitlines() also breaks at U+2028, U+0085 and the like,
     # which TOML allows in comments and strings, and would shift every line after them
     for number, line in enumerate(text.split("\n"), 1):
+        inside, open_quote = bool(open_quote), _multiline_state(line, open_quote)
+        if inside:
+            continue
         stripped = line.strip()
         header = _TABLE_HEADER.match(stripped) if stripped.startswith("[") else None
         if header:

@@ -1,0 +1,1 @@
+"""Shared test helpers (importable once ``tests/`` is on ``sys.path``; see conftest)."""
