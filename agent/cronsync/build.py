@@ -66,6 +66,34 @@ def host_context(config: AgentConfig) -> HostContext:
     return HostContext(host.name, host.groups, host.timezone, host.allowed_users, existing_users())
 
 
+def runtime_settings(config: AgentConfig) -> dict[str, Any]:
+    """Return what cronsync-run needs to know about this host, for jobs.json."""
+    run, paths = config.run, config.paths
+    return {
+        "host": config.host.name,
+        "root": str(paths.root),
+        "runs_dir": str(paths.runs_dir),
+        "log_dir": str(paths.log_dir),
+        "keep_runs": run.keep_runs,
+        "keep_days": run.keep_days,
+        "kill_grace": run.kill_grace_seconds,
+        "secrets": {"backend": run.secrets_backend, "file": run.secrets_file},
+        "logs": {"cloudwatch": run.logs_cloudwatch},
+        "metrics": {"cloudwatch": run.metrics_cloudwatch},
+        "aws": {
+            "region": run.aws.region,
+            "endpoint_url": run.aws.endpoint_url,
+            "credentials_file": run.aws.credentials_file,
+        },
+    }
+
+
+def shim_command(config: AgentConfig) -> str:
+    """Return how a cron line starts cronsync-run (``--root`` only off the default)."""
+    root = str(config.paths.root)
+    return config.shim if root == "/" else f"{config.shim} --root {root}"
+
+
 def config_digest(config: AgentConfig) -> str:
     """Hash the agent config fields that shape the installed files; when it changes, a
     sync re-renders even if the commit did not."""
@@ -78,8 +106,9 @@ def config_digest(config: AgentConfig) -> str:
         host.timezone,
         list(host.allowed_users),
         config.users_must_exist,
-        config.shim,
+        shim_command(config),
         str(config.paths.cron_file),
+        runtime_settings(config),
     ]
     return hashlib.sha256(json.dumps(shaping).encode()).hexdigest()[:16]
 
@@ -106,12 +135,12 @@ def build_tree(
     if report.ok:
         entries, render_problems = plan_entries(report.repo, host, now)
         problems += render_problems
-    doc = compile_jobs(report.repo, host, source, entries)
+    doc = compile_jobs(report.repo, host, source, entries, runtime_settings(config))
     return Build(
         report,
         tuple(problems),
         entries,
         doc,
         dump_jobs(doc),
-        render_crontab(entries, source, config.shim),
+        render_crontab(entries, source, shim_command(config)),
     )

@@ -58,9 +58,18 @@ def compile_job(job: Job, host: HostContext, entry: CronEntry | None) -> dict[st
 
 
 def compile_jobs(
-    repo: JobRepo, host: HostContext, source: SourceInfo, entries: tuple[CronEntry, ...]
+    repo: JobRepo,
+    host: HostContext,
+    source: SourceInfo,
+    entries: tuple[CronEntry, ...],
+    runtime: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Return the whole ``jobs.json`` document for one release on one host."""
+    """Return the whole ``jobs.json`` document for one release on one host.
+
+    Args:
+        runtime: the host's run settings (paths, backends, AWS) for the shim; the
+            repository's log group and metrics namespace are added to it.
+    """
     by_name = {entry.job: entry for entry in entries}
     return {
         "format": FORMAT,
@@ -69,6 +78,11 @@ def compile_jobs(
         "commit": source.commit,
         "host": host.name,
         "host_timezone": host.timezone,
+        "settings": {
+            **runtime,
+            "log_group": repo.settings.log_group,
+            "metrics_namespace": repo.settings.metrics_namespace,
+        },
         "jobs": {
             job.name: compile_job(job, host, by_name.get(job.name))
             for job in sorted(repo.jobs, key=lambda item: item.name)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from . import schema
+from .awsclients import AwsSettings
 from .durations import parse_duration
 from .errors import ConfigError
 from .hostinfo import detect_host_name, detect_host_timezone
@@ -66,9 +67,39 @@ class Paths:
         return self.state_dir / "sync.lock"
 
     @property
+    def runs_dir(self) -> Path:
+        """Run records and CloudWatch delivery state, a directory per job."""
+        return self.state_dir / "runs"
+
+    @property
     def log_dir(self) -> Path:
         """``/var/log/cronsync``."""
         return self.root / "var/log/cronsync"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How cronsync-run runs this host's jobs (compiled into every release's jobs.json).
+
+    Attributes:
+        secrets_backend: ``file`` or ``aws``.
+        secrets_file: the file backend's path template (``{user}``), below the root.
+        logs_cloudwatch: forward output to CloudWatch Logs.
+        keep_runs: run records and logs kept per job.
+        keep_days: local logs older than this are removed.
+        metrics_cloudwatch: publish job metrics.
+        aws: how to reach AWS.
+        kill_grace_seconds: TERM-to-KILL delay after a timeout.
+    """
+
+    secrets_backend: str = "file"
+    secrets_file: str = "/etc/cronsync/secrets.d/{user}.toml"
+    logs_cloudwatch: bool = False
+    keep_runs: int = 100
+    keep_days: int = 30
+    metrics_cloudwatch: bool = False
+    aws: AwsSettings = field(default_factory=AwsSettings)
+    kill_grace_seconds: int = 30
 
 
 @dataclass(frozen=True)
@@ -85,6 +116,7 @@ class AgentConfig:
     git_timeout_seconds: int
     drift_policy: str
     paths: Paths
+    run: RunSettings = field(default_factory=RunSettings)
 
 
 def config_path(explicit: Optional[str]) -> Path:
@@ -134,7 +166,13 @@ def parse_config(path: Path, text: str) -> AgentConfig:
         problems = problems or _logic_problems(doc, doc.data)
     if problems or doc is None:
         raise ConfigError("invalid agent config: " + "; ".join(p.format() for p in problems))
-    return _build(path, doc.data)
+    config = _build(path, doc.data)
+    if not SHIM_PATH.fullmatch(str(config.paths.root)):
+        raise ConfigError(
+            f"invalid agent config: {path}: paths.root: {config.paths.root} must "
+            "be an absolute path without spaces (it is written into the crontab)"
+        )
+    return config
 
 
 def _build(path: Path, data: Mapping[str, Any]) -> AgentConfig:
@@ -161,6 +199,23 @@ def _build(path: Path, data: Mapping[str, Any]) -> AgentConfig:
         git_timeout_seconds=parse_duration(sync.get("git_timeout", "2m")),
         drift_policy=drift.get("policy", "report"),
         paths=Paths(root=root, cron_file=cron_file),
+        run=_run_settings(data, root),
+    )
+
+
+def _run_settings(data: Mapping[str, Any], root: Path) -> RunSettings:
+    secrets, logs = data.get("secrets", {}), data.get("logs", {})
+    aws, run = data.get("aws", {}), data.get("run", {})
+    template = secrets.get("file", RunSettings.secrets_file)
+    return RunSettings(
+        secrets_backend=secrets.get("backend", "file"),
+        secrets_file=str(root / template.lstrip("/")),
+        logs_cloudwatch=logs.get("cloudwatch", False),
+        keep_runs=logs.get("keep_runs", RunSettings.keep_runs),
+        keep_days=logs.get("keep_days", RunSettings.keep_days),
+        metrics_cloudwatch=data.get("metrics", {}).get("cloudwatch", False),
+        aws=AwsSettings(aws.get("region"), aws.get("endpoint_url"), aws.get("credentials_file")),
+        kill_grace_seconds=parse_duration(run.get("kill_grace", "30s")),
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from . import schema
 from .durations import parse_duration
-from .model import Defaults, Job, JobRepo, Problem, SecretRef, SuccessSpec
+from .model import Defaults, Job, JobRepo, Problem, RepoSettings, SecretRef, SuccessSpec
 from .tomlcheck import Located, check_table, parse_toml
 
 JOB_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
@@ -34,31 +34,43 @@ def job_name_for(path: str) -> str:
     return posixpath.basename(path)[: -len(".toml")]
 
 
-def parse_defaults(source: Optional[SourceFile]) -> tuple[Defaults, list[Problem]]:
-    """Parse ``cronsync.toml``; an absent file means empty defaults.
+def parse_repo_config(
+    source: Optional[SourceFile],
+) -> tuple[Defaults, RepoSettings, list[Problem]]:
+    """Parse ``cronsync.toml``; an absent file means empty defaults and default settings.
 
     Returns:
-        The defaults (empty where the file has problems) and the problems.
+        The job defaults and the repo-wide settings (both empty where the file has
+        problems) and the problems.
     """
     if source is None:
-        return Defaults(), []
+        return Defaults(), RepoSettings(), []
     doc, problems = parse_toml(source.path, source.text)
     if doc is None:
-        return Defaults(), problems
+        return Defaults(), RepoSettings(), problems
     problems = check_table(doc, doc.data, schema.REPO_FIELDS)
     if problems:
-        return Defaults(), problems
+        return Defaults(), RepoSettings(), problems
     table: Mapping[str, Any] = doc.data.get("defaults", {})
-    return (
-        Defaults(
-            user=table.get("user"),
-            timezone=table.get("timezone"),
-            timeout_seconds=_seconds(table.get("timeout")),
-            concurrency=table.get("concurrency", "forbid"),
-            jitter_seconds=_seconds(table.get("jitter")) or 0,
-        ),
-        [],
+    cloudwatch: Mapping[str, Any] = doc.data.get("cloudwatch", {})
+    defaults = Defaults(
+        user=table.get("user"),
+        timezone=table.get("timezone"),
+        timeout_seconds=_seconds(table.get("timeout")),
+        concurrency=table.get("concurrency", "forbid"),
+        jitter_seconds=_seconds(table.get("jitter")) or 0,
     )
+    settings = RepoSettings(
+        log_group=cloudwatch.get("log_group", RepoSettings.log_group),
+        metrics_namespace=cloudwatch.get("metrics_namespace", RepoSettings.metrics_namespace),
+    )
+    return defaults, settings, []
+
+
+def parse_defaults(source: Optional[SourceFile]) -> tuple[Defaults, list[Problem]]:
+    """Parse the job defaults of ``cronsync.toml`` (see ``parse_repo_config``)."""
+    defaults, _settings, problems = parse_repo_config(source)
+    return defaults, problems
 
 
 def _seconds(value: Optional[str]) -> Optional[int]:
@@ -168,7 +180,7 @@ def parse_repo(
     Returns:
         The repository model and every problem found, in file order.
     """
-    defaults, problems = parse_defaults(config)
+    defaults, settings, problems = parse_repo_config(config)
     jobs = []
     first_path: dict[str, str] = {}
     for source in sorted(job_files, key=lambda item: item.path):
@@ -188,4 +200,4 @@ def parse_repo(
         problems += job_problems
         if job is not None:
             jobs.append(job)
-    return JobRepo(defaults, tuple(jobs)), problems
+    return JobRepo(defaults, tuple(jobs), settings), problems

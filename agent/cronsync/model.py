@@ -134,11 +134,20 @@ class Job:
 
 
 @dataclass(frozen=True)
+class RepoSettings:
+    """Repo-wide settings from ``cronsync.toml`` that are not job defaults."""
+
+    log_group: str = "/cronsync/jobs"
+    metrics_namespace: str = "Cronsync"
+
+
+@dataclass(frozen=True)
 class JobRepo:
-    """A parsed job repository: defaults plus every job file that parsed."""
+    """A parsed job repository: defaults, settings and every job file that parsed."""
 
     defaults: Defaults
     jobs: tuple[Job, ...]
+    settings: RepoSettings = field(default_factory=RepoSettings)
 
 
 @dataclass(frozen=True)

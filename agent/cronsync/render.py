@@ -107,7 +107,8 @@ def render_crontab(entries: tuple[CronEntry, ...], source: SourceInfo, shim: str
     Args:
         entries: from ``plan_entries``.
         source: repository, branch and commit, for the header.
-        shim: absolute path of ``cronsync-run`` as cron sees it.
+        shim: how cron starts cronsync-run: its absolute path (plus ``--root DIR`` off
+            the default root).
 
     Returns:
         The file's text, ending in a newline, the same for the same input.

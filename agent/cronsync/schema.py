@@ -27,6 +27,7 @@ ENUM = "enum"
 
 CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
 DRIFT_POLICIES = ("report", "revert")
+SECRETS_BACKENDS = ("file", "aws")
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,27 @@ REPO_FIELDS = (
     Field(
         "defaults", TABLE, "Values every job gets unless it sets its own.", fields=DEFAULTS_FIELDS
     ),
+    Field(
+        "cloudwatch",
+        TABLE,
+        "Where job output and metrics go in CloudWatch (used on hosts that enable it).",
+        fields=(
+            Field(
+                "log_group",
+                STRING,
+                "Log group receiving every run's output (a stream per run: HOST/JOB/RUN-ID).",
+                '"/cronsync/batch-prod"',
+                default="/cronsync/jobs",
+            ),
+            Field(
+                "metrics_namespace",
+                STRING,
+                "Namespace of the job metrics.",
+                '"Cronsync"',
+                default="Cronsync",
+            ),
+        ),
+    ),
 )
 
 AGENT_FIELDS = (
@@ -325,6 +347,101 @@ AGENT_FIELDS = (
                 '"report"',
                 default="report",
                 choices=DRIFT_POLICIES,
+            ),
+        ),
+    ),
+    Field(
+        "secrets",
+        TABLE,
+        "Where cronsync-run fetches the secrets jobs reference.",
+        fields=(
+            Field(
+                "backend",
+                ENUM,
+                "aws: Secrets Manager and SSM Parameter Store; file: a local "
+                "TOML file per user (mode 0600, owned by the user or root).",
+                '"aws"',
+                default="file",
+                choices=SECRETS_BACKENDS,
+            ),
+            Field(
+                "file",
+                STRING,
+                "The file backend's file ({user} is the job's user; below paths.root).",
+                '"/etc/cronsync/secrets.d/{user}.toml"',
+                default="/etc/cronsync/secrets.d/{user}.toml",
+            ),
+        ),
+    ),
+    Field(
+        "logs",
+        TABLE,
+        "Where job output goes besides the local log.",
+        fields=(
+            Field(
+                "cloudwatch",
+                BOOL,
+                "Forward every run's output to CloudWatch Logs.",
+                "true",
+                default="false",
+            ),
+            Field(
+                "keep_runs", INT, "Run records and local logs kept per job.", "100", default="100"
+            ),
+            Field(
+                "keep_days",
+                INT,
+                "Local logs older than this many days are removed.",
+                "30",
+                default="30",
+            ),
+        ),
+    ),
+    Field(
+        "metrics",
+        TABLE,
+        "Job and agent metrics.",
+        fields=(
+            Field("cloudwatch", BOOL, "Publish metrics to CloudWatch.", "true", default="false"),
+        ),
+    ),
+    Field(
+        "aws",
+        TABLE,
+        "How to reach AWS (credentials come from the standard chain: the instance role).",
+        fields=(
+            Field(
+                "region",
+                STRING,
+                "Region of the secrets, logs and metrics.",
+                '"eu-west-1"',
+                default="the standard chain (AWS_REGION, instance metadata)",
+            ),
+            Field(
+                "endpoint_url",
+                STRING,
+                "One endpoint for every AWS service (VPC endpoints, tests).",
+                '"https://vpce.example.internal"',
+            ),
+            Field(
+                "credentials_file",
+                STRING,
+                "A shared credentials file for hosts outside AWS (readable by the jobs' users).",
+                '"/etc/cronsync/aws-credentials"',
+            ),
+        ),
+    ),
+    Field(
+        "run",
+        TABLE,
+        "How cronsync-run runs jobs.",
+        fields=(
+            Field(
+                "kill_grace",
+                DURATION,
+                "After a timeout's TERM, KILL the job's processes this much later.",
+                '"30s"',
+                default="30s",
             ),
         ),
     ),

@@ -105,7 +105,8 @@ def test_debian_cron_runs_the_rendered_file(
     tmp_path.chmod(0o755)
     marker = tmp_path / "started"
     shim = tmp_path / "fake-shim"
-    shim.write_text(f'#!/bin/sh\necho "$1 $(id -un)" >> {marker}\n')
+    # Called as `fake-shim --root ROOT JOB`: record the job (last argument) and the user.
+    shim.write_text(f'#!/bin/sh\nfor a; do job=$a; done\necho "$job $(id -un)" >> {marker}\n')
     shim.chmod(0o755)
     remote = make_remote(tmp_path)
     config_file = tmp_path / "agent.toml"

@@ -127,6 +127,12 @@ class Sandbox:
     upstream: Upstream
 
     @property
+    def shim(self) -> str:
+        """How the rendered cron lines start cronsync-run in this sandbox (the root is
+        not the default, so it is passed along)."""
+        return f"{SHIM} --root {self.root}"
+
+    @property
     def cron_file(self) -> Path:
         """``<root>/etc/cron.d/cronsync``."""
         return self.root / "etc/cron.d/cronsync"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.sandbox import SHIM, TEMPLATE, Sandbox, copy_template
+from helpers.sandbox import TEMPLATE, Sandbox, copy_template
 
 LOCK_HOLDER = """\
 import sys
@@ -230,7 +230,7 @@ def test_plan_before_first_sync_lists_every_job_as_added(sandbox: Sandbox) -> No
     for name in ("nightly-aggregate", "search-reindex", "us-sales-digest"):
         assert f"+ {name} (added)" in done.stdout
     assert f"+++ {sandbox.cron_file} (after sync)" in done.stdout
-    assert f"+30 3 * * * batch {SHIM} nightly-aggregate" in done.stdout
+    assert f"+30 3 * * * batch {sandbox.shim} nightly-aggregate" in done.stdout
     assert not sandbox.cron_file.exists()  # plan changes nothing
     assert not os.path.lexists(sandbox.current)
 
@@ -260,8 +260,8 @@ def test_plan_after_sync_and_after_a_pushed_change(sandbox: Sandbox) -> None:
     assert "~ nightly-aggregate (changed)" in out
     assert "schedule: '30 3 * * *' -> '45 3 * * *'" in out
     assert "    next: " in out and "T03:45:00" in out
-    assert f"-30 3 * * * batch {SHIM} nightly-aggregate" in out
-    assert f"+45 3 * * * batch {SHIM} nightly-aggregate" in out
+    assert f"-30 3 * * * batch {sandbox.shim} nightly-aggregate" in out
+    assert f"+45 3 * * * batch {sandbox.shim} nightly-aggregate" in out
     assert "sitemap-build" not in out.split("\n\n")[0]  # unchanged jobs are not listed
     assert sandbox.cron_file.read_bytes() == cron_before
 
@@ -356,8 +356,8 @@ def test_rendered_file_parses_as_a_system_crontab(synced: Sandbox) -> None:
     for job in jobs:
         assert job.is_valid(), job
         assert job.user == "batch"
-        assert job.command.startswith(f"{SHIM} ")
-        assert job.command.split()[1] in installed
+        assert job.command.startswith(f"{synced.shim} ")
+        assert job.command.split()[3] in installed
     assert dict(tab.env) == {"SHELL": "/bin/sh", "PATH": "/usr/bin:/bin", "MAILTO": ""}
     if os.geteuid() == 0 and shutil.which("cron", path="/usr/sbin"):
         info = synced.cron_file.stat()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import stat
 
-from helpers.sandbox import SHIM, Sandbox
+from helpers.sandbox import Sandbox
 
 BAD_JOB = """\
 description = "A report added in a hurry"
@@ -113,7 +113,7 @@ def test_revert_policy_restores_last_known_good_while_upstream_is_refused(
 
 def test_host_config_change_rerenders_the_same_commit(synced: Sandbox) -> None:
     commit = synced.state()["installed"]["commit"]
-    assert f"{SHIM} cdn-warm-eu\n" in synced.cron_file.read_text()
+    assert f"{synced.shim} cdn-warm-eu\n" in synced.cron_file.read_text()
     synced.config_path.write_text(
         synced.config_path.read_text().replace('groups = ["eu"]', 'groups = ["us"]')
     )
@@ -122,7 +122,7 @@ def test_host_config_change_rerenders_the_same_commit(synced: Sandbox) -> None:
 
     assert outcome.record.result == "installed"
     assert outcome.record.commit == commit
-    assert f"{SHIM} cdn-warm-eu\n" not in synced.cron_file.read_text()
+    assert f"{synced.shim} cdn-warm-eu\n" not in synced.cron_file.read_text()
     assert synced.jobs_json()["jobs"]["cdn-warm-eu"]["status"] == "not targeted at host batch-1"
     assert synced.sync().record.result == "unchanged"
 

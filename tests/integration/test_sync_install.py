@@ -11,7 +11,7 @@ from typing import Callable
 
 import pytest
 
-from helpers.sandbox import SHIM, Sandbox, git
+from helpers.sandbox import Sandbox, git
 
 TIME_FIELD = re.compile(r"^[0-9*/,\-A-Za-z]+$")
 ENV_LINE = re.compile(r"^[A-Z_][A-Z0-9_]*=")
@@ -57,11 +57,11 @@ def test_push_sync_installs_cron_file_release_and_state(sandbox: Sandbox) -> Non
     named = set()
     for line in cron_job_lines(data.decode()):
         fields = line.split()
-        assert len(fields) == 8, line
+        assert len(fields) == 10, line
         assert all(TIME_FIELD.match(field) for field in fields[:5]), line
         assert fields[5] == "batch"
-        assert fields[6] == SHIM
-        named.add(fields[7])
+        assert " ".join(fields[6:9]) == sandbox.shim
+        named.add(fields[9])
     assert named == installed
 
     target = os.readlink(sandbox.current)
@@ -113,7 +113,7 @@ def test_new_commit_is_installed_and_replaces_the_cron_line(synced: Sandbox) -> 
     assert not any("force-push" in note for note in outcome.record.notes)  # a fast-forward
     assert synced.state()["installed"]["commit"] == head
     text = synced.cron_file.read_text()
-    assert f"45 3 * * * batch {SHIM} nightly-aggregate\n" in text
+    assert f"45 3 * * * batch {synced.shim} nightly-aggregate\n" in text
     assert "30 3 * * * batch" not in text
 
 
@@ -138,7 +138,7 @@ def test_force_push_is_installed_and_noted(synced: Sandbox) -> None:
     notes = " ".join(outcome.record.notes)
     assert "force-push" in notes
     assert replaced[:12] in notes
-    assert f"9 * * * * batch {SHIM} sitemap-build\n" in synced.cron_file.read_text()
+    assert f"9 * * * * batch {synced.shim} sitemap-build\n" in synced.cron_file.read_text()
 
 
 def test_unreachable_remote_fails_and_keeps_last_known_good(synced: Sandbox) -> None:

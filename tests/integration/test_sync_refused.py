@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from helpers.sandbox import SHIM, Sandbox
+from helpers.sandbox import Sandbox
 
 GOOD_SCRIPT = "#!/bin/bash\nset -eu\necho report\n"
 
@@ -139,7 +139,7 @@ def test_bad_commit_is_refused_then_a_fix_is_installed(synced: Sandbox, case: Ba
 
     assert outcome.record.result == "installed", outcome.record
     assert synced.state()["installed"]["commit"] == fixed
-    assert f"5 6 * * * batch {SHIM} report\n" in synced.cron_file.read_text()
+    assert f"5 6 * * * batch {synced.shim} report\n" in synced.cron_file.read_text()
 
 
 def test_refused_first_commit_installs_nothing(sandbox: Sandbox) -> None:

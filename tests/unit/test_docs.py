@@ -15,8 +15,7 @@ def test_readme_reference_is_generated_from_the_schema() -> None:
     begin, end = "<!-- schema:begin -->\n", "<!-- schema:end -->"
     section = readme[readme.index(begin) + len(begin) : readme.index(end)]
     assert section == schema_markdown(), (
-        "README.md's job file reference is stale: replace the text between the schema "
-        "markers with the output of `cronsync schema`"
+        "README.md's job file reference is stale: run ./scripts/update-docs"
     )
 
 

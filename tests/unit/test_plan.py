@@ -67,7 +67,7 @@ def compiled(*jobs: Job, host: HostContext = HOST) -> dict[str, Any]:
     repo = JobRepo(Defaults(), tuple(jobs))
     entries, problems = plan_entries(repo, host, NOW)
     assert problems == []
-    return compile_jobs(repo, host, SOURCE, entries)
+    return compile_jobs(repo, host, SOURCE, entries, {})
 
 
 # --- diff_jobs ----------------------------------------------------------------------

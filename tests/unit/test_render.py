@@ -51,7 +51,7 @@ def build(
     repo = JobRepo(Defaults(), tuple(jobs))
     entries, problems = plan_entries(repo, host, now)
     assert problems == []
-    return render_crontab(entries, SOURCE, shim), compile_jobs(repo, host, SOURCE, entries)
+    return render_crontab(entries, SOURCE, shim), compile_jobs(repo, host, SOURCE, entries, {})
 
 
 def cron_lines(text: str) -> list[str]:
@@ -241,6 +241,7 @@ def test_jobs_json_document() -> None:
         "commit": SOURCE.commit,
         "host": "batch-eu-1",
         "host_timezone": "UTC",
+        "settings": {"log_group": "/cronsync/jobs", "metrics_namespace": "Cronsync"},
     }
     assert doc["jobs"]["full"] == {
         "name": "full",

@@ -1,0 +1,66 @@
+"""boto3 clients made from the host's ``[aws]`` settings (the only module that imports
+boto3, and only when a client is asked for: importing it costs ~200 ms).
+
+Credentials and region come from the standard AWS chain (the instance role on EC2);
+``[aws]`` in agent.toml can name a region, an endpoint (VPC endpoints, tests) and a
+shared credentials file (hosts outside AWS). Clients fail fast: short connect and read
+timeouts and few retries, so an unreachable AWS never stalls a job for long.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Where and how to reach AWS.
+
+    Attributes:
+        region: region name, or None for the standard chain.
+        endpoint_url: one endpoint for every service (a VPC endpoint, a test server),
+            or None for AWS's own.
+        credentials_file: a shared credentials file, or None for the standard chain.
+        connect_timeout, read_timeout: seconds.
+        max_attempts: total attempts per call (botocore's standard retry mode).
+    """
+
+    region: Optional[str] = None
+    endpoint_url: Optional[str] = None
+    credentials_file: Optional[str] = None
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    max_attempts: int = 3
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AwsSettings:
+        """Build from the ``aws`` table of compiled settings (unknown keys ignored)."""
+        return cls(
+            region=data.get("region") or None,
+            endpoint_url=data.get("endpoint_url") or None,
+            credentials_file=data.get("credentials_file") or None,
+        )
+
+
+def make_client(service: str, settings: AwsSettings) -> Any:
+    """Return a boto3 client for ``service`` (e.g. ``"logs"``, ``"secretsmanager"``).
+
+    Raises:
+        Nothing of its own; botocore raises when no region can be found
+        (``NoRegionError``) — callers translate it at their edge.
+    """
+    import boto3
+    from botocore.config import Config
+
+    if settings.credentials_file:
+        os.environ["AWS_SHARED_CREDENTIALS_FILE"] = settings.credentials_file
+    config = Config(
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+    )
+    session = boto3.session.Session(region_name=settings.region)
+    return session.client(service, endpoint_url=settings.endpoint_url, config=config)
