@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -91,7 +92,7 @@ def runtime_settings(config: AgentConfig) -> dict[str, Any]:
 def shim_command(config: AgentConfig) -> str:
     """Return how a cron line starts cronsync-run (``--root`` only off the default)."""
     root = str(config.paths.root)
-    return config.shim if root == "/" else f"{config.shim} --root {root}"
+    return config.shim if root == "/" else f"{config.shim} --root {shlex.quote(root)}"
 
 
 def config_digest(config: AgentConfig) -> str:

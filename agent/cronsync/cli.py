@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import __version__
-from .errors import CronsyncError, UsageError
+from .errors import EXIT_INSTALL, CronsyncError, UsageError
 
 EXIT_INTERNAL = 70
+EXIT_CHANGES = 2  # plan --exit-code: a sync would change something (as terraform's)
 
 DESCRIPTION = """\
 cronsync keeps a host's cron jobs in a git repository: it validates the job files,
@@ -102,16 +103,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def _problem_line(item: dict[str, Any]) -> str:
     from .model import Problem
 
-    return (
-        "  "
-        + Problem(
-            item["file"],
-            item.get("line"),
-            item.get("field", ""),
-            item["message"],
-            item.get("severity", "error"),
-        ).format()
-    )
+    return "  " + Problem.from_dict(item).format()
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -133,7 +125,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return 1
     changes = plan.diff_jobs(hostview.installed_jobs(config), build.jobs_doc)
     diff = plan.cron_diff(
-        hostview.installed_cron_text(config), build.cron_text, str(config.paths.cron_file)
+        hostview.installed_cron_text(config),
+        build.cron_text,
+        str(config.paths.cron_file),
+        ignore_source=bool(args.repo),  # a working tree has no commit to compare
     )
     now, jobs = utc_now(), build.jobs_doc["jobs"]
     runs = {
@@ -156,26 +151,30 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         print(views.plan_text(changes, diff, runs))
     changed = bool(changes or diff)
-    return 1 if (args.exit_code and changed) else 0
+    return EXIT_CHANGES if (args.exit_code and changed) else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """``cronsync status``: what is installed, how the last sync went, the jobs."""
     from . import hostview, views
     from .config import load_config
-    from .state import load_state
+    from .statefile import load_state
     from .sync import utc_now
     from .urls import redact_url
 
     config = load_config(args.config)
+    jobs = hostview.installed_jobs(config)
+    state = load_state(config.paths.state_file)
+    state.drift = hostview.live_drift(config, state)  # now, not as of the last sync
     doc = views.status_document(
         config.host.name,
         config.host.timezone,
         redact_url(config.repo_url),
         config.branch,
-        load_state(config.paths.state_file),
-        hostview.installed_jobs(config),
+        state,
+        jobs,
         utc_now(),
+        hostview.last_runs(config, jobs),
     )
     if args.json:
         _emit_json(doc)
@@ -260,7 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--repo", metavar="DIR", help="plan from a local folder instead of fetching the remote"
     )
     plan.add_argument(
-        "--exit-code", action="store_true", help="exit 1 when a sync would change something"
+        "--exit-code",
+        action="store_true",
+        help="exit 2 when a sync would change something (0: nothing would; 1: a sync would "
+        "refuse the commit)",
     )
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     _add_config(plan)
@@ -275,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     _add_config(status)
     status.set_defaults(func=cmd_status)
+
+    from .cli_runs import add_run_verbs
+
+    add_run_verbs(verbs, _add_config)
 
     schema = verbs.add_parser(
         "schema",
@@ -302,6 +308,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cronsync: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INSTALL
     except Exception as exc:
         print(
             f"cronsync: internal error: {type(exc).__name__}: {exc} "

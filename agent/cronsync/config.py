@@ -23,6 +23,7 @@ from .tomlcheck import Located, check_table, parse_toml
 from .validate import is_known_zone
 
 DEFAULT_CONFIG = Path("/etc/cronsync/agent.toml")
+MAX_CONFIG_BYTES = 1024 * 1024
 CONFIG_ENV = "CRONSYNC_CONFIG"
 CRON_FILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 BRANCH_NAME = re.compile(r"(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![./])")
@@ -148,6 +149,11 @@ def _logic_problems(doc: Located, data: Mapping[str, Any]) -> list[Problem]:
         problems.append(
             doc.problem("cron.shim", f"{shim!r} is not an absolute path without spaces")
         )
+    timeout = data.get("sync", {}).get("git_timeout", "2m")
+    if parse_duration(timeout) == 0:
+        problems.append(doc.problem("sync.git_timeout", "must be longer than 0s"))
+    if parse_duration(data.get("sync", {}).get("git_timeout", "2m")) == 0:
+        problems.append(doc.problem("sync.git_timeout", "must be longer than 0s"))
     zone = data.get("host", {}).get("timezone")
     if zone is not None and not is_known_zone(zone):
         problems.append(doc.problem("host.timezone", f"unknown time zone {zone!r}"))
@@ -167,10 +173,10 @@ def parse_config(path: Path, text: str) -> AgentConfig:
     if problems or doc is None:
         raise ConfigError("invalid agent config: " + "; ".join(p.format() for p in problems))
     config = _build(path, doc.data)
-    if not SHIM_PATH.fullmatch(str(config.paths.root)):
+    if any(ord(char) < 32 or char == "\x7f" for char in str(config.paths.root)):
         raise ConfigError(
-            f"invalid agent config: {path}: paths.root: {config.paths.root} must "
-            "be an absolute path without spaces (it is written into the crontab)"
+            f"invalid agent config: {path}: paths.root: control characters are "
+            "not allowed (the path is written into the crontab)"
         )
     return config
 
@@ -227,12 +233,20 @@ def load_config(explicit: Optional[str] = None) -> AgentConfig:
     """
     path = config_path(explicit)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"agent config {path} is larger than 1 MiB")
+        text = data.decode("utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(
             f"no agent config at {path} (write one, or pass --config PATH; "
             "see README 'Setting up a host')"
         ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read agent config {path}: {exc}") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"agent config {path} is a directory, not a file") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read agent config {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"agent config {path} is not UTF-8 text") from exc
     return parse_config(path, text)

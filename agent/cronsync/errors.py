@@ -17,7 +17,6 @@ Exit codes (documented in the README):
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 EXIT_SOURCE = 3
@@ -54,10 +53,6 @@ class ConfigError(UsageError):
 
 class ScheduleError(CronsyncError):
     """A cron schedule expression is invalid, never fires, or cannot be rendered."""
-
-
-class ValidationFailed(CronsyncError):
-    """A job repository has problems; the sync that found them installs nothing."""
 
 
 class SourceError(CronsyncError):

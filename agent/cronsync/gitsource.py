@@ -1,9 +1,15 @@
 """The git side of a sync: keep a local checkout of one branch, export commits.
 
 This is the only module that imports GitPython, and every git command runs through
-:func:`_git`. Git never prompts (no terminal, no askpass, its own session), network
-operations are killed after a timeout, and every failure becomes a one-line
-:class:`~cronsync.errors.SourceError` whose URLs have their credentials masked.
+:func:`_git` (``git archive`` streams through :func:`_archive_into`). Git never prompts
+a human (no terminal, its own session), network operations are killed after a
+timeout, and every failure becomes a one-line :class:`~cronsync.errors.SourceError`
+whose URLs have their credentials masked.
+
+Credentials in an ``https://user:secret@host/...`` URL never reach git's command
+line (``ps`` shows it to every local user) nor ``.git/config``: git gets the URL
+without them, and asks our askpass program (a fixed script next to the checkout)
+for them, which answers from the environment of that one git process.
 
 A checkout that git cannot use (missing or garbage ``HEAD``, missing objects, a
 corrupt index, ...) is removed and cloned afresh; a remote that cannot be reached is
@@ -15,8 +21,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import tarfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -25,14 +33,15 @@ import git
 from cronsync import fsutil
 from cronsync.errors import CronsyncError, SourceError
 from cronsync.tarsafe import extract_tar, make_dir
-from cronsync.urls import redact_url
+from cronsync.urls import redact_url, split_credentials
 
 DEFAULT_NETWORK_TIMEOUT = 120.0
 """Seconds a clone or fetch may take before git is killed."""
 
 # Git must never wait for a human: no terminal prompt, no askpass program (an empty
 # GIT_ASKPASS disables core.askPass and SSH_ASKPASS too), no credential-manager UI.
-# Each git also runs in its own session, so ssh has no terminal to prompt on.
+# Each git also runs in its own session, so ssh has no terminal to prompt on. When
+# the URL carries credentials, GIT_ASKPASS names our own non-interactive program.
 _NO_PROMPT_ENV = {
     "GIT_TERMINAL_PROMPT": "0",
     "GIT_ASKPASS": "",
@@ -102,30 +111,44 @@ class FetchResult:
     previous: Optional[str]
 
 
+ASKPASS_NAME = ".askpass"
+"""File name of the askpass program, written next to the checkout."""
+
+# Answers git's "Username for '...': " and "Password for '...': " prompts from the
+# environment of the git process that runs it; holds no secret itself.
+_ASKPASS_SCRIPT = b"""#!/bin/sh
+# cronsync: answers git's credential prompts from the environment (no secret here)
+case "$1" in
+Username*) printf '%s\\n' "$CRONSYNC_GIT_USERNAME" ;;
+*) printf '%s\\n' "$CRONSYNC_GIT_PASSWORD" ;;
+esac
+"""
+
+
 @dataclass(frozen=True)
-class CommitInfo:
-    """Who made a commit, when, and why.
+class _Remote:
+    """How git reaches the remote (internal).
 
     Attributes:
-        sha: full sha.
-        short: first 12 hex digits of ``sha``.
-        author: "Name <email>".
-        date: author date, ISO 8601 with offset.
-        subject: first line of the message.
+        url: the URL git is given and stores: the configured one without user-info.
+        shown: the configured URL with its credentials masked, for messages.
+        options: git options that go before a network subcommand.
+        env: environment of a network git (the credentials; empty without any).
     """
 
-    sha: str
-    short: str
-    author: str
-    date: str
-    subject: str
+    url: str
+    shown: str
+    options: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 class _GitFailed(Exception):
     """A git command exited non-zero (internal; translated before leaving the module)."""
 
     def __init__(self, args: tuple[str, ...], status: int, stderr: str) -> None:
-        super().__init__(f"git {' '.join(args[:1])} failed ({status})")
+        # the subcommand: the first word that is neither an option nor a -c value
+        command = next((arg for arg in args if not arg.startswith("-") and "=" not in arg), "")
+        super().__init__(f"git {command} failed ({status})")
         self.status = status
         self.stderr = stderr
 
@@ -164,6 +187,12 @@ def _in_checkout(checkout: Path) -> dict[str, str]:
 def _checkout_git(checkout: Path, *args: str, timeout: Optional[float] = None) -> str:
     """Run git inside ``checkout``; see :func:`_git`."""
     return _git(checkout, *args, timeout=timeout, env=_in_checkout(checkout))
+
+
+def _remote_git(remote: _Remote, checkout: Path, *args: str, timeout: float) -> str:
+    """Run a git command that talks to ``remote`` inside ``checkout``; see :func:`_git`."""
+    env = {**_in_checkout(checkout), **remote.env}
+    return _git(checkout, *remote.options, *args, timeout=timeout, env=env)
 
 
 def _meaningful_lines(stderr: str) -> list[str]:
@@ -208,10 +237,19 @@ def _is_corruption(stderr: str) -> bool:
 def _check_inputs(url: str, branch: str) -> None:
     """Refuse a URL or branch name git would misread as an option or a refspec.
 
+    Also refuses credentials git could not be given: a control character (a
+    percent-encoded newline, say) in the user name or password.
+
     Raises:
-        SourceError: naming the bad value.
+        SourceError: naming the bad value (its credentials masked).
     """
-    if not url or url.startswith("-") or any(ord(ch) < 32 for ch in url):
+    remote = split_credentials(url)
+    credentials = f"{remote.username or ''}{remote.password or ''}"
+    if (
+        not url
+        or url.startswith("-")
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in url + credentials)
+    ):
         raise SourceError(f"invalid repository url {redact_url(url)!r}")
     bad = set(" ~^:?*[\\") | {chr(c) for c in range(32)} | {chr(127)}
     if (
@@ -231,13 +269,17 @@ def fetch_branch(
     """Bring ``checkout`` to the tip of ``branch`` at ``url``, cloning if needed.
 
     A missing checkout is cloned (into a temp sibling, then renamed into place). An
-    existing one gets origin's URL set to ``url``, one forced fetch of the branch
-    (force-pushes are fine) and, only if something changed, ``reset --hard`` and
-    ``clean -ffdx``. A checkout git cannot use is removed and cloned afresh.
+    existing one gets origin's URL set to ``url`` (without credentials), one forced
+    fetch of the branch (force-pushes are fine) and, only if something changed,
+    ``reset --hard`` and ``clean -ffdx``. A checkout git cannot use is removed and
+    cloned afresh.
 
     Args:
-        url: the remote (path, ``file://``, ``https://``, ssh...). May hold credentials;
-            they never appear in messages.
+        url: the remote (path, ``file://``, ``https://``, ssh...). Credentials in an
+            http(s) URL (``https://user:token@host/...``, percent-encoded) reach git
+            only through the environment of its network commands, via the askpass
+            program ``.askpass`` written next to ``checkout``; they never appear in
+            git's argv, in the checkout or in messages.
         branch: the branch to follow.
         checkout: the local working copy (owned by the agent).
         timeout: seconds a clone or fetch may take before git is killed.
@@ -247,19 +289,72 @@ def fetch_branch(
 
     Raises:
         SourceError: the remote is unreachable, gone, refuses us, lacks the branch,
-            or the checkout cannot be replaced.
+            the checkout cannot be replaced, or the askpass program cannot be written.
     """
     _check_inputs(url, branch)
+    remote = _prepare_remote(url, checkout)
     if not os.path.lexists(checkout):
-        return FetchResult(_clone(url, branch, checkout, timeout), True, None)
+        return FetchResult(_clone(remote, branch, checkout, timeout), True, None)
     try:
         _open_repo(checkout)
-        previous, commit = _update(url, branch, checkout, timeout)
+        previous, commit = _update(remote, branch, checkout, timeout)
     except _BrokenCheckout:
         last_head = _read_head(checkout)
         _remove_broken(checkout)
-        return FetchResult(_clone(url, branch, checkout, timeout), True, last_head)
+        return FetchResult(_clone(remote, branch, checkout, timeout), True, last_head)
     return FetchResult(commit, False, previous)
+
+
+def _prepare_remote(url: str, checkout: Path) -> _Remote:
+    """Take the credentials out of ``url`` and arrange for git to get them another way.
+
+    With credentials, the askpass program is (re)written next to ``checkout`` and
+    the returned environment names it and carries the user name and password; the
+    ``-c credential.helper=`` option keeps any configured helper from storing them.
+
+    Raises:
+        SourceError: the askpass program cannot be written.
+    """
+    split = split_credentials(url)
+    shown = redact_url(url)
+    if not split.has_credentials:
+        return _Remote(split.url, shown)
+    env = {
+        "GIT_ASKPASS": str(_install_askpass(checkout.parent)),
+        "CRONSYNC_GIT_USERNAME": split.username or "",
+        "CRONSYNC_GIT_PASSWORD": split.password or "",
+    }
+    return _Remote(split.url, shown, ("-c", "credential.helper="), env)
+
+
+def _install_askpass(directory: Path) -> Path:
+    """Make sure ``directory``/.askpass is our askpass script (mode 0700); return its path.
+
+    Raises:
+        SourceError: the directory or the script cannot be created.
+    """
+    path = Path(os.path.abspath(directory / ASKPASS_NAME))  # git runs it from elsewhere
+    if _is_our_askpass(path):
+        return path
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fsutil.atomic_write(path, _ASKPASS_SCRIPT, mode=0o700)
+    except OSError as exc:
+        raise SourceError(f"cannot create {directory}: {exc.strerror or exc}") from exc
+    except CronsyncError as exc:
+        raise SourceError(f"cannot write the git askpass program: {exc}") from exc
+    return path
+
+
+def _is_our_askpass(path: Path) -> bool:
+    """Whether ``path`` is a regular file of ours, mode 0700, holding our script."""
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            return False
+        return stat.S_IMODE(info.st_mode) == 0o700 and path.read_bytes() == _ASKPASS_SCRIPT
+    except OSError:
+        return False
 
 
 def _open_repo(checkout: Path) -> None:
@@ -282,7 +377,7 @@ def _read_head(checkout: Path) -> Optional[str]:
         return None
 
 
-def _update(url: str, branch: str, checkout: Path, timeout: float) -> tuple[str, str]:
+def _update(remote: _Remote, branch: str, checkout: Path, timeout: float) -> tuple[str, str]:
     """Bring the existing ``checkout`` to the remote tip of ``branch``.
 
     Asks the remote for the tip first (as cheap as a no-op fetch) and fetches only
@@ -297,11 +392,11 @@ def _update(url: str, branch: str, checkout: Path, timeout: float) -> tuple[str,
         _BrokenCheckout: the local repository is damaged.
     """
     try:
-        _set_origin(checkout, url)
-        remote_tip = _network(_remote_tip, url, branch, checkout, timeout)
+        _set_origin(checkout, remote.url)
+        remote_tip = _network(_remote_tip, remote, branch, checkout, timeout)
         head, tip = _local_tips(checkout, branch)
         if tip != remote_tip:
-            _network(_fetch, url, branch, checkout, timeout)
+            _network(_fetch, remote, branch, checkout, timeout)
             tip = _checkout_git(checkout, "rev-parse", "--verify", _tracking_ref(branch))
         if head != tip:
             # Every object of the new tip's tree must be present: a missing blob would
@@ -335,34 +430,34 @@ def _local_tips(checkout: Path, branch: str) -> tuple[str, Optional[str]]:
 
 
 def _network(
-    operation: Callable[[str, Path, float], str],
-    url: str,
+    operation: Callable[[_Remote, str, Path, float], str],
+    remote: _Remote,
     branch: str,
     checkout: Path,
     timeout: float,
 ) -> str:
-    """Run a network ``operation(branch, checkout, timeout)`` on origin; return its result.
+    """Run ``operation(remote, branch, checkout, timeout)`` on origin; return its result.
 
     Raises:
         _BrokenCheckout: git's error says the local repository is damaged.
-        SourceError: any other failure (the remote's side), naming ``url`` redacted.
+        SourceError: any other failure (the remote's side), naming the URL redacted.
     """
     try:
-        return operation(branch, checkout, timeout)
+        return operation(remote, branch, checkout, timeout)
     except _GitFailed as exc:
         if _is_corruption(exc.stderr):
             raise _BrokenCheckout(exc.stderr) from exc
-        raise _fetch_error(url, branch, _reason(exc.stderr, timeout)) from exc
+        raise _fetch_error(remote, branch, _reason(exc.stderr, timeout)) from exc
 
 
-def _remote_tip(branch: str, checkout: Path, timeout: float) -> str:
+def _remote_tip(remote: _Remote, branch: str, checkout: Path, timeout: float) -> str:
     """Ask origin for the sha of ``branch``.
 
     Raises:
         _GitFailed: git failed, or the branch does not exist ("couldn't find remote ref").
     """
     ref = f"refs/heads/{branch}"
-    out = _checkout_git(checkout, "ls-remote", "origin", ref, timeout=timeout)
+    out = _remote_git(remote, checkout, "ls-remote", "origin", ref, timeout=timeout)
     for line in out.splitlines():
         sha, _, name = line.partition("\t")
         if name == ref:
@@ -370,20 +465,32 @@ def _remote_tip(branch: str, checkout: Path, timeout: float) -> str:
     raise _GitFailed(("ls-remote",), 2, f"fatal: couldn't find remote ref {ref}")
 
 
-def _fetch(branch: str, checkout: Path, timeout: float) -> str:
+def _fetch(remote: _Remote, branch: str, checkout: Path, timeout: float) -> str:
     """Force-fetch ``branch`` from origin into its tracking ref (force-pushes are fine).
 
     Raises:
         _GitFailed: the fetch failed.
     """
     refspec = f"+refs/heads/{branch}:{_tracking_ref(branch)}"
-    return _checkout_git(
-        checkout, "fetch", "--quiet", "--prune", "--no-tags", "origin", refspec, timeout=timeout
+    return _remote_git(
+        remote,
+        checkout,
+        "fetch",
+        "--quiet",
+        "--prune",
+        "--no-tags",
+        "origin",
+        refspec,
+        timeout=timeout,
     )
 
 
 def _set_origin(checkout: Path, url: str) -> None:
-    """Point remote ``origin`` of ``checkout`` at ``url`` unless it already is."""
+    """Point remote ``origin`` of ``checkout`` at ``url`` unless it already is.
+
+    ``url`` has no credentials, so this also rewrites an origin URL that still holds
+    some (as clones made by older versions do).
+    """
     try:
         current = _checkout_git(checkout, "config", "--get", "remote.origin.url")
     except _GitFailed as exc:
@@ -394,9 +501,9 @@ def _set_origin(checkout: Path, url: str) -> None:
         _checkout_git(checkout, "config", "remote.origin.url", url)
 
 
-def _fetch_error(url: str, branch: str, reason: str) -> SourceError:
-    """The SourceError for a failed clone or fetch of ``branch`` from ``url``."""
-    return SourceError(f"cannot fetch branch {branch!r} from {redact_url(url)}: {reason}")
+def _fetch_error(remote: _Remote, branch: str, reason: str) -> SourceError:
+    """The SourceError for a failed clone or fetch of ``branch`` from ``remote``."""
+    return SourceError(f"cannot fetch branch {branch!r} from {remote.shown}: {reason}")
 
 
 def _remove_broken(checkout: Path) -> None:
@@ -420,8 +527,8 @@ def _remove_broken(checkout: Path) -> None:
         raise SourceError(f"cannot remove broken checkout: {exc}") from exc
 
 
-def _clone(url: str, branch: str, checkout: Path, timeout: float) -> str:
-    """Clone ``branch`` of ``url`` into the absent ``checkout``; return the tip's sha.
+def _clone(remote: _Remote, branch: str, checkout: Path, timeout: float) -> str:
+    """Clone ``branch`` of ``remote`` into the absent ``checkout``; return the tip's sha.
 
     The clone is made in a temp sibling and renamed into place, so a half-done clone
     never looks like a checkout.
@@ -435,6 +542,7 @@ def _clone(url: str, branch: str, checkout: Path, timeout: float) -> str:
         _remove_stale_clones(checkout)
         _git(
             checkout.parent,
+            *remote.options,
             "clone",
             "--quiet",
             "--no-tags",
@@ -442,15 +550,16 @@ def _clone(url: str, branch: str, checkout: Path, timeout: float) -> str:
             "--branch",
             branch,
             "--",
-            url,
+            remote.url,
             str(tmp),
             timeout=timeout,
+            env=dict(remote.env),
         )
-        tip = _cloned_tip(url, branch, tmp)
+        tip = _cloned_tip(remote, branch, tmp)
         os.rename(tmp, checkout)
     except _GitFailed as exc:
         _discard_tree(tmp)
-        raise _fetch_error(url, branch, _reason(exc.stderr, timeout)) from exc
+        raise _fetch_error(remote, branch, _reason(exc.stderr, timeout)) from exc
     except OSError as exc:
         _discard_tree(tmp)
         raise SourceError(f"cannot create checkout {checkout}: {exc.strerror or exc}") from exc
@@ -477,7 +586,7 @@ def _remove_stale_clones(checkout: Path) -> None:
             raise SourceError(f"cannot remove an old temp clone: {exc}") from exc
 
 
-def _cloned_tip(url: str, branch: str, clone: Path) -> str:
+def _cloned_tip(remote: _Remote, branch: str, clone: Path) -> str:
     """Return the sha of ``origin/{branch}`` in a fresh clone.
 
     Raises:
@@ -486,7 +595,7 @@ def _cloned_tip(url: str, branch: str, clone: Path) -> str:
     try:
         return _checkout_git(clone, "rev-parse", "--verify", f"refs/remotes/origin/{branch}")
     except _GitFailed as exc:
-        raise _fetch_error(url, branch, "branch not found") from exc
+        raise _fetch_error(remote, branch, "branch not found") from exc
 
 
 def _discard_tree(path: Path) -> None:
@@ -527,26 +636,6 @@ def is_ancestor(checkout: Path, older: str, newer: str) -> bool:
     except _GitFailed:
         return False
     return True
-
-
-def commit_info(checkout: Path, commit: str) -> CommitInfo:
-    """Describe ``commit`` of ``checkout``.
-
-    Raises:
-        SourceError: the commit is unknown (or the checkout unusable).
-    """
-    _check_rev(checkout, commit)
-    fmt = "--format=%H%x00%an <%ae>%x00%aI%x00%s"
-    try:
-        out = _checkout_git(
-            checkout, "log", "-1", "--no-show-signature", fmt, f"{commit}^{{commit}}", "--"
-        )
-    except _GitFailed as exc:
-        raise SourceError(
-            f"unknown commit {commit!r} in {checkout}: {_reason(exc.stderr)}"
-        ) from exc
-    sha, author, date, subject = out.split("\x00", 3)
-    return CommitInfo(sha=sha, short=sha[:12], author=author, date=date, subject=subject)
 
 
 def export_commit(checkout: Path, commit: str, dest: Path) -> None:

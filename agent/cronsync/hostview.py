@@ -4,7 +4,6 @@ and ``status``)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -14,8 +13,9 @@ from .compiled import JOBS_FILE
 from .config import AgentConfig
 from .errors import UsageError
 from .fsutil import ExclusiveLock, remove_tree
-from .install import RELEASE_REPO, new_staging_dir, read_cron_file
+from .install import RELEASE_REPO, make_dir, new_staging_dir, read_cron_file
 from .render import SourceInfo
+from .state import AgentState
 from .sync import utc_now
 from .urls import redact_url
 
@@ -56,7 +56,7 @@ def build_remote(config: AgentConfig) -> tuple[str, Build]:
         SourceError: the remote cannot be fetched.
     """
     paths = config.paths
-    paths.state_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(paths.state_dir, 0o755)
     with ExclusiveLock(paths.sync_lock, "sync"):
         fetched = gitsource.fetch_branch(
             config.repo_url, config.branch, paths.checkout, timeout=config.git_timeout_seconds
@@ -70,9 +70,22 @@ def build_remote(config: AgentConfig) -> tuple[str, Build]:
             remove_tree(staging)
 
 
-def current_release(config: AgentConfig) -> Optional[str]:
-    """Return the name of the release ``current`` points at, or None."""
-    try:
-        return os.path.basename(os.readlink(config.paths.current))
-    except OSError:
-        return None
+def last_runs(config: AgentConfig, jobs_doc: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """Return job -> its ``last.json`` (last run, last success) for every installed job."""
+    from .runrecord import read_last
+
+    names = (jobs_doc or {}).get("jobs", {})
+    return {name: read_last(config.paths.runs_dir, name) for name in names}
+
+
+def live_drift(config: AgentConfig, state: AgentState) -> list[dict[str, str]]:
+    """Compare the host with the last install now (status must not show a stale
+    snapshot): the drift findings as JSON-ready dicts."""
+    from .drift import find_drift
+    from .install import observe
+
+    installed = state.installed
+    if installed is None:
+        return []
+    cron_file = Path(installed.cron_file) if installed.cron_file else config.paths.cron_file
+    return [f.as_dict() for f in find_drift(installed, observe(config.paths, cron_file))]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional
 
@@ -41,16 +42,10 @@ def new_staging_dir(paths: Paths, commit: str) -> Path:
     Raises:
         InstallError: the releases directory cannot be created.
     """
-    try:
-        paths.releases.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InstallError(f"cannot create {paths.releases}: {exc.strerror}") from exc
+    make_dir(paths.releases, 0o755)
     staging = paths.releases / f"{TEMP_PREFIX}{commit[:12]}-{os.getpid()}"
     remove_tree(staging)
-    try:
-        staging.mkdir(mode=0o755)
-    except OSError as exc:
-        raise InstallError(f"cannot create {staging}: {exc.strerror}") from exc
+    make_dir(staging, 0o755)
     return staging
 
 
@@ -208,3 +203,64 @@ def retire_cron_file(path: Path) -> bool:
     except OSError as exc:
         raise InstallError(f"cannot remove the old cron file {path}: {exc.strerror}") from exc
     return True
+
+
+def _owner_of(user: str) -> Optional[tuple[int, int]]:
+    """Return (uid, gid) of ``user`` when we are root and the user exists, else None."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
+def make_dir(path: Path, mode: int) -> None:
+    """Create ``path`` (and missing parents) and give it exactly ``mode``, whatever the
+    umask (the shim and operators read what cronsync writes).
+
+    Raises:
+        InstallError: it cannot be created.
+    """
+    try:
+        _ensure_dir(path, mode, None)
+    except OSError as exc:
+        raise InstallError(f"cannot create {path}: {exc.strerror or exc}") from exc
+
+
+def _ensure_dir(path: Path, mode: int, owner: Optional[tuple[int, int]]) -> None:
+    path.mkdir(mode=mode, parents=True, exist_ok=True)
+    os.chmod(path, mode)
+    if owner is not None:
+        status = path.stat()
+        if (status.st_uid, status.st_gid) != owner:
+            os.chown(path, *owner)
+
+
+def ensure_job_dirs(runs_dir: Path, log_dir: Path, users: Mapping[str, str]) -> None:
+    """Create each installed job's run-record and log directories, owned by its user.
+
+    ``runs/<job>`` is 0755 (records are readable by operators, writable only by the
+    job's user: no job can forge another's history); ``<log_dir>/<job>`` is 0750
+    (output stays with the job's user and root).
+
+    Args:
+        users: job name -> the user it runs as.
+
+    Raises:
+        InstallError: a directory cannot be created or given to its user.
+    """
+    try:
+        for top in (runs_dir, log_dir):
+            _ensure_dir(top, 0o755, None)
+        for job, user in users.items():
+            owner = _owner_of(user)
+            _ensure_dir(runs_dir / job, 0o755, owner)
+            _ensure_dir(log_dir / job, 0o750, owner)
+    except OSError as exc:
+        raise InstallError(
+            f"cannot prepare the run directories in {runs_dir} and {log_dir}: {exc.strerror or exc}"
+        ) from exc

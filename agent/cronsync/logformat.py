@@ -76,8 +76,9 @@ def _parse_marker(line: bytes) -> tuple[str, int] | None:
     return stream, int(stamp)
 
 
-def read_lines(data: bytes, offset: int = 0, stream: str = OUT,
-               epoch_ms: int = 0) -> Iterator[LogLine]:
+def read_lines(
+    data: bytes, offset: int = 0, stream: str = OUT, epoch_ms: int = 0
+) -> Iterator[LogLine]:
     """Read the complete lines of a run log from ``offset``.
 
     Args:
@@ -118,3 +119,17 @@ def plain_text(data: bytes, with_streams: bool = False) -> bytes:
         prefix = prefixes[line.stream] if with_streams or line.stream == CRONSYNC else b""
         out.append(prefix + line.text + b"\n")
     return b"".join(out)
+
+
+def parse_marker(line: bytes) -> tuple[str, int] | None:
+    """Return ``(stream, epoch_ms)`` when ``line`` (one line, no newline) is a marker.
+
+    Returns:
+        The marker's stream and time, or None for a line of output.
+    """
+    return _parse_marker(line)
+
+
+def unescape_line(line: bytes) -> bytes:
+    """Return one line of output (not a marker) as the job wrote it (undo the escape)."""
+    return line[1:] if line[:2] == MARK + MARK else line

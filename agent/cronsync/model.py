@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 ERROR = "error"
 WARNING = "warning"
@@ -38,6 +38,18 @@ class Problem:
         prefix = "warning: " if self.severity == WARNING else ""
         subject = f"{self.field}: " if self.field else ""
         return f"{where}: {prefix}{subject}{self.message}"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Problem:
+        """Rebuild a problem from its ``as_dict`` form (e.g. read from state.json)."""
+        line = data.get("line")
+        return cls(
+            str(data.get("file", "")),
+            line if isinstance(line, int) else None,
+            str(data.get("field") or ""),
+            str(data.get("message", "")),
+            str(data.get("severity", ERROR)),
+        )
 
     def as_dict(self) -> dict[str, object]:
         """Return the problem as a JSON-ready dict (the ``--json`` shape)."""

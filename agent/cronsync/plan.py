@@ -17,6 +17,7 @@ ADDED = "added"
 REMOVED = "removed"
 CHANGED = "changed"
 _IGNORED_FIELDS = frozenset({"name"})
+SOURCE_LINE = "# source: "
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,19 @@ def diff_jobs(old_doc: Optional[Mapping[str, Any]], new_doc: Mapping[str, Any]) 
     return changes
 
 
-def cron_diff(old_text: Optional[str], new_text: str, path: str) -> str:
-    """Return the unified diff from the installed cron file to the new one ('' if same)."""
+def cron_diff(
+    old_text: Optional[str], new_text: str, path: str, ignore_source: bool = False
+) -> str:
+    """Return the unified diff from the installed cron file to the new one ('' if same).
+
+    With ``ignore_source`` the ``# source:`` header line (repository and commit) is left
+    out of the comparison: planning from a working tree has no commit to compare.
+    """
     old_lines = (old_text or "").splitlines(keepends=True)
     new_lines = new_text.splitlines(keepends=True)
+    if ignore_source:
+        old_lines = [line for line in old_lines if not line.startswith(SOURCE_LINE)]
+        new_lines = [line for line in new_lines if not line.startswith(SOURCE_LINE)]
     return "".join(
         difflib.unified_diff(old_lines, new_lines, f"{path} (installed)", f"{path} (after sync)")
     )

@@ -1,17 +1,13 @@
-"""The agent's memory: what is installed, how syncs went, what drifted.
+"""The agent's memory: what is installed, how syncs went, what drifted (pure).
 
-Kept as one JSON file (``/var/lib/cronsync/state.json``) written atomically; a missing
-or unreadable file means "nothing known yet", never a crash.
+``statefile`` keeps it on disk as one JSON file; ``state_from_json`` accepts anything
+and keeps only well-formed parts, so a damaged file never crashes a reader.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Optional
-
-from .fsutil import atomic_write
 
 FORMAT = 1
 HISTORY_LENGTH = 50
@@ -67,15 +63,19 @@ class AgentState:
     """Everything the agent remembers between cycles."""
 
     installed: Optional[Installed] = None
-    last_sync: Optional[SyncRecord] = None
     last_success: Optional[str] = None
     history: list[SyncRecord] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: Optional[str] = None  # why the state file could not be read (not saved)
+
+    @property
+    def last_sync(self) -> Optional[SyncRecord]:
+        """The most recent cycle, if any."""
+        return self.history[-1] if self.history else None
 
     def record(self, outcome: SyncRecord) -> None:
         """Remember a finished cycle (keeps the last ``HISTORY_LENGTH``; a no-op cycle
         updates the last record instead of growing the history)."""
-        self.last_sync = outcome
         if outcome.ok:
             self.last_success = outcome.finished
         if outcome.result == UNCHANGED and self.history and self.history[-1].result == UNCHANGED:
@@ -89,6 +89,7 @@ class AgentState:
         return {
             "format": FORMAT,
             "installed": asdict(self.installed) if self.installed else None,
+            # derived (history's last entry), written for people reading the file
             "last_sync": _record_json(self.last_sync),
             "last_success": self.last_success,
             "history": [_record_json(item) for item in self.history],
@@ -105,62 +106,67 @@ def _record_json(record: Optional[SyncRecord]) -> Optional[dict[str, Any]]:
     return data
 
 
+def _dicts(value: Any, keys: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
+    """Keep the items of a list that are dicts holding ``keys`` as strings."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        item
+        for item in value
+        if isinstance(item, dict) and all(isinstance(item.get(k), str) for k in keys)
+    )
+
+
 def _record_from(data: Any) -> Optional[SyncRecord]:
     if not isinstance(data, dict):
         return None
+    fields = ("started", "finished", "result", "message")
+    if not all(isinstance(data.get(key, ""), str) for key in fields):
+        return None
+    commit = data.get("commit")
+    notes = data.get("notes")
     try:
         return SyncRecord(
-            started=str(data["started"]),
-            finished=str(data["finished"]),
-            result=str(data["result"]),
-            commit=data.get("commit"),
-            message=str(data.get("message", "")),
-            errors=tuple(data.get("errors", ())),
-            warnings=tuple(data.get("warnings", ())),
-            notes=tuple(data.get("notes", ())),
+            started=data["started"],
+            finished=data["finished"],
+            result=data["result"],
+            commit=commit if isinstance(commit, str) else None,
+            message=data.get("message", ""),
+            errors=_dicts(data.get("errors"), ("file", "message")),
+            warnings=_dicts(data.get("warnings"), ("file", "message")),
+            notes=tuple(n for n in notes if isinstance(n, str)) if isinstance(notes, list) else (),
         )
-    except (KeyError, TypeError):
+    except KeyError:
         return None
 
 
 def _installed_from(data: Any) -> Optional[Installed]:
     if not isinstance(data, dict):
         return None
-    try:
-        return Installed(
-            **{
-                key: str(data.get(key, "") if key == "cron_file" else data[key])
-                for key in Installed.__dataclass_fields__
-            }
-        )
-    except (KeyError, TypeError):
+    values = {
+        key: data.get(key, "" if key == "cron_file" else None)
+        for key in Installed.__dataclass_fields__
+    }
+    strings = {key: value for key, value in values.items() if isinstance(value, str)}
+    if len(strings) != len(values):
         return None
+    return Installed(**strings)
 
 
-def load_state(path: Path) -> AgentState:
-    """Read the state file; a missing, unreadable or foreign file gives an empty state."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return AgentState()
+def state_from_json(data: Any) -> AgentState:
+    """Rebuild the state from its JSON form, keeping only well-formed parts.
+
+    Returns:
+        The state; a foreign or damaged document gives an empty state with
+        ``unreadable`` saying why.
+    """
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        return AgentState()
+        return AgentState(unreadable="not a cronsync state file of format 1")
     history = [r for r in map(_record_from, data.get("history") or []) if r is not None]
-    drift = data.get("drift")
+    success = data.get("last_success")
     return AgentState(
         installed=_installed_from(data.get("installed")),
-        last_sync=_record_from(data.get("last_sync")),
-        last_success=data.get("last_success"),
+        last_success=success if isinstance(success, str) else None,
         history=history,
-        drift=drift if isinstance(drift, list) else [],
+        drift=list(_dicts(data.get("drift"), ("what", "message"))),
     )
-
-
-def save_state(path: Path, state: AgentState) -> None:
-    """Write the state file atomically (0644: status is readable by any operator).
-
-    Raises:
-        InstallError: the file cannot be written.
-    """
-    text = json.dumps(state.to_json(), indent=1, sort_keys=True) + "\n"
-    atomic_write(path, text.encode(), mode=0o644)

@@ -20,7 +20,9 @@ from .errors import CronsyncError, InstallError, SourceError
 from .fsutil import ExclusiveLock, remove_tree
 from .install import (
     RELEASE_REPO,
+    ensure_job_dirs,
     finish_release,
+    make_dir,
     new_staging_dir,
     observe,
     prune_releases,
@@ -38,9 +40,8 @@ from .state import (
     AgentState,
     Installed,
     SyncRecord,
-    load_state,
-    save_state,
 )
+from .statefile import load_state, save_state
 from .urls import redact_url
 
 Clock = Callable[[], datetime]
@@ -75,6 +76,7 @@ class _Cycle:
         self.state: AgentState = load_state(config.paths.state_file)
         self.digest = config_digest(config)
         self.notes: list[str] = []
+        self.commit: Optional[str] = None  # the fetched tip, once known
 
     def finish(
         self, result: str, commit: Optional[str], message: str, build: Optional[Build] = None
@@ -121,6 +123,12 @@ def _export(cycle: _Cycle, commit: str, dest: Path) -> None:
     gitsource.export_commit(config.paths.checkout, commit, dest)
 
 
+def _job_users(build: Build) -> dict[str, str]:
+    """Return job -> user of every job the build installs."""
+    jobs = build.jobs_doc["jobs"]
+    return {name: str(job["user"]) for name, job in jobs.items() if job["installed"]}
+
+
 def _install(cycle: _Cycle, commit: str) -> tuple[str, Optional[Build]]:
     """Export, validate and (when clean) install ``commit``; return (result, build)."""
     paths = cycle.config.paths
@@ -136,14 +144,19 @@ def _install(cycle: _Cycle, commit: str) -> tuple[str, Optional[Build]]:
     if not build.ok:
         remove_tree(staging)
         return REFUSED, build
+    ensure_job_dirs(paths.runs_dir, paths.log_dir, _job_users(build))
     release = finish_release(paths, staging, commit, build.jobs_json, build.cron_text)
     previous = cycle.state.installed
     switch_current(paths, release)
     try:
         cron_sha = write_cron_file(paths.cron_file, build.cron_text)
     except InstallError:
-        if previous is not None:  # keep the shim and the old cron file consistent
+        # Keep the shim and the old cron file consistent: back to the previous release,
+        # or no `current` at all when nothing was installed before.
+        if previous is not None:
             switch_current(paths, previous.release)
+        else:
+            paths.current.unlink(missing_ok=True)
         raise
     cycle.state.installed = Installed(
         commit, release, iso(cycle.clock()), cron_sha, cycle.digest, str(paths.cron_file)
@@ -162,7 +175,7 @@ def _install(cycle: _Cycle, commit: str) -> tuple[str, Optional[Build]]:
 
 def _note_history(cycle: _Cycle, fetched: gitsource.FetchResult) -> None:
     installed = cycle.state.installed
-    if fetched.recloned:
+    if fetched.recloned and cycle.state.history:  # not worth a note on the first sync
         cycle.notes.append("the checkout was missing or broken and was cloned afresh")
     if (
         installed
@@ -228,6 +241,7 @@ def _cycle(cycle: _Cycle, force: bool) -> SyncOutcome:
     except SourceError as exc:
         record = cycle.finish(FAILED, None, exc.message)
         return SyncOutcome(record, tuple(drift), exit_code=exc.exit_code)
+    cycle.commit = fetched.commit
     _note_history(cycle, fetched)
     installed = cycle.state.installed
     same = (
@@ -269,14 +283,16 @@ def run_sync(config: AgentConfig, force: bool = False, clock: Clock = utc_now) -
             state file is still writable).
     """
     paths = config.paths
-    try:
-        paths.state_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InstallError(f"cannot create {paths.state_dir}: {exc.strerror}") from exc
+    make_dir(paths.state_dir, 0o755)
     with ExclusiveLock(paths.sync_lock, "sync"):
         cycle = _Cycle(config, clock)
         try:
             return _cycle(cycle, force)
         except CronsyncError as exc:
-            record = cycle.finish(FAILED, None, exc.message)
+            record = cycle.finish(FAILED, cycle.commit, exc.message)
             return SyncOutcome(record, exit_code=exc.exit_code)
+        except Exception as exc:
+            # Record it, so status and the failure metric show it, then let the CLI
+            # report the internal error.
+            cycle.finish(FAILED, cycle.commit, f"internal error: {type(exc).__name__}: {exc}")
+            raise

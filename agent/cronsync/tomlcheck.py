@@ -18,6 +18,7 @@ from . import schema
 from .durations import parse_duration
 from .model import Problem
 from .schema import Field
+from .urls import redact_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -129,7 +130,8 @@ def _type_name(value: object) -> str:
 
 
 def _bad_type(expected: str, value: object) -> str:
-    return f"expected {expected}, got {_type_name(value)} ({value!r:.40})"
+    # redacted: a misplaced value may be a URL with credentials (agent.toml repo.url)
+    return f"expected {expected}, got {_type_name(value)} ({redact_url(repr(value))[:40]})"
 
 
 def _check_string(value: object, multiline: bool) -> Optional[str]:

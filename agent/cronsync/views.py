@@ -11,13 +11,26 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Optional
 
+from .model import Problem
 from .plan import JobChange, upcoming_runs
 from .state import AgentState
 
 STATUS_FORMAT = 1
 
 
-def _job_row(record: Mapping[str, Any], host_zone: str, now: datetime) -> dict[str, Any]:
+def _run_summary(run: Any) -> Optional[dict[str, Any]]:
+    """Reduce a run record (from last.json) to what status shows."""
+    if not isinstance(run, dict):
+        return None
+    return {
+        key: run.get(key)
+        for key in ("run_id", "status", "exit_code", "started", "ended", "duration", "reason")
+    }
+
+
+def _job_row(
+    record: Mapping[str, Any], host_zone: str, now: datetime, last: Mapping[str, Any]
+) -> dict[str, Any]:
     runs = upcoming_runs(record, host_zone, now, count=1)
     return {
         "name": record.get("name"),
@@ -31,6 +44,8 @@ def _job_row(record: Mapping[str, Any], host_zone: str, now: datetime) -> dict[s
         "gated": bool(record.get("gate")),
         "next_run": runs[0].job_time.isoformat() if runs else None,
         "next_run_host": runs[0].host_time.isoformat() if runs else None,
+        "last_run": _run_summary(last.get("last_run")),
+        "last_success": _run_summary(last.get("last_success")),
     }
 
 
@@ -42,13 +57,16 @@ def status_document(
     state: AgentState,
     jobs_doc: Optional[Mapping[str, Any]],
     now: datetime,
+    last_runs: Optional[Mapping[str, Mapping[str, Any]]] = None,
 ) -> dict[str, Any]:
     """Build the ``cronsync status --json`` document (format ``STATUS_FORMAT``).
 
     Keys: status_format, host, host_timezone, repo, branch, health (ok | degraded |
     failed), installed {commit, release, at} or null, last_sync (the sync record) or
     null, last_success, drift [ {what, message} ], jobs [ {name, schedule, timezone,
-    user, owner, installed, status, cron, gated, next_run, next_run_host} ].
+    user, owner, installed, status, cron, gated, next_run, next_run_host, last_run,
+    last_success} ] where a run is {run_id, status, exit_code, started, ended, duration,
+    reason} or null. ``last_runs`` maps job -> its ``last.json`` document.
     """
     installed = state.installed
     jobs = (jobs_doc or {}).get("jobs", {})
@@ -65,16 +83,20 @@ def status_document(
         "last_sync": None if state.last_sync is None else asdict(state.last_sync),
         "last_success": state.last_success,
         "drift": state.drift,
-        "jobs": [_job_row(jobs[name], host_zone, now) for name in sorted(jobs)],
+        "state_problem": state.unreadable,
+        "jobs": [
+            _job_row(jobs[name], host_zone, now, (last_runs or {}).get(name, {}))
+            for name in sorted(jobs)
+        ],
     }
 
 
 def health(state: AgentState) -> str:
-    """Return ``failed`` (nothing installed), ``degraded`` (last sync failed or drift)
-    or ``ok``."""
+    """Return ``failed`` (nothing installed), ``degraded`` (last sync failed, drift, or
+    the state file unreadable) or ``ok``."""
     if state.installed is None:
-        return "failed"
-    if state.drift or (state.last_sync is not None and not state.last_sync.ok):
+        return "degraded" if state.unreadable else "failed"
+    if state.unreadable or state.drift or (state.last_sync is not None and not state.last_sync.ok):
         return "degraded"
     return "ok"
 
@@ -87,12 +109,7 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 
 def _problem_lines(problems: Any) -> list[str]:
-    lines = []
-    for item in problems:
-        where = item["file"] if item.get("line") is None else f"{item['file']}:{item['line']}"
-        field = f"{item['field']}: " if item.get("field") else ""
-        lines.append(f"    {where}: {field}{item['message']}")
-    return lines
+    return ["    " + Problem.from_dict(item).format() for item in problems]
 
 
 def status_text(doc: Mapping[str, Any]) -> str:
@@ -114,7 +131,9 @@ def status_text(doc: Mapping[str, Any]) -> str:
         lines += _problem_lines(last.get("errors", ()))
         lines += [f"    note: {note}" for note in last.get("notes", ())]
     lines += [f"drift:      {item['message']}" for item in doc["drift"]]
-    rows = [["JOB", "SCHEDULE", "ZONE", "USER", "NEXT RUN (job zone)", "STATE"]]
+    if doc.get("state_problem"):
+        lines.append(f"state:      unreadable: {doc['state_problem']}")
+    rows = [["JOB", "SCHEDULE", "ZONE", "USER", "NEXT RUN (job zone)", "LAST RUN", "LAST SUCCESS"]]
     for job in doc["jobs"]:
         rows.append(
             [
@@ -123,7 +142,8 @@ def status_text(doc: Mapping[str, Any]) -> str:
                 job["timezone"],
                 job["user"],
                 (job["next_run"] or "-")[:16].replace("T", " "),
-                "installed" if job["installed"] else _shorten(str(job["status"])),
+                _last_run_cell(job) if job["installed"] else _shorten(str(job["status"])),
+                _when(job.get("last_success")) if job["installed"] else "",
             ]
         )
     if len(rows) > 1:
@@ -133,6 +153,22 @@ def status_text(doc: Mapping[str, Any]) -> str:
 
 def _shorten(text: str, width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _when(run: Optional[Mapping[str, Any]]) -> str:
+    """A run's end (or start) time, to the minute, or '-'."""
+    if not run:
+        return "-"
+    moment = run.get("ended") or run.get("started") or ""
+    return str(moment)[:16].replace("T", " ") or "-"
+
+
+def _last_run_cell(job: Mapping[str, Any]) -> str:
+    run = job.get("last_run")
+    if not run:
+        return "never ran"
+    code = "" if run.get("exit_code") is None else f" (exit {run['exit_code']})"
+    return f"{_when(run)} {run.get('status')}{code}"
 
 
 def _value(value: Any) -> str:

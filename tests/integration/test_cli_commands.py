@@ -235,7 +235,7 @@ def test_plan_before_first_sync_lists_every_job_as_added(sandbox: Sandbox) -> No
     assert not os.path.lexists(sandbox.current)
 
     as_json = sandbox.cli("plan", "--json", "--exit-code")
-    assert as_json.returncode == 1, as_json
+    assert as_json.returncode == 2, as_json
     plan = json.loads(as_json.stdout)
     assert {c["kind"] for c in plan["changes"]} == {"added"}
     assert plan["cron_diff"].startswith("--- ")
@@ -255,7 +255,7 @@ def test_plan_after_sync_and_after_a_pushed_change(sandbox: Sandbox) -> None:
 
     changed = sandbox.cli("plan", "--exit-code")
 
-    assert changed.returncode == 1, changed
+    assert changed.returncode == 2, changed
     out = changed.stdout
     assert "~ nightly-aggregate (changed)" in out
     assert "schedule: '30 3 * * *' -> '45 3 * * *'" in out
@@ -268,8 +268,15 @@ def test_plan_after_sync_and_after_a_pushed_change(sandbox: Sandbox) -> None:
     # a working tree, e.g. a branch not pushed yet
     path.write_text(path.read_text().replace('"45 3 * * *"', '"50 3 * * *"'))
     local = sandbox.cli("plan", "--repo", str(sandbox.upstream.work), "--exit-code")
-    assert local.returncode == 1, local
+    assert local.returncode == 2, local
     assert "schedule: '30 3 * * *' -> '50 3 * * *'" in local.stdout
+    # the installed tree itself, as a working tree: nothing would change
+    path.write_text(path.read_text().replace('"50 3 * * *"', '"30 3 * * *"'))
+    sandbox.upstream.commit_and_push("Back to 03:30")
+    assert sandbox.cli("sync").returncode == 0
+    same_tree = sandbox.cli("plan", "--repo", str(sandbox.upstream.work), "--exit-code")
+    assert same_tree.returncode == 0, same_tree
+    assert "No changes" in same_tree.stdout
 
     assert sandbox.cli("sync").returncode == 0
     again = sandbox.cli("plan", "--exit-code")

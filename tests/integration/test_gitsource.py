@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import io
 import os
 import shutil
@@ -9,22 +11,19 @@ import socket
 import stat
 import subprocess
 import tarfile
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Optional
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 
+from cronsync import gitsource
 from cronsync.errors import SourceError
-from cronsync.gitsource import (
-    CommitInfo,
-    commit_info,
-    export_commit,
-    fetch_branch,
-    is_ancestor,
-)
+from cronsync.gitsource import export_commit, fetch_branch, is_ancestor
 from cronsync.tarsafe import extract_tar
-from cronsync.urls import redact_url
 
 GIT_ENV = {
     "GIT_CONFIG_GLOBAL": os.devnull,
@@ -90,25 +89,6 @@ def upstream(tmp_path: Path) -> Upstream:
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
     return tmp_path / "state" / "repo"
-
-
-# --- redact_url -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("https://user:tok@host/x.git", "https://***@host/x.git"),
-        ("https://tok@host:8443/x.git", "https://***@host:8443/x.git"),
-        ("https://host/x.git", "https://host/x.git"),
-        ("ssh://git@host/x.git", "ssh://***@host/x.git"),
-        ("git@github.com:org/x.git", "git@github.com:org/x.git"),
-        ("/srv/git/x.git", "/srv/git/x.git"),
-        ("fatal: 'https://u:p@h/x/': 403", "fatal: 'https://***@h/x/': 403"),
-    ],
-)  # fmt: skip
-def test_redact_url(url: str, expected: str) -> None:
-    assert redact_url(url) == expected
 
 
 # --- fetch_branch ------------------------------------------------------------------
@@ -379,7 +359,314 @@ def test_url_that_looks_like_an_option_is_refused(checkout: Path) -> None:
         fetch_branch("--upload-pack=touch /tmp/pwned", "main", checkout)
 
 
-# --- is_ancestor / commit_info -----------------------------------------------------
+# --- credentials in the URL ------------------------------------------------------------
+
+SECRET = "s3cr3t"
+PLAIN_URL = "https://git.example.test/jobs.git"
+CREDENTIAL_URL = f"https://bob:{SECRET}%40x@git.example.test/jobs.git"
+
+
+@dataclass(frozen=True)
+class GitCall:
+    """One command gitsource ran through its git seam: the argv after ``git`` and
+    the environment it added."""
+
+    args: tuple[str, ...]
+    env: dict[str, str]
+
+
+@pytest.fixture
+def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[GitCall]:
+    """Record every git command gitsource runs (through ``_git``, its one git seam)."""
+    calls: list[GitCall] = []
+    run_git = gitsource._git
+
+    def recording(
+        cwd: Path, *args: str, timeout: Optional[float] = None, env: Optional[dict[str, str]] = None
+    ) -> str:
+        calls.append(GitCall(args, dict(env or {})))
+        return run_git(cwd, *args, timeout=timeout, env=env)
+
+    monkeypatch.setattr(gitsource, "_git", recording)
+    return calls
+
+
+def use_global_git_config(monkeypatch: pytest.MonkeyPatch, path: Path, text: str) -> None:
+    """Point GIT_CONFIG_GLOBAL (the tests' isolation) at a file holding ``text``."""
+    path.write_text(text)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(path))
+
+
+@pytest.fixture
+def example_test_host(upstream: Upstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``https://git.example.test/jobs.git`` (exactly, no user-info) mean the bare repo.
+
+    A URL that still carries ``bob:...@`` does not match, so a clone that works
+    proves git was given the URL without credentials.
+    """
+    config = f'[url "{upstream.bare}"]\n\tinsteadOf = {PLAIN_URL}\n'
+    use_global_git_config(monkeypatch, tmp_path / "gitconfig", config)
+
+
+def files_holding(root: Path, needle: str) -> list[Path]:
+    """Every file below ``root`` (``.git`` included) whose bytes contain ``needle``."""
+    return [
+        path
+        for path in root.rglob("*")
+        if path.is_file() and not path.is_symlink() and needle.encode() in path.read_bytes()
+    ]
+
+
+def assert_no_secret_in_argv(calls: list[GitCall]) -> None:
+    assert calls
+    for call in calls:
+        assert not any(SECRET in arg or "bob" in arg for arg in call.args), call.args
+
+
+def test_credentials_reach_git_only_through_the_environment(
+    upstream: Upstream, checkout: Path, example_test_host: None, git_calls: list[GitCall]
+) -> None:
+    result = fetch_branch(CREDENTIAL_URL, "main", checkout)
+    assert result.commit == git(upstream.work, "rev-parse", "HEAD")
+    assert (checkout / "jobs" / "a.toml").exists()
+    assert git(checkout, "config", "--get", "remote.origin.url") == PLAIN_URL
+    assert files_holding(checkout.parent, SECRET) == []
+    assert_no_secret_in_argv(git_calls)
+    clone = next(call for call in git_calls if "clone" in call.args)
+    assert clone.args[:2] == ("-c", "credential.helper=")
+    assert PLAIN_URL in clone.args
+    askpass = Path(clone.env["GIT_ASKPASS"])
+    assert askpass == checkout.parent / ".askpass"
+    assert stat.S_IMODE(askpass.stat().st_mode) == 0o700
+    assert clone.env["CRONSYNC_GIT_USERNAME"] == "bob"
+    assert clone.env["CRONSYNC_GIT_PASSWORD"] == f"{SECRET}@x"  # percent-decoded
+    assert "GIT_TERMINAL_PROMPT" not in clone.env  # git still never prompts a terminal
+    # Only the commands that talk to the remote get the credentials.
+    assert all("CRONSYNC_GIT_PASSWORD" not in call.env for call in git_calls if call != clone)
+
+
+def test_credentials_on_later_fetches(
+    upstream: Upstream, checkout: Path, example_test_host: None, git_calls: list[GitCall]
+) -> None:
+    fetch_branch(CREDENTIAL_URL, "main", checkout)
+    new = upstream.commit({"jobs/b.toml": "b\n"}, "second")
+    upstream.push()
+    git_calls.clear()
+    assert fetch_branch(CREDENTIAL_URL, "main", checkout).commit == new
+    assert_no_secret_in_argv(git_calls)
+    network = [call for call in git_calls if {"ls-remote", "fetch"} & set(call.args)]
+    assert len(network) == 2
+    for call in network:
+        assert call.args[:2] == ("-c", "credential.helper=")
+        assert call.env["CRONSYNC_GIT_PASSWORD"] == f"{SECRET}@x"
+    assert files_holding(checkout.parent, SECRET) == []
+
+
+def test_askpass_answers_git_credential_prompts(
+    upstream: Upstream, checkout: Path, example_test_host: None, git_calls: list[GitCall]
+) -> None:
+    fetch_branch(CREDENTIAL_URL, "main", checkout)
+    clone = next(call for call in git_calls if "clone" in call.args)
+    # git's own credential machinery (the one its http transport uses), with the
+    # environment and options gitsource gave the clone, prompting through askpass.
+    done = subprocess.run(
+        ["git", *clone.args[:2], "credential", "fill"],
+        input="protocol=https\nhost=git.example.test\npath=jobs.git\n\n",
+        env={**os.environ, **gitsource._NO_PROMPT_ENV, **clone.env},
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=True,
+    )
+    assert f"username=bob\npassword={SECRET}@x\n" in done.stdout
+
+
+def test_checkout_with_credentials_in_origin_is_rewritten(
+    upstream: Upstream,
+    checkout: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    git_calls: list[GitCall],
+) -> None:
+    # A checkout as older versions made it: cloned with the credentials in the URL.
+    config = "".join(
+        f'[url "{upstream.bare}"]\n\tinsteadOf = {url}\n' for url in (CREDENTIAL_URL, PLAIN_URL)
+    )
+    use_global_git_config(monkeypatch, tmp_path / "gitconfig", config)
+    checkout.parent.mkdir(parents=True)
+    subprocess.run(  # git() would put the empty global config back
+        ["git", "clone", "--quiet", "--branch", "main", CREDENTIAL_URL, str(checkout)],
+        check=True,
+        capture_output=True,
+    )
+    assert files_holding(checkout, SECRET) == [checkout / ".git" / "config"]
+
+    result = fetch_branch(CREDENTIAL_URL, "main", checkout)
+    assert result.recloned is False
+    assert git(checkout, "config", "--get", "remote.origin.url") == PLAIN_URL
+    assert files_holding(checkout.parent, SECRET) == []
+    assert_no_secret_in_argv(git_calls)
+
+
+def test_urls_without_credentials_get_no_askpass(
+    upstream: Upstream, checkout: Path, git_calls: list[GitCall]
+) -> None:
+    fetch_branch(upstream.url, "main", checkout)
+    assert not (checkout.parent / ".askpass").exists()
+    assert all(call.args[0] != "-c" and "GIT_ASKPASS" not in call.env for call in git_calls)
+
+
+def test_tampered_askpass_is_replaced(
+    upstream: Upstream, checkout: Path, example_test_host: None
+) -> None:
+    askpass = checkout.parent / ".askpass"
+    askpass.parent.mkdir(parents=True)
+    askpass.write_text("#!/bin/sh\necho evil\n")
+    askpass.chmod(0o777)
+    fetch_branch(CREDENTIAL_URL, "main", checkout)
+    assert b"CRONSYNC_GIT_PASSWORD" in askpass.read_bytes()
+    assert stat.S_IMODE(askpass.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("encoded", ["%0A", "%0D", "%00"])
+def test_credentials_git_cannot_take_are_refused(checkout: Path, encoded: str) -> None:
+    with pytest.raises(SourceError, match=r"^invalid repository url 'https://\*\*\*@host/x\.git'$"):
+        fetch_branch(f"https://bob:pw{encoded}x@host/x.git", "main", checkout)
+    assert not checkout.parent.exists()
+
+
+# An http remote: ``git http-backend`` behind a WSGI server that wants basic auth.
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class GitHttpServer:
+    """Serves the bare repositories under ``root`` over http to ``user``:``password``.
+
+    On every request it also looks at the command line of every process on the
+    machine (what ``ps`` shows) for ``watch``.
+    """
+
+    def __init__(self, root: Path, user: str, password: str, watch: str) -> None:
+        self.root = root
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.expected = f"Basic {token}"
+        self.watch = watch.encode()
+        self.user = user
+        self.authorizations: list[str] = []
+        self.cmdlines_with_secret: list[bytes] = []
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., object]
+    ) -> list[bytes]:
+        self.scan_cmdlines()
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        self.authorizations.append(authorization)
+        if authorization != self.expected:
+            start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="jobs"')])
+            return [b""]
+        return self.backend(environ, start_response)
+
+    def backend(
+        self, environ: dict[str, Any], start_response: Callable[..., object]
+    ) -> list[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        cgi = {
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REMOTE_USER": self.user,
+            "REMOTE_ADDR": "127.0.0.1",
+            "CONTENT_LENGTH": str(len(body)),
+        }
+        for key in ("PATH_INFO", "REQUEST_METHOD", "QUERY_STRING", "CONTENT_TYPE"):
+            cgi[key] = environ.get(key, "")
+        for key in ("HTTP_CONTENT_ENCODING", "HTTP_GIT_PROTOCOL"):
+            if key in environ:
+                cgi[key] = environ[key]
+        out = subprocess.run(
+            ["git", "http-backend"], input=body, env={**os.environ, **cgi},
+            capture_output=True, check=True,
+        ).stdout  # fmt: skip
+        head, _, payload = out.partition(b"\r\n\r\n")
+        status, headers = "200 OK", []
+        for line in head.decode().split("\r\n"):
+            name, _, value = line.partition(": ")
+            if name.lower() == "status":
+                status = value
+            else:
+                headers.append((name, value))
+        start_response(status, headers)
+        return [payload]
+
+    def scan_cmdlines(self) -> None:
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            with contextlib.suppress(OSError):
+                data = cmdline.read_bytes()
+                if self.watch in data:
+                    self.cmdlines_with_secret.append(data)
+
+
+@pytest.fixture
+def http_server(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, GitHttpServer]]:
+    """(base URL, server) of a GitHttpServer for ``upstream`` (bob / s3cr3t@x)."""
+    for proxy in (
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(proxy, raising=False)
+    app = GitHttpServer(upstream.bare.parent, "bob", f"{SECRET}@x", watch=SECRET)
+    server = make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_port}", app
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+def test_clone_and_fetch_over_http_with_basic_auth(
+    upstream: Upstream, checkout: Path, http_server: tuple[str, GitHttpServer]
+) -> None:
+    address, server = http_server
+    url = f"http://bob:{SECRET}%40x@{address}/{upstream.bare.name}"
+    first = fetch_branch(url, "main", checkout)
+    assert first.commit == git(upstream.work, "rev-parse", "HEAD")
+    new = upstream.commit({"jobs/b.toml": "b\n"}, "second")
+    upstream.push()
+    assert fetch_branch(url, "main", checkout).commit == new
+    assert server.expected in server.authorizations  # git did authenticate
+    assert server.cmdlines_with_secret == []  # and ps never showed the password
+    assert files_holding(checkout.parent, SECRET) == []
+    origin = git(checkout, "config", "--get", "remote.origin.url")
+    assert origin == f"http://{address}/{upstream.bare.name}"
+
+
+def test_wrong_password_over_http_is_an_authentication_failure(
+    upstream: Upstream, checkout: Path, http_server: tuple[str, GitHttpServer]
+) -> None:
+    address, _server = http_server
+    url = f"http://bob:wrong-{SECRET}@{address}/{upstream.bare.name}"
+    with pytest.raises(SourceError) as info:
+        fetch_branch(url, "main", checkout)
+    assert str(info.value) == (
+        f"cannot fetch branch 'main' from http://***@{address}/{upstream.bare.name}: "
+        "authentication failed"
+    )
+
+
+# --- is_ancestor -------------------------------------------------------------------
 
 
 def test_is_ancestor_unknown_commit_is_false(upstream: Upstream, checkout: Path) -> None:
@@ -387,30 +674,6 @@ def test_is_ancestor_unknown_commit_is_false(upstream: Upstream, checkout: Path)
     assert is_ancestor(checkout, commit, commit) is True
     assert is_ancestor(checkout, "0" * 40, commit) is False
     assert is_ancestor(checkout, commit, "f" * 40) is False
-
-
-def test_commit_info(upstream: Upstream, checkout: Path) -> None:
-    sha = upstream.commit({"jobs/z.toml": "z\n"}, "Add job z\n\nLonger body.")
-    upstream.push()
-    fetch_branch(upstream.url, "main", checkout)
-    info = commit_info(checkout, sha)
-    assert info == CommitInfo(
-        sha=sha,
-        short=sha[:12],
-        author="Test Author <author@example.com>",
-        date=git(upstream.work, "log", "-1", "--format=%aI"),
-        subject="Add job z",
-    )
-
-
-def test_commit_info_unknown_commit(upstream: Upstream, checkout: Path) -> None:
-    fetch_branch(upstream.url, "main", checkout)
-    with pytest.raises(
-        SourceError, match="unknown commit '0000000000000000000000000000000000000000'"
-    ):
-        commit_info(checkout, "0" * 40)
-    with pytest.raises(SourceError, match="invalid revision"):
-        commit_info(checkout, "--all")
 
 
 # --- export_commit -------------------------------------------------------------------

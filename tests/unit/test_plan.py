@@ -40,9 +40,8 @@ from cronsync.state import (
     AgentState,
     Installed,
     SyncRecord,
-    load_state,
-    save_state,
 )
+from cronsync.statefile import load_state, save_state
 from cronsync.views import change_json, health, plan_text, status_document, status_text
 
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=timezone.utc)
@@ -473,6 +472,7 @@ def test_status_document_shape() -> None:
         "last_sync",
         "last_success",
         "drift",
+        "state_problem",
         "jobs",
     ]
     assert status["status_format"] == 1
@@ -497,6 +497,8 @@ def test_status_document_shape() -> None:
         "gated": False,
         "next_run": "2025-06-16T03:30:00+09:00",
         "next_run_host": "2025-06-15T18:30:00+00:00",
+        "last_run": None,
+        "last_success": None,
     }
     retired, boot = status["jobs"][0], status["jobs"][1]
     assert (retired["installed"], retired["next_run"], retired["status"]) == (
@@ -556,10 +558,13 @@ def test_status_text() -> None:
         "RUN",
         "(job",
         "zone)",
-        "STATE",
+        "LAST",
+        "RUN",
+        "LAST",
+        "SUCCESS",
     ]
     nightly = next(line for line in lines if line.startswith("nightly"))
-    assert "2025-06-16 03:30" in nightly and nightly.endswith("installed")
+    assert "2025-06-16 03:30" in nightly and nightly.split()[-3:] == ["never", "ran", "-"]
     retired = next(line for line in lines if line.startswith("retired"))
     assert retired.endswith("…") and len(retired.split("  ")[-1].strip()) <= 48
     assert all(line == line.rstrip() for line in lines)
