@@ -1,0 +1,81 @@
+"""CloudWatch Logs forwarding as the shim and ``cronsync flush`` use it.
+
+The shim sets up a pending delivery for its run log, starts the live forwarder (its
+thread imports boto3, never the job's start), and at the end gives it a few seconds;
+whatever is left stays pending. Before that, it opportunistically delivers what its
+own user's earlier runs left pending. ``cronsync flush`` delivers everything.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .awsclients import AwsSettings
+from .cloudlogs import LiveForwarder, flush_pending
+from .cloudsend import LogsSender
+from .cloudspool import Pending, pending_path, save_pending
+
+EARLIER_RUNS_SECONDS = 5.0
+
+
+def stream_name(host: str, job: str, run_id: str) -> str:
+    """Return the CloudWatch Logs stream of one run: ``HOST/JOB/RUN-ID``."""
+    return f"{host}/{job}/{run_id}"
+
+
+def start_forwarding(
+    settings: Mapping[str, Any], runs_dir: Path, job: str, run_id: str, log_path: Path
+) -> LiveForwarder:
+    """Save the run's pending delivery and start forwarding its log in the background.
+
+    Raises:
+        InstallError: the pending file cannot be written (the caller treats the run as
+            not forwarded, never as failed).
+    """
+    aws = AwsSettings.from_json(settings.get("aws") or {})
+    path = pending_path(runs_dir, job, run_id)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    stream = stream_name(str(settings.get("host", "")), job, run_id)
+    save_pending(path, Pending(str(log_path), str(settings.get("log_group")), stream))
+    forwarder = LiveForwarder(path, lambda: _sender_with_backlog(aws, runs_dir))
+    forwarder.start()
+    return forwarder
+
+
+def _sender_with_backlog(aws: AwsSettings, runs_dir: Path) -> LogsSender:
+    """Make the sender (in the forwarder's thread) and first deliver what this user's
+    earlier runs left pending, briefly."""
+    sender = LogsSender(aws)
+    flush_pending(runs_dir, sender, time.monotonic() + EARLIER_RUNS_SECONDS, only_uid=os.geteuid())
+    return sender
+
+
+def finish_forwarding(forwarder: LiveForwarder, seconds: float) -> dict[str, Any]:
+    """Let the forwarder deliver the rest for at most ``seconds``.
+
+    Returns:
+        What to keep in the run record: the stream, whether everything arrived, and
+        the delivery error if any.
+    """
+    result = forwarder.finish(time.monotonic() + seconds)
+    return {
+        "cloudwatch": {
+            "delivered": result.complete,
+            "sent_events": result.sent_events,
+            "error": result.error,
+        }
+    }
+
+
+def flush_all(runs_dir: Path, aws: AwsSettings, deadline: float) -> dict[str, Any]:
+    """Deliver every pending run log under ``runs_dir`` (``cronsync flush``).
+
+    Returns:
+        The counts: delivered, left, errors, skipped, sent_events.
+    """
+    return asdict(flush_pending(runs_dir, LogsSender(aws), deadline))

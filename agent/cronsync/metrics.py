@@ -1,0 +1,76 @@
+"""Job and agent metrics to CloudWatch: cheap, and never able to fail what reports them.
+
+Namespace from the repository's ``[cloudwatch] metrics_namespace``, dimensions ``Host``
+and (for job metrics) ``Job``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from .awsclients import AwsSettings, make_client
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One data point."""
+
+    name: str
+    value: float
+    unit: str = "Count"
+
+
+def job_metrics(succeeded: bool, duration: Optional[float], timed_out: bool) -> list[Metric]:
+    """Return the metrics of one finished run (pure)."""
+    metrics = [
+        Metric("JobRuns", 1.0),
+        Metric("JobSucceeded", 1.0 if succeeded else 0.0),
+        Metric("JobFailed", 0.0 if succeeded else 1.0),
+        Metric("JobTimedOut", 1.0 if timed_out else 0.0),
+    ]
+    if duration is not None:
+        metrics.append(Metric("JobDuration", duration, "Seconds"))
+    return metrics
+
+
+def metric_data(metrics: Sequence[Metric], dimensions: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Return ``put_metric_data``'s MetricData for ``metrics`` (pure)."""
+    dims = [{"Name": name, "Value": value} for name, value in sorted(dimensions.items())]
+    return [
+        {"MetricName": m.name, "Value": m.value, "Unit": m.unit, "Dimensions": dims}
+        for m in metrics
+    ]
+
+
+def publish(
+    settings: Mapping[str, Any],
+    metrics: Sequence[Metric],
+    dimensions: Mapping[str, str],
+    client: Any = None,
+) -> Optional[str]:
+    """Publish ``metrics`` when the host enables CloudWatch metrics.
+
+    Args:
+        settings: the release's compiled run settings.
+        metrics: what to publish.
+        dimensions: e.g. {"Host": "batch-1", "Job": "nightly"}.
+        client: a ``cloudwatch`` client (made from the settings when None).
+
+    Returns:
+        None on success or when metrics are off; else a one-line reason (never raised:
+        a metric must not fail a job or a sync).
+    """
+    if not (settings.get("metrics") or {}).get("cloudwatch"):
+        return None
+    try:
+        if client is None:
+            client = make_client("cloudwatch", AwsSettings.from_json(settings.get("aws") or {}))
+        client.put_metric_data(
+            Namespace=str(settings.get("metrics_namespace", "Cronsync")),
+            MetricData=metric_data(metrics, dimensions),
+        )
+    except Exception as exc:
+        return f"metrics not published: {type(exc).__name__}: {exc}"
+    return None

@@ -1,0 +1,160 @@
+"""Run a job's process: its own process group, output through the pump, a timeout that
+sends TERM then KILL to the whole group, and TERM/INT/HUP sent to us passed on to it.
+
+The only place cronsync starts a job's command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Optional
+
+from .logformat import ERR, OUT
+from .pump import OutputPump, read_chunk
+
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+DRAIN_SECONDS = 2.0  # after the job exits, how long a grandchild may hold its pipes
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """How a job's process ended.
+
+    Attributes:
+        exit_code: the shell-style code: the process's own, or 128+N for signal N.
+        signal: the signal that ended it, if any.
+        timed_out: it ran past its timeout and was stopped.
+        interrupted: a signal we received and passed on (e.g. SIGTERM from a stop).
+    """
+
+    exit_code: int
+    signal: Optional[int]
+    timed_out: bool
+    interrupted: Optional[int]
+
+
+class _Run:
+    """One running process and what happened to it so far."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], pump: OutputPump) -> None:
+        self.proc = proc
+        self.pump = pump
+        self.timed_out = False
+        self.interrupted: Optional[int] = None
+        self.kill_at: Optional[float] = None
+
+    def signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signum)
+
+    def on_signal(self, signum: int, _frame: Optional[FrameType]) -> None:
+        self.interrupted = signum
+        self.pump.note(f"received {signal.Signals(signum).name}: passing it on to the job")
+        self.signal_group(signum)
+
+    def check_timeout(self, deadline: Optional[float], grace: float) -> None:
+        now = time.monotonic()
+        if deadline is not None and not self.timed_out and now >= deadline:
+            self.timed_out = True
+            self.pump.note(f"timed out: sending TERM, KILL in {grace:g}s")
+            self.signal_group(signal.SIGTERM)
+            self.kill_at = now + grace
+        if self.kill_at is not None and now >= self.kill_at:
+            self.pump.note("still running after the grace period: sending KILL")
+            self.signal_group(signal.SIGKILL)
+            self.kill_at = None
+
+
+def _pump_until_done(run: _Run, deadline: Optional[float], grace: float) -> None:
+    proc = run.proc
+    assert proc.stdout is not None and proc.stderr is not None
+    streams = {proc.stdout.fileno(): OUT, proc.stderr.fileno(): ERR}
+    with selectors.DefaultSelector() as selector:
+        for fd in streams:
+            os.set_blocking(fd, False)
+            selector.register(fd, selectors.EVENT_READ)
+        drain_until: Optional[float] = None
+        last_flush = time.monotonic()
+        while selector.get_map():
+            for key, _ in selector.select(timeout=0.25):
+                chunk = read_chunk(key.fd)
+                if chunk is None:
+                    selector.unregister(key.fd)
+                elif chunk:
+                    run.pump.feed(streams[key.fd], chunk)
+            run.check_timeout(deadline, grace)
+            now = time.monotonic()
+            if now - last_flush > 0.2:
+                run.pump.log.flush()
+                last_flush = now
+            if drain_until is None and proc.poll() is not None:
+                drain_until = now + DRAIN_SECONDS
+            if drain_until is not None and now > drain_until:
+                break
+
+
+def run_process(
+    argv: Sequence[str],
+    *,
+    cwd: str,
+    env: Mapping[str, str],
+    pump: OutputPump,
+    timeout: Optional[float],
+    grace: float,
+) -> ProcessResult:
+    """Run ``argv`` to its end, pumping its output.
+
+    Args:
+        argv: the command (no shell unless argv is ``/bin/sh -c ...``).
+        cwd: the directory it starts in.
+        env: its whole environment (secrets included: never logged).
+        pump: where its output goes.
+        timeout: seconds before TERM to its process group, or None.
+        grace: seconds between that TERM and KILL.
+
+    Returns:
+        How it ended.
+
+    Raises:
+        OSError: it could not be started (FileNotFoundError: no such program;
+            PermissionError: not executable).
+    """
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        close_fds=True,
+    )
+    run = _Run(proc, pump)
+    previous = {signum: signal.signal(signum, run.on_signal) for signum in FORWARDED_SIGNALS}
+    try:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        _pump_until_done(run, deadline, grace)
+        while True:
+            try:
+                code = proc.wait(timeout=0.25)
+                break
+            except subprocess.TimeoutExpired:
+                run.check_timeout(deadline, grace)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        proc.stderr.close()
+    pump.close()
+    ended_by = -code if code < 0 else None
+    exit_code = 128 + ended_by if ended_by is not None else code
+    return ProcessResult(exit_code, ended_by, run.timed_out, run.interrupted)
