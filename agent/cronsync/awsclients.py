@@ -9,7 +9,6 @@ timeouts and few retries, so an unreachable AWS never stalls a job for long.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -56,15 +55,17 @@ def make_client(service: str, settings: AwsSettings, *, validate: bool = True) -
         (``NoRegionError``) — callers translate it at their edge.
     """
     import boto3
+    import botocore.session
     from botocore.config import Config
 
-    if settings.credentials_file:
-        os.environ["AWS_SHARED_CREDENTIALS_FILE"] = settings.credentials_file
+    core = botocore.session.get_session()
+    if settings.credentials_file:  # on the session, not in os.environ: jobs inherit that
+        core.set_config_variable("credentials_file", settings.credentials_file)
     config = Config(
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         parameter_validation=validate,
     )
-    session = boto3.session.Session(region_name=settings.region)
+    session = boto3.session.Session(botocore_session=core, region_name=settings.region)
     return session.client(service, endpoint_url=settings.endpoint_url, config=config)

@@ -49,6 +49,7 @@ def publish(
     metrics: Sequence[Metric],
     dimensions: Mapping[str, str],
     client: Any = None,
+    host_level: bool = False,
 ) -> Optional[str]:
     """Publish ``metrics`` when the host enables CloudWatch metrics.
 
@@ -57,6 +58,8 @@ def publish(
         metrics: what to publish.
         dimensions: e.g. {"Host": "batch-1", "Job": "nightly"}.
         client: a ``cloudwatch`` client (made from the settings when None).
+        host_level: also publish each metric with the ``Host`` dimension alone (what
+            one alarm per host watches).
 
     Returns:
         None on success or when metrics are off; else a one-line reason (never raised:
@@ -67,9 +70,11 @@ def publish(
     try:
         if client is None:
             client = make_client("cloudwatch", AwsSettings.from_json(settings.get("aws") or {}))
+        data = metric_data(metrics, dimensions)
+        if host_level:
+            data += metric_data(metrics, {"Host": dimensions["Host"]})
         client.put_metric_data(
-            Namespace=str(settings.get("metrics_namespace", "Cronsync")),
-            MetricData=metric_data(metrics, dimensions),
+            Namespace=str(settings.get("metrics_namespace", "Cronsync")), MetricData=data
         )
     except Exception as exc:
         return f"metrics not published: {type(exc).__name__}: {exc}"

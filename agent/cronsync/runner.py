@@ -309,10 +309,10 @@ def _after(run: _Run) -> None:
 
     record = run.record
     if record.status != SKIPPED:
+        metrics = job_metrics(record.status == SUCCEEDED, record.duration, record.timed_out)
+        # per job, and per host (what the shipped alarms watch: one alarm per host)
         problem = publish(
-            run.settings,
-            job_metrics(record.status == SUCCEEDED, record.duration, record.timed_out),
-            {"Host": record.host, "Job": record.job},
+            run.settings, metrics, {"Host": record.host, "Job": record.job}, host_level=True
         )
         if problem:
             print(f"cronsync-run: {problem}", file=run.options.stderr)
