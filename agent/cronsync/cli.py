@@ -19,6 +19,7 @@ from .errors import EXIT_INSTALL, CronsyncError, UsageError
 
 EXIT_INTERNAL = 70
 EXIT_CHANGES = 2  # plan --exit-code: a sync would change something (as terraform's)
+HEALTH_EXIT = {"ok": 0, "degraded": 1, "failed": 2}  # status, as monitoring plugins do
 
 DESCRIPTION = """\
 cronsync keeps a host's cron jobs in a git repository: it validates the job files,
@@ -77,27 +78,56 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """``cronsync sync``: one sync cycle."""
+    from dataclasses import asdict
+
     from .config import load_config
     from .sync import run_sync
 
-    outcome = run_sync(load_config(args.config), force=args.force)
-    record = outcome.record
+    config = load_config(args.config)
+    answer = _sync_by_agent(config) if args.now else None
+    if answer is None:
+        outcome = run_sync(config, force=args.force)
+        answer = {
+            "record": asdict(outcome.record),
+            "exit_code": outcome.exit_code,
+            "drift": [d.as_dict() for d in outcome.drift],
+        }
     if args.json:
-        from dataclasses import asdict
-
-        _emit_json({"record": asdict(record), "drift": [d.as_dict() for d in outcome.drift]})
-        return outcome.exit_code
-    stream = sys.stdout if record.ok else sys.stderr
-    print(f"{record.result}: {record.message}", file=stream)
-    for problem in record.errors:
+        _emit_json(answer)
+        return int(answer["exit_code"])
+    record = answer["record"]
+    ok = record["result"] in ("installed", "unchanged")
+    stream = sys.stdout if ok else sys.stderr
+    print(f"{record['result']}: {record['message']}", file=stream)
+    for problem in record["errors"]:
         print(_problem_line(problem), file=stream)
-    for problem in record.warnings:
+    for problem in record["warnings"]:
         print(_problem_line(problem))
-    for note in record.notes:
+    for note in record["notes"]:
         print(f"note: {note}")
-    for finding in outcome.drift:
-        print(f"drift: {finding.message}", file=sys.stderr)
-    return outcome.exit_code
+    for finding in answer.get("drift", ()):
+        print(f"drift: {finding['message']}", file=sys.stderr)
+    return int(answer["exit_code"])
+
+
+def _sync_by_agent(config: Any) -> Optional[dict[str, Any]]:
+    """Ask the running agent to sync now; None when no agent runs (sync here then)."""
+    from .control import SOCKET_NAME, ask_agent
+
+    answer = ask_agent(config.paths.state_dir / SOCKET_NAME, "sync", timeout=600)
+    if answer is None:
+        print("note: no agent is running; syncing in this process", file=sys.stderr)
+        return None
+    if "error" in answer:
+        raise CronsyncError(f"the agent could not sync: {answer['error']}")
+    return answer
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    """``cronsync agent``: the long-running service."""
+    from .agentloop import main as agent_main
+
+    return agent_main(args.config)
 
 
 def _problem_line(item: dict[str, Any]) -> str:
@@ -157,7 +187,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """``cronsync status``: what is installed, how the last sync went, the jobs."""
     from . import hostview, views
+    from .agentloop import AGENT_FILE, read_agent_file
     from .config import load_config
+    from .health import stale_jobs
     from .statefile import load_state
     from .sync import utc_now
     from .urls import redact_url
@@ -166,6 +198,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     jobs = hostview.installed_jobs(config)
     state = load_state(config.paths.state_file)
     state.drift = hostview.live_drift(config, state)  # now, not as of the last sync
+    runs = hostview.last_runs(config, jobs)
+    now = utc_now()
+    installed_at = state.installed.at if state.installed else None
     doc = views.status_document(
         config.host.name,
         config.host.timezone,
@@ -173,14 +208,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         config.branch,
         state,
         jobs,
-        utc_now(),
-        hostview.last_runs(config, jobs),
+        now,
+        runs,
+        agent=read_agent_file(config.paths.state_dir / AGENT_FILE),
+        stale=stale_jobs(jobs, runs, installed_at, now),
     )
     if args.json:
         _emit_json(doc)
     else:
         print(views.status_text(doc))
-    return 0
+    return HEALTH_EXIT[doc["health"]]
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -245,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--force", action="store_true", help="rebuild and reinstall even when nothing changed"
     )
+    sync.add_argument(
+        "--now",
+        action="store_true",
+        help="ask the running agent to sync now and wait for its result (syncs in this "
+        "process when no agent runs); for SSM 'sync now'",
+    )
     sync.add_argument("--json", action="store_true", help="machine-readable output")
     _add_config(sync)
     sync.set_defaults(func=cmd_sync)
@@ -271,12 +314,26 @@ def build_parser() -> argparse.ArgumentParser:
     status = verbs.add_parser(
         "status",
         help="installed commit, last sync, drift and the job table",
-        description="Show what is installed, how the last sync went and every job with its "
-        "next run. --json gives the documented status document (status_format 1).",
+        description="Show the agent, what is installed, how the last sync went, drift "
+        "(checked now), stale jobs and every job with its next and last run. --json gives "
+        "the documented status document (status_format 1, schema in "
+        "docs/status.schema.json). Exit status: 0 healthy, 1 degraded, 2 failed (nothing "
+        "installed).",
     )
     status.add_argument("--json", action="store_true", help="machine-readable output")
     _add_config(status)
     status.set_defaults(func=cmd_status)
+
+    agent = verbs.add_parser(
+        "agent",
+        help="run the long-running agent (what cronsync-agent.service starts)",
+        description="Sync every [agent] interval, watch the installed files for edits by "
+        "hand (drift policy report or revert), deliver spooled job output, publish "
+        "metrics and a heartbeat. SIGHUP (systemctl reload) or `cronsync sync --now` "
+        "syncs at once; SIGTERM finishes the current step and exits.",
+    )
+    _add_config(agent)
+    agent.set_defaults(func=cmd_agent)
 
     from .cli_runs import add_run_verbs
 

@@ -104,6 +104,16 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class AgentSettings:
+    """The pace of ``cronsync agent`` (seconds)."""
+
+    interval: int = 60
+    splay: int = 10
+    max_backoff: int = 900
+    full_check: int = 600
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     """The parsed agent config of one host."""
 
@@ -118,6 +128,7 @@ class AgentConfig:
     drift_policy: str
     paths: Paths
     run: RunSettings = field(default_factory=RunSettings)
+    agent: AgentSettings = field(default_factory=AgentSettings)
 
 
 def config_path(explicit: Optional[str]) -> Path:
@@ -152,8 +163,10 @@ def _logic_problems(doc: Located, data: Mapping[str, Any]) -> list[Problem]:
     timeout = data.get("sync", {}).get("git_timeout", "2m")
     if parse_duration(timeout) == 0:
         problems.append(doc.problem("sync.git_timeout", "must be longer than 0s"))
-    if parse_duration(data.get("sync", {}).get("git_timeout", "2m")) == 0:
-        problems.append(doc.problem("sync.git_timeout", "must be longer than 0s"))
+    for table, key in (("sync", "git_timeout"), ("agent", "interval"), ("agent", "full_check")):
+        value = data.get(table, {}).get(key)
+        if value is not None and parse_duration(value) == 0:
+            problems.append(doc.problem(f"{table}.{key}", "must be longer than 0s"))
     zone = data.get("host", {}).get("timezone")
     if zone is not None and not is_known_zone(zone):
         problems.append(doc.problem("host.timezone", f"unknown time zone {zone!r}"))
@@ -206,6 +219,21 @@ def _build(path: Path, data: Mapping[str, Any]) -> AgentConfig:
         drift_policy=drift.get("policy", "report"),
         paths=Paths(root=root, cron_file=cron_file),
         run=_run_settings(data, root),
+        agent=_agent_settings(data.get("agent", {})),
+    )
+
+
+def _agent_settings(table: Mapping[str, Any]) -> AgentSettings:
+    defaults = AgentSettings()
+    return AgentSettings(
+        interval=parse_duration(table["interval"]) if "interval" in table else defaults.interval,
+        splay=parse_duration(table["splay"]) if "splay" in table else defaults.splay,
+        max_backoff=(
+            parse_duration(table["max_backoff"]) if "max_backoff" in table else defaults.max_backoff
+        ),
+        full_check=(
+            parse_duration(table["full_check"]) if "full_check" in table else defaults.full_check
+        ),
     )
 
 

@@ -20,11 +20,14 @@ class Observed:
         cron_sha256: hash of the managed cron file, None when it is missing.
         current_target: where the ``current`` link points, None when it is missing.
         release_complete: the release ``current`` names exists with its jobs.json.
+        release_digest: hash of the release's files, when they were read (a full
+            check); None otherwise.
     """
 
     cron_sha256: Optional[str]
     current_target: Optional[str]
     release_complete: bool
+    release_digest: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -66,5 +69,13 @@ def find_drift(installed: Installed, observed: Observed) -> list[DriftFinding]:
     elif not observed.release_complete:
         findings.append(
             DriftFinding(RELEASE, f"release {installed.release} is missing or incomplete")
+        )
+    elif (
+        observed.release_digest is not None
+        and installed.release_digest
+        and observed.release_digest != installed.release_digest
+    ):
+        findings.append(
+            DriftFinding(RELEASE, f"files of release {installed.release} were changed by hand")
         )
     return findings

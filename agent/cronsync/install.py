@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from .compiled import JOBS_FILE
 from .config import Paths
@@ -125,19 +126,53 @@ def read_cron_file(path: Path) -> Optional[bytes]:
         raise InstallError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def observe(paths: Paths, cron_file: Path) -> Observed:
-    """Look at what is installed now (cheap: one small read, one readlink, one stat)."""
+def observe(paths: Paths, cron_file: Path, full: bool = False) -> Observed:
+    """Look at what is installed now: cheap (one small read, one readlink, one stat), or
+    with ``full`` also every file of the current release (its digest)."""
     data = read_cron_file(cron_file)
     try:
         target: Optional[str] = os.readlink(paths.current)
     except OSError:
         target = None
     complete = target is not None and (paths.state_dir / target / JOBS_FILE).is_file()
+    digest = None
+    if full and complete and target is not None:
+        digest = release_digest(paths.state_dir / target)
     return Observed(
         cron_sha256=None if data is None else sha256_hex(data),
         current_target=target,
         release_complete=complete,
+        release_digest=digest,
     )
+
+
+def release_digest(release: Path) -> str:
+    """Hash every file of a release: relative path, mode, content (a symlink's target),
+    in a stable order. Unreadable entries count as their error, so a change shows."""
+    digest = hashlib.sha256()
+    for directory, dirs, files in os.walk(release):
+        dirs.sort()
+        for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(directory, d))]):
+            path = os.path.join(directory, name)
+            relative = os.path.relpath(path, release)
+            digest.update(f"{relative}\0".encode())
+            _hash_entry(digest, path)
+    return digest.hexdigest()
+
+
+def _hash_entry(digest: Any, path: str) -> None:
+    """Feed one entry's mode and content (a link's target) to ``digest``, in chunks."""
+    try:
+        info = os.lstat(path)
+        digest.update(f"{info.st_mode:o}\0".encode())
+        if stat.S_ISLNK(info.st_mode):
+            digest.update(os.readlink(path).encode())
+            return
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        digest.update(f"unreadable: {exc.strerror}".encode())
 
 
 def prune_releases(paths: Paths, keep: int, current: str) -> list[str]:

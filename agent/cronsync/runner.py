@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import random
 import sys
 import time
 from collections.abc import Mapping
@@ -238,6 +237,8 @@ def _run_locked(run: _Run) -> int:
     """Everything after the lock: jitter, secrets, the process, the record."""
     jitter = run.job.number("jitter")
     if jitter and not run.options.by_hand:
+        import random  # only jittered jobs pay for the import
+
         run.options.sleep(random.uniform(0, jitter))  # noqa: S311 - not for security
     secret_values = _fetch_secrets(run)
     masker = Masker(secret_values.values())
@@ -305,10 +306,10 @@ def _finish_forwarder(forwarder: Any) -> dict[str, Any]:
 
 def _after(run: _Run) -> None:
     """Metrics and retention: best effort, never changing the run's result."""
-    from .metrics import job_metrics, publish
-
     record = run.record
-    if record.status != SKIPPED:
+    if record.status != SKIPPED and (run.settings.get("metrics") or {}).get("cloudwatch"):
+        from .metrics import job_metrics, publish
+
         metrics = job_metrics(record.status == SUCCEEDED, record.duration, record.timed_out)
         # per job, and per host (what the shipped alarms watch: one alarm per host)
         problem = publish(

@@ -7,6 +7,7 @@ The only place cronsync starts a job's command.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import selectors
 import signal
@@ -18,7 +19,7 @@ from types import FrameType
 from typing import Optional
 
 from .logformat import ERR, OUT
-from .pump import OutputPump, read_chunk
+from .pump import READ_SIZE, OutputPump, read_chunk
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 DRAIN_SECONDS = 2.0  # after the job exits, how long a grandchild may hold its pipes
@@ -101,6 +102,17 @@ def _pump_until_done(run: _Run, deadline: Optional[float], grace: float) -> None
                 break
 
 
+def _widen_pipes(proc: subprocess.Popen[bytes]) -> None:
+    """Give the job's output pipes room for one full read (Linux; 64 KiB by default), so
+    a chatty job costs the shim fewer, larger reads. Best effort: past the user's
+    pipe-buffer allowance the kernel refuses, and the default size does."""
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
+    for pipe in (proc.stdout, proc.stderr):
+        if setpipe is not None and pipe is not None:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(pipe.fileno(), setpipe, READ_SIZE)
+
+
 def run_process(
     argv: Sequence[str],
     *,
@@ -137,6 +149,7 @@ def run_process(
         start_new_session=True,
         close_fds=True,
     )
+    _widen_pipes(proc)
     run = _Run(proc, pump)
     previous = {signum: signal.signal(signum, run.on_signal) for signum in FORWARDED_SIGNALS}
     try:

@@ -100,7 +100,7 @@ def write_record(runs_dir: Path, record: RunRecord) -> None:
     """
     directory = job_runs_dir(runs_dir, record.job)
     data = json.dumps(record.to_json(), indent=1, sort_keys=True).encode() + b"\n"
-    atomic_write(directory / f"{record.run_id}{RECORD_SUFFIX}", data, mode=0o644)
+    atomic_write(directory / f"{record.run_id}{RECORD_SUFFIX}", data, mode=0o644, durable=False)
     if record.status != RUNNING:
         _update_last(directory, record)
 
@@ -109,7 +109,8 @@ def _update_last(directory: Path, record: RunRecord) -> None:
     last = read_last(directory.parent, record.job)
     success = record.to_json() if record.status == SUCCEEDED else last.get("last_success")
     document = {"format": FORMAT, "last_run": record.to_json(), "last_success": success}
-    atomic_write(directory / LAST_FILE, json.dumps(document, indent=1).encode() + b"\n", mode=0o644)
+    text = json.dumps(document, indent=1).encode() + b"\n"
+    atomic_write(directory / LAST_FILE, text, mode=0o644, durable=False)
 
 
 def read_last(runs_dir: Path, job: str) -> dict[str, Any]:

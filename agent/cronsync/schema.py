@@ -336,6 +336,38 @@ AGENT_FIELDS = (
         ),
     ),
     Field(
+        "agent",
+        TABLE,
+        "How `cronsync agent` (the long-running service) paces itself.",
+        fields=(
+            Field("interval", DURATION, "Time between syncs.", '"60s"', default="60s"),
+            Field(
+                "splay",
+                DURATION,
+                "A random extra delay up to this much before each sync, "
+                "so a fleet does not hit the git server together.",
+                '"10s"',
+                default="10s",
+            ),
+            Field(
+                "max_backoff",
+                DURATION,
+                "While the remote fails, the wait doubles up to this.",
+                '"15m"',
+                default="15m",
+            ),
+            Field(
+                "full_check",
+                DURATION,
+                "How often every file of the installed release is "
+                "compared with what was installed (edits are also caught at once by "
+                "file watching).",
+                '"10m"',
+                default="10m",
+            ),
+        ),
+    ),
+    Field(
         "drift",
         TABLE,
         "What to do when the installed files differ from what cronsync wrote.",

@@ -29,6 +29,7 @@ class Installed:
         cron_sha256: hash of the cron file as written.
         config_digest: hash of the agent config fields that shape the output.
         cron_file: the absolute path of the cron file written ("" when unknown).
+        release_digest: hash of every file of the release ("" when unknown).
     """
 
     commit: str
@@ -37,6 +38,7 @@ class Installed:
     cron_sha256: str
     config_digest: str
     cron_file: str = ""
+    release_digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,8 +145,9 @@ def _record_from(data: Any) -> Optional[SyncRecord]:
 def _installed_from(data: Any) -> Optional[Installed]:
     if not isinstance(data, dict):
         return None
+    optional = ("cron_file", "release_digest")
     values = {
-        key: data.get(key, "" if key == "cron_file" else None)
+        key: data.get(key, "" if key in optional else None)
         for key in Installed.__dataclass_fields__
     }
     strings = {key: value for key, value in values.items() if isinstance(value, str)}

@@ -26,6 +26,7 @@ from .install import (
     new_staging_dir,
     observe,
     prune_releases,
+    release_digest,
     restore_release,
     retire_cron_file,
     switch_current,
@@ -159,7 +160,13 @@ def _install(cycle: _Cycle, commit: str) -> tuple[str, Optional[Build]]:
             paths.current.unlink(missing_ok=True)
         raise
     cycle.state.installed = Installed(
-        commit, release, iso(cycle.clock()), cron_sha, cycle.digest, str(paths.cron_file)
+        commit,
+        release,
+        iso(cycle.clock()),
+        cron_sha,
+        cycle.digest,
+        str(paths.cron_file),
+        release_digest(paths.releases / release),
     )
     cycle.state.drift = []
     if (
@@ -189,11 +196,11 @@ def _note_history(cycle: _Cycle, fetched: gitsource.FetchResult) -> None:
         )
 
 
-def _handle_drift(cycle: _Cycle) -> tuple[list[DriftFinding], bool]:
+def _handle_drift(cycle: _Cycle, full: bool = False) -> tuple[list[DriftFinding], bool]:
     """Compare the host with the last install; revert it when the policy says so.
 
     Done before the fetch, so drift is seen (and reverted) even while the remote is
-    down or its tip is refused.
+    down or its tip is refused. ``full`` also compares every file of the release.
 
     Returns:
         The findings, and whether the installed release itself is damaged and must be
@@ -204,7 +211,7 @@ def _handle_drift(cycle: _Cycle) -> tuple[list[DriftFinding], bool]:
         return [], False
     paths = cycle.config.paths
     cron_file = Path(installed.cron_file) if installed.cron_file else paths.cron_file
-    drift = find_drift(installed, observe(paths, cron_file))
+    drift = find_drift(installed, observe(paths, cron_file, full))
     cycle.state.drift = [finding.as_dict() for finding in drift]
     if not drift or cycle.config.drift_policy != "revert":
         return drift, False
@@ -296,3 +303,38 @@ def run_sync(config: AgentConfig, force: bool = False, clock: Clock = utc_now) -
             # report the internal error.
             cycle.finish(FAILED, cycle.commit, f"internal error: {type(exc).__name__}: {exc}")
             raise
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    """What a drift check between syncs found and did.
+
+    Attributes:
+        findings: every difference found.
+        reverted: the policy is revert and the host was restored from the release.
+        rebuild: the release itself is damaged; only a sync can rebuild it from git.
+        notes: what happened, for the log.
+    """
+
+    findings: tuple[DriftFinding, ...]
+    reverted: bool
+    rebuild: bool
+    notes: tuple[str, ...]
+
+
+def check_drift(config: AgentConfig, full: bool = False, clock: Clock = utc_now) -> DriftCheck:
+    """Compare the host with the last install now (the agent does this when a watched
+    file changes, and with ``full`` periodically); revert when the policy says so.
+
+    Raises:
+        LockBusyError: a sync is running (it checks drift itself).
+        InstallError: the state file or a restored file cannot be written.
+    """
+    with ExclusiveLock(config.paths.sync_lock, "sync"):
+        cycle = _Cycle(config, clock)
+        before = (cycle.state.drift, cycle.state.installed)
+        drift, rebuild = _handle_drift(cycle, full)
+        reverted = bool(drift) and not rebuild and config.drift_policy == "revert"
+        if (cycle.state.drift, cycle.state.installed) != before:
+            save_state(config.paths.state_file, cycle.state)
+        return DriftCheck(tuple(drift), reverted, rebuild, tuple(cycle.notes))

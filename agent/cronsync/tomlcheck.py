@@ -114,6 +114,8 @@ def parse_toml(path: str, text: str) -> tuple[Optional[Located], list[Problem]]:
         line = int(position.group(1)) if position else None
         reason = _TOML_POSITION.sub("", message).strip()
         return None, [Problem(path, line, "", f"invalid TOML: {reason}")]
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
+        return None, [Problem(path, None, "", f"invalid TOML: {str(exc)[:120]}")]
     return Located(path, data, locate_keys(text)), []
 
 

@@ -58,6 +58,8 @@ def status_document(
     jobs_doc: Optional[Mapping[str, Any]],
     now: datetime,
     last_runs: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    agent: Optional[Mapping[str, Any]] = None,
+    stale: Optional[Mapping[str, Mapping[str, Any]]] = None,
 ) -> dict[str, Any]:
     """Build the ``cronsync status --json`` document (format ``STATUS_FORMAT``).
 
@@ -67,16 +69,28 @@ def status_document(
     user, owner, installed, status, cron, gated, next_run, next_run_host, last_run,
     last_success} ] where a run is {run_id, status, exit_code, started, ended, duration,
     reason} or null. ``last_runs`` maps job -> its ``last.json`` document.
+
+    ``agent`` is the running agent's record (pid, started, version, running) or None;
+    ``stale`` maps stale jobs to {within, last_success, overdue} (see health.stale_jobs).
     """
     installed = state.installed
     jobs = (jobs_doc or {}).get("jobs", {})
+    stale = stale or {}
     return {
         "status_format": STATUS_FORMAT,
         "host": host,
         "host_timezone": host_zone,
         "repo": repo,
         "branch": branch,
-        "health": health(state),
+        "health": health(state, stale),
+        "agent": None
+        if agent is None
+        else {
+            "running": bool(agent.get("running")),
+            "pid": agent.get("pid"),
+            "up_since": agent.get("started"),
+            "version": agent.get("version"),
+        },
         "installed": None
         if installed is None
         else {"commit": installed.commit, "release": installed.release, "at": installed.at},
@@ -84,19 +98,28 @@ def status_document(
         "last_success": state.last_success,
         "drift": state.drift,
         "state_problem": state.unreadable,
+        "stale_jobs": sorted(stale),
         "jobs": [
-            _job_row(jobs[name], host_zone, now, (last_runs or {}).get(name, {}))
+            {
+                **_job_row(jobs[name], host_zone, now, (last_runs or {}).get(name, {})),
+                "stale": name in stale,
+            }
             for name in sorted(jobs)
         ],
     }
 
 
-def health(state: AgentState) -> str:
-    """Return ``failed`` (nothing installed), ``degraded`` (last sync failed, drift, or
-    the state file unreadable) or ``ok``."""
+def health(state: AgentState, stale: Optional[Mapping[str, Any]] = None) -> str:
+    """Return ``failed`` (nothing installed), ``degraded`` (last sync failed, drift, a
+    stale job, or the state file unreadable) or ``ok``."""
     if state.installed is None:
         return "degraded" if state.unreadable else "failed"
-    if state.unreadable or state.drift or (state.last_sync is not None and not state.last_sync.ok):
+    if (
+        stale
+        or state.unreadable
+        or state.drift
+        or (state.last_sync is not None and not state.last_sync.ok)
+    ):
         return "degraded"
     return "ok"
 
@@ -114,8 +137,17 @@ def _problem_lines(problems: Any) -> list[str]:
 
 def status_text(doc: Mapping[str, Any]) -> str:
     """Render a status document for a terminal."""
+    agent = doc.get("agent")
+    agent_line = (
+        "agent:      not running (no record)"
+        if not agent
+        else f"agent:      running since {agent['up_since']} (pid {agent['pid']})"
+        if agent["running"]
+        else f"agent:      NOT running (last pid {agent['pid']})"
+    )
     lines = [
         f"host:       {doc['host']} ({doc['host_timezone']})",
+        agent_line,
         f"repository: {doc['repo']} branch {doc['branch']}",
         f"health:     {doc['health']}",
     ]
@@ -131,6 +163,10 @@ def status_text(doc: Mapping[str, Any]) -> str:
         lines += _problem_lines(last.get("errors", ()))
         lines += [f"    note: {note}" for note in last.get("notes", ())]
     lines += [f"drift:      {item['message']}" for item in doc["drift"]]
+    if doc.get("stale_jobs"):
+        lines.append(
+            f"stale:      {', '.join(doc['stale_jobs'])} (no success within success.within)"
+        )
     if doc.get("state_problem"):
         lines.append(f"state:      unreadable: {doc['state_problem']}")
     rows = [["JOB", "SCHEDULE", "ZONE", "USER", "NEXT RUN (job zone)", "LAST RUN", "LAST SUCCESS"]]

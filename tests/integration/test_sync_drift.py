@@ -30,7 +30,7 @@ def test_drift_is_reported_and_left_alone_by_default(synced: Sandbox) -> None:
     assert synced.state()["drift"] == [finding.as_dict() for finding in outcome.drift]
 
     done = synced.cli("status")
-    assert done.returncode == 0, done
+    assert done.returncode == 1, done  # degraded
     assert "health:     degraded" in done.stdout
     assert "drift:      the managed cron file was edited by hand" in done.stdout
 

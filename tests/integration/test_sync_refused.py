@@ -154,7 +154,7 @@ def test_refused_first_commit_installs_nothing(sandbox: Sandbox) -> None:
     assert not os.path.lexists(sandbox.current)
     assert sandbox.state()["installed"] is None
     status = sandbox.cli("status", "--json")
-    assert status.returncode == 0, status
+    assert status.returncode == 2, status
     assert '"health": "failed"' in status.stdout
 
 

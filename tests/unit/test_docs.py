@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from cronsync.gate import check_repository
 from cronsync.schemadoc import schema_markdown
 
@@ -23,3 +25,84 @@ def test_repo_template_validates_cleanly_with_shellcheck() -> None:
     report = check_repository(TOP / "repo-template", lint=True)
     assert [p.format() for p in report.problems] == []
     assert len(report.repo.jobs) >= 6
+
+
+def test_status_document_follows_its_published_schema() -> None:
+    import json
+    from datetime import datetime, timezone
+
+    jsonschema = pytest.importorskip("jsonschema")
+    from cronsync.state import AgentState, Installed, SyncRecord
+    from cronsync.views import status_document
+
+    schema = json.loads((TOP / "docs/status.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    job = {
+        "name": "nightly",
+        "schedule": "30 3 * * *",
+        "timezone": "UTC",
+        "user": "batch",
+        "owner": "ops",
+        "installed": True,
+        "status": "installed",
+        "cron": ["30 3 * * *"],
+        "gate": False,
+        "success": {"within": 3600},
+    }
+    record = SyncRecord(
+        "2026-01-01T00:00:00+00:00",
+        "2026-01-01T00:00:01+00:00",
+        "refused",
+        "c" * 40,
+        "refused",
+        (
+            {
+                "file": "jobs/x.toml",
+                "line": 3,
+                "field": "schedule",
+                "message": "bad",
+                "severity": "error",
+            },
+        ),
+        (),
+        ("note",),
+    )
+    state = AgentState(
+        installed=Installed("c" * 40, "r1", "2026-01-01T00:00:00+00:00", "f" * 64, "d" * 16),
+        history=[record],
+        drift=[{"what": "cron-file", "message": "edited"}],
+    )
+    last = {
+        "nightly": {
+            "last_run": {
+                "run_id": "r",
+                "status": "failed",
+                "exit_code": 2,
+                "started": "s",
+                "ended": "e",
+                "duration": 1.5,
+                "reason": None,
+            }
+        }
+    }
+    for agent in (
+        None,
+        {"pid": 42, "started": "2026-01-01T00:00:00+00:00", "version": "0.1.0", "running": True},
+    ):
+        doc = status_document(
+            "batch-1",
+            "UTC",
+            "https://git.example.com/jobs.git",
+            "main",
+            state,
+            {"jobs": {"nightly": job}},
+            datetime(2026, 1, 2, tzinfo=timezone.utc),
+            last,
+            agent=agent,
+            stale={"nightly": {"within": 3600}},
+        )
+        jsonschema.validate(json.loads(json.dumps(doc, default=str)), schema)
+    empty = status_document(
+        "h", "UTC", "r", "main", AgentState(), None, datetime(2026, 1, 2, tzinfo=timezone.utc)
+    )
+    jsonschema.validate(empty, schema)

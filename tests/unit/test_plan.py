@@ -468,11 +468,13 @@ def test_status_document_shape() -> None:
         "repo",
         "branch",
         "health",
+        "agent",
         "installed",
         "last_sync",
         "last_success",
         "drift",
         "state_problem",
+        "stale_jobs",
         "jobs",
     ]
     assert status["status_format"] == 1
@@ -499,6 +501,7 @@ def test_status_document_shape() -> None:
         "next_run_host": "2025-06-15T18:30:00+00:00",
         "last_run": None,
         "last_success": None,
+        "stale": False,
     }
     retired, boot = status["jobs"][0], status["jobs"][1]
     assert (retired["installed"], retired["next_run"], retired["status"]) == (
@@ -540,9 +543,10 @@ def test_status_text() -> None:
     text = status_text(status_for(state, doc))
     lines = text.split("\n")
     assert lines[0] == "host:       batch-1 (UTC)"
-    assert lines[1] == f"repository: {SOURCE.url} branch main"
-    assert lines[2] == "health:     degraded"
-    assert lines[3] == f"installed:  {'c' * 12} at {INSTALLED_RECORD.at}"
+    assert lines[1] == "agent:      not running (no record)"
+    assert lines[2] == f"repository: {SOURCE.url} branch main"
+    assert lines[3] == "health:     degraded"
+    assert lines[4] == f"installed:  {'c' * 12} at {INSTALLED_RECORD.at}"
     assert "last sync:  2025-06-15T12:00:05Z failed: validation failed" in lines
     assert "    jobs/a.toml:3: schedule: bad" in lines
     assert "    jobs/b.toml: worse" in lines

@@ -1,0 +1,327 @@
+"""``cronsync agent``: the long-running service on a batch host.
+
+A sync every ``interval`` (plus a random splay; doubling while the remote fails, back
+to normal on the first success); a file watch that catches an edit of the installed
+files within a second and a periodic full comparison of the release; SIGHUP or
+``cronsync sync --now`` syncs at once; SIGTERM finishes the current step and exits.
+Every cycle publishes a heartbeat and the sync, drift and staleness metrics, and
+delivers spooled job output to CloudWatch in the background. One failed cycle never
+stops the agent.
+
+Requests (signals, the control socket, the file watch) only set a flag and write a
+byte to a self-pipe; all the work happens in the main thread, one step at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType
+from typing import Any, Optional
+
+from . import __version__
+from .config import AgentConfig, load_config
+from .control import SOCKET_NAME, ControlServer
+from .errors import CronsyncError, LockBusyError
+from .fsutil import atomic_write
+from .health import next_delay
+from .state import FAILED, REFUSED, SyncRecord
+from .sync import SyncOutcome, check_drift, run_sync
+
+AGENT_FILE = "agent.json"
+SYNC, DRIFT, STOP = "sync", "drift", "stop"
+DRIFT_SETTLE = 0.2  # seconds to let a burst of file events settle before looking
+SYNC_NOW_TIMEOUT = 600.0
+HEARTBEAT_SECONDS = 60.0  # on its own timer: a backing-off agent is alive, not silent
+
+
+def _log(message: str) -> None:
+    print(f"cronsync agent: {message}", flush=True)
+
+
+class Agent:
+    """The agent's state between steps.
+
+    Args:
+        config_path: the agent config (re-read every cycle, so edits apply).
+        monotonic: a clock for pacing (tests may pass their own).
+    """
+
+    def __init__(
+        self, config_path: Optional[str], monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.config_path = config_path
+        self.monotonic = monotonic
+        self.config: AgentConfig = load_config(config_path)
+        self.failures = 0
+        self.next_sync = monotonic()
+        self.next_full_check = monotonic() + self.config.agent.full_check
+        self.next_heartbeat = monotonic()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._lock = threading.Lock()
+        self._requests: set[str] = set()
+        self._waiters: list[tuple[threading.Event, list[dict[str, Any]]]] = []
+        self._flusher: Optional[threading.Thread] = None
+        self.watcher: Any = None
+        self._drift_seen: set[str] = set()
+
+    # -- requests from other threads and signal handlers ------------------------------
+
+    def request(self, what: str) -> None:
+        """Ask the main loop for a step (safe from any thread and from signal handlers)."""
+        self._requests.add(what)  # set.add is atomic under the GIL
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"!")
+
+    def _on_signal(self, signum: int, _frame: Optional[FrameType]) -> None:
+        self.request(SYNC if signum == signal.SIGHUP else STOP)
+
+    def sync_and_wait(self, word: str) -> dict[str, Any]:
+        """Control-socket handler: request a sync and wait for its record."""
+        if word != "sync":
+            return {"error": f"unknown request {word!r}"}
+        done, answer = threading.Event(), []  # type: ignore[var-annotated]
+        with self._lock:
+            self._waiters.append((done, answer))
+        self.request(SYNC)
+        if not done.wait(SYNC_NOW_TIMEOUT):
+            return {"error": "the sync did not finish in time"}
+        return answer[0] if answer else {"error": "the agent stopped"}
+
+    def _take(self) -> set[str]:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._wake_r, 4096):
+                pass
+        taken = set(self._requests)
+        self._requests.difference_update(taken)
+        return taken
+
+    # -- the steps ----------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        try:
+            self.config = load_config(self.config_path)
+        except CronsyncError as exc:
+            _log(f"keeping the previous config: {exc.message}")
+
+    def sync(self) -> Optional[SyncOutcome]:
+        """One sync cycle; schedules the next one and answers waiting requests."""
+        self._reload()
+        outcome: Optional[SyncOutcome] = None
+        try:
+            outcome = run_sync(self.config)
+            record = outcome.record
+        except LockBusyError as exc:
+            _log(f"sync skipped: {exc.message}")
+            record = None
+        except CronsyncError as exc:
+            _log(f"sync failed: {exc.message}")
+            record = SyncRecord(_now_iso(), _now_iso(), FAILED, None, exc.message)
+        except Exception as exc:
+            _log(f"sync failed: internal error: {type(exc).__name__}: {exc}")
+            record = SyncRecord(_now_iso(), _now_iso(), FAILED, None, f"internal error: {exc}")
+        if record is not None:
+            self._after_sync(record)
+        self._answer(record, outcome.exit_code if outcome else (3 if record else 75))
+        agent = self.config.agent
+        self.next_sync = self.monotonic() + next_delay(
+            agent.interval, agent.splay, self.failures, agent.max_backoff
+        )
+        if self.watcher is not None:
+            self.watcher.refresh()
+        return outcome
+
+    def _after_sync(self, record: SyncRecord) -> None:
+        self.failures = self.failures + 1 if record.result == FAILED else 0
+        level = "" if record.ok else " (attention)"
+        _log(f"sync {record.result}{level}: {record.message}")
+        for error in record.errors[:20]:
+            _log(f"  {error.get('file')}:{error.get('line') or ''} {error.get('message')}")
+        from .agentmetrics import publish_cycle
+
+        problem = publish_cycle(
+            self.config, synced=record.ok, failed=record.result in (FAILED, REFUSED)
+        )
+        if problem:
+            _log(problem)
+        self._flush_in_background()
+
+    def _answer(self, record: Optional[SyncRecord], exit_code: int = 75) -> None:
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        from dataclasses import asdict
+
+        answer = (
+            {"record": asdict(record), "exit_code": exit_code}
+            if record
+            else {"error": "no sync was done (another sync was running, or the agent stopped)"}
+        )
+        for done, slot in waiters:
+            slot.append(answer)
+            done.set()
+
+    def drift_check(self, full: bool = False) -> None:
+        """Compare the host with the last install (after a file event, or periodically)."""
+        try:
+            result = check_drift(self.config, full=full)
+        except LockBusyError:
+            self.request(DRIFT)  # a manual sync holds the lock: look again afterwards
+            time.sleep(0.5)
+            return
+        except CronsyncError as exc:
+            _log(f"drift check failed: {exc.message}")
+            return
+        messages = {finding.message for finding in result.findings}
+        for message in sorted(messages - self._drift_seen):  # each finding once
+            _log(f"drift: {message}")
+        self._drift_seen = messages
+        for note in result.notes:
+            _log(note)
+        if result.rebuild:
+            self.request(SYNC)
+        if result.findings:
+            from .agentmetrics import publish_drift
+
+            publish_drift(self.config, len(result.findings))
+
+    def heartbeat(self) -> None:
+        """Publish the heartbeat metric (the AgentSilent alarm's input)."""
+        from .agentmetrics import publish_heartbeat
+
+        problem = publish_heartbeat(self.config)
+        if problem:
+            _log(problem)
+
+    def _flush_in_background(self) -> None:
+        if not self.config.run.logs_cloudwatch:
+            return
+        if self._flusher is not None and self._flusher.is_alive():
+            return
+        from .cloudforward import flush_all
+
+        deadline = time.monotonic() + max(10.0, self.config.agent.interval / 2)
+        runs_dir, aws = self.config.paths.runs_dir, self.config.run.aws
+        self._flusher = threading.Thread(
+            target=flush_all, args=(runs_dir, aws, deadline), name="cronsync-flush", daemon=True
+        )
+        self._flusher.start()
+
+    # -- the loop -------------------------------------------------------------------
+
+    def _wait(self, seconds: float) -> None:
+        with contextlib.suppress(InterruptedError):
+            select.select([self._wake_r], [], [], max(0.0, seconds))
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; return the exit status (0)."""
+        for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        paths = self.config.paths
+        _write_agent_file(paths.state_dir / AGENT_FILE, self.config)
+        server = ControlServer(paths.state_dir / SOCKET_NAME, self.sync_and_wait)
+        server.start()
+        self._start_watcher()
+        _log(f"started (pid {os.getpid()}, every {self.config.agent.interval}s)")
+        try:
+            self._loop()
+        finally:
+            server.stop()
+            if self.watcher is not None:
+                self.watcher.stop()
+            self._answer(None)
+            _log("stopped")
+        return 0
+
+    def _start_watcher(self) -> None:
+        from .watch import DriftWatcher
+
+        installed_cron = self.config.paths.cron_file
+        self.watcher = DriftWatcher(self.config.paths, installed_cron, lambda: self.request(DRIFT))
+        try:
+            self.watcher.start()
+        except Exception as exc:
+            _log(f"file watching unavailable ({exc}); drift is found by periodic checks")
+            self.watcher = None
+
+    def _loop(self) -> None:
+        while True:
+            requests = self._take()
+            if STOP in requests:
+                return
+            now = self.monotonic()
+            if SYNC in requests or now >= self.next_sync:
+                self.sync()
+                continue
+            if DRIFT in requests:
+                time.sleep(DRIFT_SETTLE)
+                self._take_drift_burst()
+                self.drift_check()
+                continue
+            if now >= self.next_full_check:
+                self.drift_check(full=True)
+                self.next_full_check = now + self.config.agent.full_check
+                continue
+            if now >= self.next_heartbeat:
+                self.heartbeat()
+                self.next_heartbeat = now + HEARTBEAT_SECONDS
+                continue
+            self._wait(min(self.next_sync, self.next_full_check, self.next_heartbeat) - now)
+
+    def _take_drift_burst(self) -> None:
+        """Swallow the drift requests of one burst of events (one check covers them)."""
+        self._requests.discard(DRIFT)
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _write_agent_file(path: Path, config: AgentConfig) -> None:
+    """Record who the running agent is, for ``cronsync status``."""
+    document = {
+        "pid": os.getpid(),
+        "started": _now_iso(),
+        "version": __version__,
+        "interval": config.agent.interval,
+        "config": str(config.path),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps(document, indent=1).encode() + b"\n", mode=0o644)
+
+
+def read_agent_file(path: Path) -> Optional[dict[str, Any]]:
+    """Return the running agent's record with ``running`` (its pid is alive), or None."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
+        return None
+    try:
+        os.kill(data["pid"], 0)
+        data["running"] = True
+    except ProcessLookupError:
+        data["running"] = False
+    except PermissionError:
+        data["running"] = True
+    return data
+
+
+def main(config_path: Optional[str]) -> int:
+    """Entry of ``cronsync agent``."""
+    try:
+        return Agent(config_path).run()
+    except CronsyncError as exc:
+        print(f"cronsync agent: {exc.message}", file=sys.stderr)
+        return exc.exit_code
