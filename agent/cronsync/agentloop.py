@@ -15,7 +15,6 @@ byte to a self-pipe; all the work happens in the main thread, one step at a time
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import signal
@@ -23,22 +22,18 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
-from pathlib import Path
 from types import FrameType
 from typing import Any, Optional
 
-from . import __version__
+from .agentfile import AGENT_FILE, now_iso, write_agent_file
 from .config import AgentConfig, load_config
 from .control import SOCKET_NAME, ControlServer
 from .errors import CronsyncError, LockBusyError
-from .fsutil import atomic_write
 from .health import next_delay
 from .state import FAILED, REFUSED, SyncRecord
 from .sync import SyncOutcome, check_drift, run_sync
 
-AGENT_FILE = "agent.json"
-SYNC, DRIFT, STOP = "sync", "drift", "stop"
+SYNC, DRIFT, DRIFT_FULL, STOP = "sync", "drift", "drift-full", "stop"
 DRIFT_SETTLE = 0.2  # seconds to let a burst of file events settle before looking
 SYNC_NOW_TIMEOUT = 600.0
 HEARTBEAT_SECONDS = 60.0  # on its own timer: a backing-off agent is alive, not silent
@@ -116,7 +111,11 @@ class Agent:
             _log(f"keeping the previous config: {exc.message}")
 
     def sync(self) -> Optional[SyncOutcome]:
-        """One sync cycle; schedules the next one and answers waiting requests."""
+        """One sync cycle; schedules the next one and answers the requests made before
+        it started (a request made during it waits for the next one, which it asked for:
+        this cycle may have read the remote before the push the request is about)."""
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
         self._reload()
         outcome: Optional[SyncOutcome] = None
         try:
@@ -127,13 +126,13 @@ class Agent:
             record = None
         except CronsyncError as exc:
             _log(f"sync failed: {exc.message}")
-            record = SyncRecord(_now_iso(), _now_iso(), FAILED, None, exc.message)
+            record = SyncRecord(now_iso(), now_iso(), FAILED, None, exc.message)
         except Exception as exc:
             _log(f"sync failed: internal error: {type(exc).__name__}: {exc}")
-            record = SyncRecord(_now_iso(), _now_iso(), FAILED, None, f"internal error: {exc}")
+            record = SyncRecord(now_iso(), now_iso(), FAILED, None, f"internal error: {exc}")
         if record is not None:
             self._after_sync(record)
-        self._answer(record, outcome.exit_code if outcome else (3 if record else 75))
+        self._answer(waiters, record, outcome.exit_code if outcome else (3 if record else 75))
         agent = self.config.agent
         self.next_sync = self.monotonic() + next_delay(
             agent.interval, agent.splay, self.failures, agent.max_backoff
@@ -157,9 +156,12 @@ class Agent:
             _log(problem)
         self._flush_in_background()
 
-    def _answer(self, record: Optional[SyncRecord], exit_code: int = 75) -> None:
-        with self._lock:
-            waiters, self._waiters = self._waiters, []
+    def _answer(
+        self,
+        waiters: list[tuple[threading.Event, list[dict[str, Any]]]],
+        record: Optional[SyncRecord],
+        exit_code: int = 75,
+    ) -> None:
         from dataclasses import asdict
 
         answer = (
@@ -176,7 +178,7 @@ class Agent:
         try:
             result = check_drift(self.config, full=full)
         except LockBusyError:
-            self.request(DRIFT)  # a manual sync holds the lock: look again afterwards
+            self.request(DRIFT_FULL if full else DRIFT)  # a manual sync holds the lock
             time.sleep(0.5)
             return
         except CronsyncError as exc:
@@ -228,7 +230,7 @@ class Agent:
         for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
         paths = self.config.paths
-        _write_agent_file(paths.state_dir / AGENT_FILE, self.config)
+        write_agent_file(paths.state_dir / AGENT_FILE, self.config)
         server = ControlServer(paths.state_dir / SOCKET_NAME, self.sync_and_wait)
         server.start()
         self._start_watcher()
@@ -239,7 +241,9 @@ class Agent:
             server.stop()
             if self.watcher is not None:
                 self.watcher.stop()
-            self._answer(None)
+            with self._lock:
+                waiters, self._waiters = self._waiters, []
+            self._answer(waiters, None)
             _log("stopped")
         return 0
 
@@ -247,7 +251,11 @@ class Agent:
         from .watch import DriftWatcher
 
         installed_cron = self.config.paths.cron_file
-        self.watcher = DriftWatcher(self.config.paths, installed_cron, lambda: self.request(DRIFT))
+        self.watcher = DriftWatcher(
+            self.config.paths,
+            installed_cron,
+            lambda full: self.request(DRIFT_FULL if full else DRIFT),
+        )
         try:
             self.watcher.start()
         except Exception as exc:
@@ -263,10 +271,10 @@ class Agent:
             if SYNC in requests or now >= self.next_sync:
                 self.sync()
                 continue
-            if DRIFT in requests:
+            if DRIFT in requests or DRIFT_FULL in requests:
                 time.sleep(DRIFT_SETTLE)
-                self._take_drift_burst()
-                self.drift_check()
+                full = self._take_drift_burst() or DRIFT_FULL in requests
+                self.drift_check(full=full)
                 continue
             if now >= self.next_full_check:
                 self.drift_check(full=True)
@@ -278,44 +286,14 @@ class Agent:
                 continue
             self._wait(min(self.next_sync, self.next_full_check, self.next_heartbeat) - now)
 
-    def _take_drift_burst(self) -> None:
-        """Swallow the drift requests of one burst of events (one check covers them)."""
+    def _take_drift_burst(self) -> bool:
+        """Swallow the drift requests of one burst of events (one check covers them);
+        return whether one of them asked for a full comparison (a release changed)."""
         self._requests.discard(DRIFT)
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _write_agent_file(path: Path, config: AgentConfig) -> None:
-    """Record who the running agent is, for ``cronsync status``."""
-    document = {
-        "pid": os.getpid(),
-        "started": _now_iso(),
-        "version": __version__,
-        "interval": config.agent.interval,
-        "config": str(config.path),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps(document, indent=1).encode() + b"\n", mode=0o644)
-
-
-def read_agent_file(path: Path) -> Optional[dict[str, Any]]:
-    """Return the running agent's record with ``running`` (its pid is alive), or None."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
-        return None
-    try:
-        os.kill(data["pid"], 0)
-        data["running"] = True
-    except ProcessLookupError:
-        data["running"] = False
-    except PermissionError:
-        data["running"] = True
-    return data
+        if DRIFT_FULL in self._requests:
+            self._requests.discard(DRIFT_FULL)
+            return True
+        return False
 
 
 def main(config_path: Optional[str]) -> int:

@@ -13,7 +13,7 @@ from typing import Any, Optional
 from .build import runtime_settings
 from .config import AgentConfig
 from .health import stale_jobs
-from .hostview import installed_jobs, last_runs
+from .hostview import installed_jobs, last_runs, unmanaged_entries
 from .metrics import Metric, publish
 from .statefile import load_state
 
@@ -43,6 +43,7 @@ def publish_cycle(config: AgentConfig, synced: bool, failed: bool) -> Optional[s
         Metric("SyncFailed", 1.0 if failed else 0.0),
         Metric("DriftDetected", float(len(state.drift))),
         Metric("StaleJobs", float(count_stale(config, jobs_doc))),
+        Metric("UnmanagedEntries", float(unmanaged_entries(config))),
     ]
     return publish(_settings(config, jobs_doc), metrics, {"Host": config.host.name})
 

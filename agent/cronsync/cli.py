@@ -186,12 +186,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """``cronsync status``: what is installed, how the last sync went, the jobs."""
+    from datetime import datetime, timezone
+
     from . import hostview, views
-    from .agentloop import AGENT_FILE, read_agent_file
+    from .agentfile import AGENT_FILE, read_agent_file
     from .config import load_config
     from .health import stale_jobs
     from .statefile import load_state
-    from .sync import utc_now
     from .urls import redact_url
 
     config = load_config(args.config)
@@ -199,7 +200,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     state = load_state(config.paths.state_file)
     state.drift = hostview.live_drift(config, state)  # now, not as of the last sync
     runs = hostview.last_runs(config, jobs)
-    now = utc_now()
+    now = datetime.now(timezone.utc)
     installed_at = state.installed.at if state.installed else None
     doc = views.status_document(
         config.host.name,
@@ -212,6 +213,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         runs,
         agent=read_agent_file(config.paths.state_dir / AGENT_FILE),
         stale=stale_jobs(jobs, runs, installed_at, now),
+        unmanaged=hostview.unmanaged_entries(config),
     )
     if args.json:
         _emit_json(doc)
@@ -335,9 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(agent)
     agent.set_defaults(func=cmd_agent)
 
+    from .cli_inventory import add_inventory_verb
     from .cli_runs import add_run_verbs
 
     add_run_verbs(verbs, _add_config)
+    add_inventory_verb(verbs, _add_config)
 
     schema = verbs.add_parser(
         "schema",

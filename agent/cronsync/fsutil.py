@@ -19,11 +19,19 @@ import fcntl
 import os
 import stat
 import sys
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Callable, Optional
 
 from cronsync.errors import InstallError, LockBusyError
+
+# Annotations only: the shim writes its run records through this module, and importing
+# pathlib and typing would cost its every start milliseconds (not `typing.TYPE_CHECKING`
+# for the same reason).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import TracebackType
+    from typing import Any, Callable, Optional, Union
+
+    StrPath = Union[str, os.PathLike[str]]
 
 # Longest part of the target's name kept in a temp name, so that
 # ".{name}.tmp-{pid}-{hex}" stays under NAME_MAX (255) for any valid name.
@@ -35,7 +43,36 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def temp_sibling(path: Path, kind: str = "tmp") -> Path:
+def path_str(*parts: StrPath) -> str:
+    """Return ``str(PurePosixPath(*parts))`` without importing pathlib.
+
+    The same string: the parts joined (an absolute part starts over), empty and ``.``
+    components dropped, ``..`` kept, a leading ``//`` kept as POSIX allows, and ``.``
+    for nothing at all. The shim builds its paths with this and ``os`` only.
+    """
+    joined = os.path.join(*(os.fspath(part) for part in parts)) if parts else ""
+    if joined.startswith("//") and not joined.startswith("///"):
+        lead = "//"
+    elif joined.startswith("/"):
+        lead = "/"
+    else:
+        lead = ""
+    return lead + "/".join(part for part in joined.split("/") if part and part != ".") or "."
+
+
+def _parent(path: StrPath) -> str:
+    """Return ``str(Path(path).parent)``."""
+    return os.path.dirname(path_str(path)) or "."
+
+
+def _temp_name(path: StrPath, kind: str = "tmp") -> str:
+    """:func:`temp_sibling` as a str (no pathlib on the shim's path)."""
+    token = os.urandom(4).hex()  # not `secrets`: its import costs the shim ms
+    parent, name = os.path.split(path_str(path))
+    return path_str(parent, f".{name[:_TEMP_NAME_KEEP]}.{kind}-{os.getpid()}-{token}")
+
+
+def temp_sibling(path: StrPath, kind: str = "tmp") -> Path:
     """Return a fresh, unused-looking dot-prefixed name next to ``path``.
 
     Args:
@@ -45,19 +82,19 @@ def temp_sibling(path: Path, kind: str = "tmp") -> Path:
     Returns:
         ``path.parent / ".{name}.{kind}-{pid}-{random}"``; nothing is created.
     """
-    token = os.urandom(4).hex()  # not `secrets`: its import costs the shim ms
-    name = path.name[:_TEMP_NAME_KEEP]
-    return path.parent / f".{name}.{kind}-{os.getpid()}-{token}"
+    from pathlib import Path
+
+    return Path(_temp_name(path, kind))
 
 
-def _discard(path: Path) -> None:
+def _discard(path: StrPath) -> None:
     """Remove the file or link ``path`` if it exists; ignore every error."""
     with contextlib.suppress(OSError):
         os.unlink(path)
 
 
 def _write_new_file(
-    path: Path, data: bytes, mode: int, owner: Optional[tuple[int, int]], durable: bool = True
+    path: StrPath, data: bytes, mode: int, owner: Optional[tuple[int, int]], durable: bool = True
 ) -> None:
     """Create ``path`` (which must not exist) with ``mode``/``owner``, write ``data``, and
     (when ``durable``) fsync it.
@@ -79,7 +116,7 @@ def _write_new_file(
 
 
 def atomic_write(
-    path: Path,
+    path: StrPath,
     data: bytes,
     *,
     mode: int = 0o644,
@@ -102,7 +139,7 @@ def atomic_write(
     Raises:
         InstallError: the file could not be written (the temp file is removed).
     """
-    tmp = temp_sibling(path)
+    tmp = _temp_name(path)
     try:
         _write_new_file(tmp, data, mode, owner, durable)
         os.replace(tmp, path)
@@ -113,10 +150,10 @@ def atomic_write(
         _discard(tmp)
         raise
     if durable:
-        fsync_dir(path.parent)
+        fsync_dir(_parent(path))
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: StrPath) -> None:
     """Flush the directory ``path`` itself (its entries: creations, renames) to disk.
 
     Raises:
@@ -136,7 +173,7 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_symlink(link: Path, target: str) -> None:
+def atomic_symlink(link: StrPath, target: str) -> None:
     """Make ``link`` a symlink to ``target``, replacing any link there atomically.
 
     Args:
@@ -147,14 +184,14 @@ def atomic_symlink(link: Path, target: str) -> None:
     Raises:
         InstallError: the link could not be created or renamed into place.
     """
-    tmp = temp_sibling(link)
+    tmp = _temp_name(link)
     try:
         os.symlink(target, tmp)
         os.replace(tmp, link)
     except OSError as exc:
         _discard(tmp)
         raise InstallError(f"cannot point {link} at {target}: {_reason(exc)}") from exc
-    fsync_dir(link.parent)
+    fsync_dir(_parent(link))
 
 
 def _fsync_file(path: str) -> None:
@@ -166,7 +203,7 @@ def _fsync_file(path: str) -> None:
         os.close(fd)
 
 
-def fsync_tree(root: Path) -> None:
+def fsync_tree(root: StrPath) -> None:
     """Fsync every regular file and every directory below ``root``, and ``root`` itself.
 
     Symlinks are not followed. Used before renaming a finished release into place,
@@ -181,7 +218,7 @@ def fsync_tree(root: Path) -> None:
                 full = os.path.join(dirpath, name)
                 if stat.S_ISREG(os.lstat(full).st_mode):
                     _fsync_file(full)
-            fsync_dir(Path(dirpath))
+            fsync_dir(path_str(dirpath))
     except OSError as exc:
         raise InstallError(f"cannot fsync {exc.filename or root}: {_reason(exc)}") from exc
 
@@ -243,7 +280,7 @@ class _UnlockAndRetry:
         return path == self.root or path.startswith(self.root.rstrip(os.sep) + os.sep)
 
 
-def remove_tree(path: Path) -> None:
+def remove_tree(path: StrPath) -> None:
     """Remove ``path`` and everything below it, if it exists.
 
     A missing path is fine; a file or symlink is unlinked (a link's target is never

@@ -4,11 +4,10 @@ and ``status``)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from . import gitsource
-from .build import Build, build_tree
 from .compiled import JOBS_FILE
 from .config import AgentConfig
 from .errors import UsageError
@@ -16,8 +15,10 @@ from .fsutil import ExclusiveLock, remove_tree
 from .install import RELEASE_REPO, make_dir, new_staging_dir, read_cron_file
 from .render import SourceInfo
 from .state import AgentState
-from .sync import utc_now
 from .urls import redact_url
+
+if TYPE_CHECKING:
+    from .build import Build
 
 WORKTREE = "working-tree"
 
@@ -39,10 +40,12 @@ def installed_cron_text(config: AgentConfig) -> Optional[str]:
 
 def build_worktree(config: AgentConfig, tree: Path) -> Build:
     """Build a local directory of job files as this host would install it."""
+    from .build import build_tree  # validation machinery: only plan pays for it
+
     if not tree.is_dir():
         raise UsageError(f"{tree} is not a directory")
     source = SourceInfo(redact_url(config.repo_url), config.branch, WORKTREE)
-    return build_tree(config, tree, source, utc_now())
+    return build_tree(config, tree, source, datetime.now(timezone.utc))
 
 
 def build_remote(config: AgentConfig) -> tuple[str, Build]:
@@ -55,6 +58,9 @@ def build_remote(config: AgentConfig) -> tuple[str, Build]:
         LockBusyError: a sync is running (it owns the checkout).
         SourceError: the remote cannot be fetched.
     """
+    from . import gitsource  # GitPython: only plan pays for it
+    from .build import build_tree
+
     paths = config.paths
     make_dir(paths.state_dir, 0o755)
     with ExclusiveLock(paths.sync_lock, "sync"):
@@ -65,7 +71,8 @@ def build_remote(config: AgentConfig) -> tuple[str, Build]:
         try:
             gitsource.export_commit(paths.checkout, fetched.commit, staging / RELEASE_REPO)
             source = SourceInfo(redact_url(config.repo_url), config.branch, fetched.commit)
-            return fetched.commit, build_tree(config, staging / RELEASE_REPO, source, utc_now())
+            now = datetime.now(timezone.utc)
+            return fetched.commit, build_tree(config, staging / RELEASE_REPO, source, now)
         finally:
             remove_tree(staging)
 
@@ -89,3 +96,31 @@ def live_drift(config: AgentConfig, state: AgentState) -> list[dict[str, str]]:
         return []
     cron_file = Path(installed.cron_file) if installed.cron_file else config.paths.cron_file
     return [f.as_dict() for f in find_drift(installed, observe(config.paths, cron_file))]
+
+
+def unmanaged_entries(config: AgentConfig) -> int:
+    """Count the cron entries on this host that cronsync does not own (commented-out
+    lines left out): the batches nobody registered. ``cronsync inventory`` lists them."""
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from .crontabs import host_users, read_host_crontabs
+    from .inventory import HostFacts, inventory_files
+
+    root = config.paths.root
+    users = host_users(root)
+    try:
+        zone = ZoneInfo(config.host.timezone)
+    except (KeyError, ValueError, OSError):
+        zone = ZoneInfo("UTC")
+    facts = HostFacts(
+        datetime.now(timezone.utc), zone, frozenset(users) if users is not None else None
+    )
+    reports = inventory_files(read_host_crontabs(root, users), facts)
+    return sum(
+        1
+        for report in reports
+        if not report.managed
+        for entry in report.entries
+        if not entry.commented_out
+    )

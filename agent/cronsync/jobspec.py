@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Optional
 
 from .errors import CronsyncError
+from .frozen import Frozen
+from .fsutil import path_str
+
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import typing
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+    from typing import Any, Optional
+
+    from .fsutil import StrPath
 
 EXIT_SHIM = 125  # cronsync could not find or read the job
 EXIT_CANNOT_RUN = 126  # secrets unavailable, program not executable
@@ -32,17 +38,32 @@ class ShimError(CronsyncError):
         self.exit_code = exit_code
 
 
-@dataclass(frozen=True)
-class Release:
-    """The installed release the shim runs from."""
+class Release(Frozen):
+    """The installed release the shim runs from.
 
-    path: Path
+    Attributes:
+        directory: its directory, as a str (``str(path)``).
+        document: its jobs.json.
+    """
+
+    __slots__ = ("directory", "document")
+    directory: str
     document: Mapping[str, Any]
+
+    def __init__(self, path: StrPath, document: Mapping[str, Any]) -> None:
+        self._fill(path_str(path), document)
+
+    @property
+    def path(self) -> Path:
+        """The release directory (the shim itself uses :attr:`directory`)."""
+        from pathlib import Path
+
+        return Path(self.directory)
 
     @property
     def name(self) -> str:
         """The release directory's name."""
-        return self.path.name
+        return os.path.basename(self.directory)
 
     @property
     def settings(self) -> Mapping[str, Any]:
@@ -51,40 +72,45 @@ class Release:
         return value if isinstance(value, dict) else {}
 
 
-def state_dir(root: Path) -> Path:
+def state_dir(root: StrPath) -> str:
     """Return ``/var/lib/cronsync`` below ``root``."""
-    return root / "var/lib/cronsync"
+    return path_str(root, "var/lib/cronsync")
 
 
-def load_release(root: Path) -> Release:
+def load_release(root: StrPath) -> Release:
     """Resolve ``current`` and read its jobs.json.
 
     Raises:
         ShimError: nothing is installed, or the release is incomplete or unreadable.
     """
-    current = state_dir(root) / "current"
+    current = path_str(state_dir(root), "current")
     try:
-        path = Path(os.path.realpath(current, strict=True))
+        path = path_str(os.path.realpath(current, strict=True))
     except OSError as exc:
         raise ShimError(
             f"no release installed ({current} is missing): run cronsync sync first"
         ) from exc
+    jobs_file = path_str(path, JOBS_FILE)
     try:
-        document = json.loads((path / JOBS_FILE).read_text(encoding="utf-8"))
+        with open(jobs_file, encoding="utf-8") as handle:
+            document = json.loads(handle.read())
     except (OSError, ValueError) as exc:
-        raise ShimError(f"cannot read {path / JOBS_FILE}: {exc}") from exc
+        raise ShimError(f"cannot read {jobs_file}: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("jobs"), dict):
-        raise ShimError(f"{path / JOBS_FILE} is not a cronsync jobs file")
+        raise ShimError(f"{jobs_file} is not a cronsync jobs file")
     return Release(path, document)
 
 
-@dataclass(frozen=True)
-class JobSpec:
+class JobSpec(Frozen):
     """One job as the shim runs it (paths resolved against its release)."""
 
+    __slots__ = ("name", "raw", "release")
     name: str
     raw: Mapping[str, Any]
     release: Release
+
+    def __init__(self, name: str, raw: Mapping[str, Any], release: Release) -> None:
+        self._fill(name, raw, release)
 
     @property
     def installed(self) -> bool:
@@ -94,7 +120,7 @@ class JobSpec:
     def resolve_argv(self, argv: list[str]) -> list[str]:
         """Resolve a repository path (``scripts/x.sh``) against the release."""
         if argv and "/" in argv[0] and not argv[0].startswith("/"):
-            return [str(self.release.path / RELEASE_REPO / argv[0]), *argv[1:]]
+            return [path_str(self.release.directory, RELEASE_REPO, argv[0]), *argv[1:]]
         return list(argv)
 
     @property
@@ -113,10 +139,10 @@ class JobSpec:
     def cwd(self) -> str:
         """The directory the job starts in."""
         workdir: Optional[str] = self.raw.get("workdir")
-        repo = self.release.path / RELEASE_REPO
+        repo = path_str(self.release.directory, RELEASE_REPO)
         if not workdir:
-            return str(repo)
-        return workdir if workdir.startswith("/") else str(repo / workdir)
+            return repo
+        return workdir if workdir.startswith("/") else path_str(repo, workdir)
 
     def number(self, key: str) -> Optional[float]:
         """Return a numeric field (timeout, jitter) or None."""

@@ -20,8 +20,11 @@ Pure: bytes in, bytes or records out.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from .frozen import Frozen
+
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import typing
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 MARK = b"\x1f"
 OUT = "o"
@@ -49,8 +52,7 @@ def encode_block(stream: str, epoch_ms: int, lines: bytes) -> bytes:
     return marker(stream, epoch_ms) + escape_block(lines)
 
 
-@dataclass(frozen=True)
-class LogLine:
+class LogLine(Frozen):
     """One line of output read back from a run log.
 
     Attributes:
@@ -60,10 +62,20 @@ class LogLine:
         end: the offset just after this line in the file (a resume point).
     """
 
+    # the fields, in order
+    __slots__ = (  # noqa: RUF023
+        "stream",
+        "epoch_ms",
+        "text",
+        "end",
+    )
     stream: str
     epoch_ms: int
     text: bytes
     end: int
+
+    def __init__(self, stream: str, epoch_ms: int, text: bytes, end: int) -> None:
+        self._fill(stream, epoch_ms, text, end)
 
 
 def _parse_marker(line: bytes) -> tuple[str, int] | None:

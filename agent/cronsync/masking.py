@@ -36,9 +36,12 @@ several gets a regex of just those (the one-pass semantics above).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from functools import lru_cache
+
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import typing
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Iterable
 
 MASK = b"***"
 
@@ -162,4 +165,6 @@ def _alternation(patterns: tuple[bytes, ...]) -> re.Pattern[bytes]:
     Only the patterns present in a chunk are passed: the absent ones could not match,
     and every alternative costs time at every candidate position.
     """
+    import re  # only output holding two or more secrets needs it
+
     return re.compile(b"|".join(re.escape(pattern) for pattern in patterns))

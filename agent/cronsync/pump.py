@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
-from typing import BinaryIO, Optional
 
 from .logformat import CRONSYNC, ERR, MARK, OUT, encode_block, marker
-from .masking import Masker
+
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import typing
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import BinaryIO, Optional
+
+    from .masking import Masker
 
 READ_SIZE = 256 * 1024
 MAX_PIECE = 256 * 1024 - 64  # a piece of a very long line still fits one CloudWatch event

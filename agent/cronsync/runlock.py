@@ -12,8 +12,12 @@ import fcntl
 import os
 import signal
 import time
-from pathlib import Path
-from typing import Optional
+
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import typing
+if TYPE_CHECKING:
+    from typing import Optional
+
+    from .fsutil import StrPath
 
 FORBID = "forbid"
 ALLOW = "allow"
@@ -28,7 +32,7 @@ class JobLock:
         path: the lock file (created 0644 if missing; its directory must exist).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: StrPath) -> None:
         self.path = path
         self.fd: Optional[int] = None
 
@@ -60,7 +64,8 @@ class JobLock:
     def holder(self) -> tuple[int, int]:
         """Return (shim pid, job process group) of the current holder (0 if unknown)."""
         try:
-            words = self.path.read_text(encoding="ascii").split()
+            with open(self.path, encoding="ascii") as handle:
+                words = handle.read().split()
             return int(words[0]), int(words[1])
         except (OSError, ValueError, IndexError):
             return 0, 0

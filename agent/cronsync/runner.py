@@ -16,17 +16,12 @@ import os
 import pwd
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO, Callable, Optional
 
+from .fsutil import path_str
 from .jobspec import (
     EXIT_CANNOT_RUN,
     EXIT_NOT_FOUND,
     EXIT_SHIM,
-    JobSpec,
-    Release,
     ShimError,
     find_job,
     load_release,
@@ -35,7 +30,7 @@ from .logformat import CRONSYNC, ERR, OUT
 from .masking import Masker
 from .pump import OutputPump
 from .runlock import ALLOW, LOCK_FILE, REPLACE, JobLock, replace_previous
-from .runproc import ProcessResult, run_process
+from .runproc import run_process
 from .runrecord import (
     ERROR,
     FAILED,
@@ -49,28 +44,72 @@ from .runrecord import (
     write_record,
 )
 
+# Annotations only: the shim's start-up imports neither typing nor pathlib (nor
+# dataclasses), so not `typing.TYPE_CHECKING` either.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, BinaryIO, Callable, Optional
+
+    from .fsutil import StrPath
+    from .jobspec import JobSpec, Release
+    from .runproc import ProcessResult
+
 CHECK_TIMEOUT = 600.0
 FORWARD_DEADLINE = 10.0  # seconds the shim waits at the end for CloudWatch, at most
 
 
-@dataclass
+_STDERR: Any = object()  # RunOptions' default stderr: sys.stderr when it is made
+
+
 class RunOptions:
     """How the shim was asked to run.
 
     Attributes:
-        root: the host's ``paths.root``.
+        root: the host's ``paths.root`` (a str or a path object).
         by_hand: ``cronsync run`` by an operator: no gate, no jitter, runs a job that
             is not installed here only if ``force``.
         force: with ``by_hand``, run a disabled or untargeted job too.
         clock, sleep: time sources (tests pass their own).
+        stderr: where the shim's own complaints go (``sys.stderr`` by default).
     """
 
-    root: Path = Path("/")
-    by_hand: bool = False
-    force: bool = False
-    clock: Callable[[], float] = time.time
-    sleep: Callable[[float], None] = time.sleep
-    stderr: Any = field(default_factory=lambda: sys.stderr)
+    # the fields, in order
+    __slots__ = (  # noqa: RUF023
+        "root",
+        "by_hand",
+        "force",
+        "clock",
+        "sleep",
+        "stderr",
+    )
+
+    def __init__(
+        self,
+        root: StrPath = "/",
+        by_hand: bool = False,
+        force: bool = False,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        stderr: Any = _STDERR,
+    ) -> None:
+        self.root = root
+        self.by_hand = by_hand
+        self.force = force
+        self.clock = clock
+        self.sleep = sleep
+        self.stderr = sys.stderr if stderr is _STDERR else stderr
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"RunOptions({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RunOptions) and other.__class__ is self.__class__:
+            return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
 
 
 def _user_name() -> str:
@@ -88,8 +127,12 @@ class _Run:
         self.options = options
         settings = job.release.settings
         self.settings = settings
-        self.runs_dir = Path(settings.get("runs_dir") or options.root / "var/lib/cronsync/runs")
-        self.log_dir = Path(settings.get("log_dir") or options.root / "var/log/cronsync")
+        self.runs_dir = path_str(
+            settings.get("runs_dir") or path_str(options.root, "var/lib/cronsync/runs")
+        )
+        self.log_dir = path_str(
+            settings.get("log_dir") or path_str(options.root, "var/log/cronsync")
+        )
         now = options.clock()
         self.run_id = new_run_id(now)
         self.started = now
@@ -138,7 +181,7 @@ def _due_now(job: JobSpec, now: float) -> bool:
 def _take_lock(run: _Run) -> Optional[JobLock]:
     """Apply the concurrency policy; return the held lock, or None when skipped."""
     policy = str(run.job.raw.get("concurrency", "forbid"))
-    lock = JobLock(run.runs_dir / run.job.name / LOCK_FILE)
+    lock = JobLock(path_str(run.runs_dir, run.job.name, LOCK_FILE))
     if policy == ALLOW or lock.try_acquire():
         return lock
     if policy == REPLACE:
@@ -159,7 +202,7 @@ def _environment(run: _Run, secret_values: Mapping[str, str]) -> dict[str, str]:
             "CRONSYNC_JOB": run.job.name,
             "CRONSYNC_RUN_ID": run.run_id,
             "CRONSYNC_COMMIT": run.record.commit,
-            "CRONSYNC_RELEASE": str(run.job.release.path),
+            "CRONSYNC_RELEASE": run.job.release.directory,
         }
     )
     return env
@@ -185,11 +228,11 @@ def _fetch_secrets(run: _Run) -> dict[str, str]:
         raise ShimError(str(exc), EXIT_CANNOT_RUN) from exc
 
 
-def _open_log(run: _Run) -> tuple[Path, BinaryIO]:
-    directory = run.log_dir / run.job.name
-    path = directory / f"{run.run_id}.log"
+def _open_log(run: _Run) -> tuple[str, BinaryIO]:
+    directory = path_str(run.log_dir, run.job.name)
+    path = path_str(directory, f"{run.run_id}.log")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        os.makedirs(directory, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o640)
     except OSError as exc:
         raise ShimError(f"cannot write the run log {path}: {exc.strerror}") from exc
@@ -243,7 +286,7 @@ def _run_locked(run: _Run) -> int:
     secret_values = _fetch_secrets(run)
     masker = Masker(secret_values.values())
     log_path, log = _open_log(run)
-    run.save(run.record.finished(log=str(log_path)))
+    run.save(run.record.finished(log=log_path))
     forwarder = _start_forwarder(run, log_path)
     with log:
         pump = OutputPump(log, masker, echo=_terminal(run.options))
@@ -283,9 +326,11 @@ def _terminal(options: RunOptions) -> Optional[dict[str, BinaryIO]]:
     return {OUT: sys.stdout.buffer, ERR: sys.stderr.buffer, CRONSYNC: sys.stderr.buffer}
 
 
-def _start_forwarder(run: _Run, log_path: Path) -> Any:
+def _start_forwarder(run: _Run, log_path: str) -> Any:
     if not (run.settings.get("logs") or {}).get("cloudwatch"):
         return None
+    from pathlib import Path
+
     from .cloudforward import start_forwarding, stream_name
 
     run.save(
@@ -293,7 +338,9 @@ def _start_forwarder(run: _Run, log_path: Path) -> Any:
             cloudwatch_stream=stream_name(run.record.host, run.job.name, run.run_id)
         )
     )
-    return start_forwarding(run.settings, run.runs_dir, run.job.name, run.run_id, log_path)
+    return start_forwarding(
+        run.settings, Path(run.runs_dir), run.job.name, run.run_id, Path(log_path)
+    )
 
 
 def _finish_forwarder(forwarder: Any) -> dict[str, Any]:
@@ -328,7 +375,7 @@ def _after(run: _Run) -> None:
 
 
 def _pending_runs(run: _Run) -> frozenset[str]:
-    pending = run.runs_dir / run.job.name / "pending"
+    pending = path_str(run.runs_dir, run.job.name, "pending")
     try:
         return frozenset(name[: -len(".json")] for name in os.listdir(pending))
     except OSError:

@@ -13,20 +13,24 @@ import selectors
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from types import FrameType
-from typing import Optional
 
+from .frozen import Frozen
 from .logformat import ERR, OUT
-from .pump import READ_SIZE, OutputPump, read_chunk
+from .pump import READ_SIZE, read_chunk
+
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import typing
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from types import FrameType
+    from typing import Optional
+
+    from .pump import OutputPump
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 DRAIN_SECONDS = 2.0  # after the job exits, how long a grandchild may hold its pipes
 
 
-@dataclass(frozen=True)
-class ProcessResult:
+class ProcessResult(Frozen):
     """How a job's process ended.
 
     Attributes:
@@ -36,10 +40,22 @@ class ProcessResult:
         interrupted: a signal we received and passed on (e.g. SIGTERM from a stop).
     """
 
+    # the fields, in order
+    __slots__ = (  # noqa: RUF023
+        "exit_code",
+        "signal",
+        "timed_out",
+        "interrupted",
+    )
     exit_code: int
     signal: Optional[int]
     timed_out: bool
     interrupted: Optional[int]
+
+    def __init__(
+        self, exit_code: int, signal: Optional[int], timed_out: bool, interrupted: Optional[int]
+    ) -> None:
+        self._fill(exit_code, signal, timed_out, interrupted)
 
 
 class _Run:

@@ -11,11 +11,15 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
-from typing import Any, Optional
 
-from .fsutil import atomic_write
+from .frozen import Frozen
+from .fsutil import atomic_write, path_str
+
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import typing
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
+    from .fsutil import StrPath
 
 FORMAT = 1
 LAST_FILE = "last.json"
@@ -41,10 +45,40 @@ def iso_time(epoch: float) -> str:
     return f"{base}.{int(epoch * 1000) % 1000:03d}Z"
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """What happened in one run of one job (never a secret value)."""
+_NO_EXTRA: dict[str, Any] = {}  # RunRecord's default: a new {} for each record
 
+
+class RunRecord(Frozen):
+    """What happened in one run of one job (never a secret value).
+
+    Immutable; :meth:`finished` returns a changed copy. Its fields, in this order, are
+    the keys of its JSON form after ``format``.
+    """
+
+    # the fields, in order
+    __slots__ = (  # noqa: RUF023
+        "run_id",
+        "job",
+        "host",
+        "user",
+        "commit",
+        "release",
+        "started",
+        "status",
+        "ended",
+        "duration",
+        "exit_code",
+        "signal",
+        "timed_out",
+        "reason",
+        "output_bytes",
+        "output_lines",
+        "log",
+        "check_exit_code",
+        "by_hand",
+        "cloudwatch_stream",
+        "extra",
+    )
     run_id: str
     job: str
     host: str
@@ -52,47 +86,120 @@ class RunRecord:
     commit: str
     release: str
     started: str
-    status: str = RUNNING
-    ended: Optional[str] = None
-    duration: Optional[float] = None
-    exit_code: Optional[int] = None
-    signal: Optional[int] = None
-    timed_out: bool = False
-    reason: Optional[str] = None
-    output_bytes: int = 0
-    output_lines: int = 0
-    log: Optional[str] = None
-    check_exit_code: Optional[int] = None
-    by_hand: bool = False
-    cloudwatch_stream: Optional[str] = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    status: str
+    ended: Optional[str]
+    duration: Optional[float]
+    exit_code: Optional[int]
+    signal: Optional[int]
+    timed_out: bool
+    reason: Optional[str]
+    output_bytes: int
+    output_lines: int
+    log: Optional[str]
+    check_exit_code: Optional[int]
+    by_hand: bool
+    cloudwatch_stream: Optional[str]
+    extra: dict[str, Any]
+
+    def __init__(
+        self,
+        run_id: str,
+        job: str,
+        host: str,
+        user: str,
+        commit: str,
+        release: str,
+        started: str,
+        status: str = RUNNING,
+        ended: Optional[str] = None,
+        duration: Optional[float] = None,
+        exit_code: Optional[int] = None,
+        signal: Optional[int] = None,
+        timed_out: bool = False,
+        reason: Optional[str] = None,
+        output_bytes: int = 0,
+        output_lines: int = 0,
+        log: Optional[str] = None,
+        check_exit_code: Optional[int] = None,
+        by_hand: bool = False,
+        cloudwatch_stream: Optional[str] = None,
+        extra: dict[str, Any] = _NO_EXTRA,
+    ) -> None:
+        self._fill(
+            run_id,
+            job,
+            host,
+            user,
+            commit,
+            release,
+            started,
+            status,
+            ended,
+            duration,
+            exit_code,
+            signal,
+            timed_out,
+            reason,
+            output_bytes,
+            output_lines,
+            log,
+            check_exit_code,
+            by_hand,
+            cloudwatch_stream,
+            {} if extra is _NO_EXTRA else extra,
+        )
 
     def finished(self, **changes: Any) -> RunRecord:
-        """Return a copy with ``changes`` applied."""
-        return replace(self, **changes)
+        """Return a copy with ``changes`` applied.
+
+        Raises:
+            TypeError: a change names no field.
+        """
+        fields = dict(zip(self.__slots__, self._values()))
+        fields.update(changes)
+        return RunRecord(**fields)
 
     def to_json(self) -> dict[str, Any]:
-        """Return the JSON form (``format`` included)."""
-        return {"format": FORMAT, **asdict(self)}
+        """Return the JSON form (``format`` included): a deep copy of the fields."""
+        document: dict[str, Any] = {"format": FORMAT}
+        for name in self.__slots__:
+            document[name] = _copy(getattr(self, name))
+        return document
 
     @classmethod
     def from_json(cls, data: Any) -> Optional[RunRecord]:
         """Build from JSON; None for anything that is not a record of this format."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             return None
-        known = {key: data[key] for key in cls.__dataclass_fields__ if key in data}
+        known = {key: data[key] for key in cls.__slots__ if key in data}
         try:
             return cls(**known)
         except TypeError:
             return None
 
 
-def job_runs_dir(runs_dir: Path, job: str) -> Path:
+def _copy(value: Any) -> Any:
+    """Deep-copy a field's value for :meth:`RunRecord.to_json` (as
+    ``dataclasses.asdict`` did: new dicts, lists and tuples, the same scalars)."""
+    if isinstance(value, (str, int, float, type(None))):
+        return value
+    if isinstance(value, dict):
+        return type(value)((_copy(key), _copy(item)) for key, item in value.items())
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple
+        return type(value)(*[_copy(item) for item in value])
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy(item) for item in value)
+    import copy
+
+    return copy.deepcopy(value)
+
+
+def job_runs_dir(runs_dir: StrPath, job: str) -> str:
     """Return ``runs/<job>``."""
-    return runs_dir / job
+    return path_str(runs_dir, job)
 
 
-def write_record(runs_dir: Path, record: RunRecord) -> None:
+def write_record(runs_dir: StrPath, record: RunRecord) -> None:
     """Write a run record, and when the run has ended, ``last.json``.
 
     Raises:
@@ -100,29 +207,41 @@ def write_record(runs_dir: Path, record: RunRecord) -> None:
     """
     directory = job_runs_dir(runs_dir, record.job)
     data = json.dumps(record.to_json(), indent=1, sort_keys=True).encode() + b"\n"
-    atomic_write(directory / f"{record.run_id}{RECORD_SUFFIX}", data, mode=0o644, durable=False)
+    atomic_write(
+        path_str(directory, f"{record.run_id}{RECORD_SUFFIX}"), data, mode=0o644, durable=False
+    )
     if record.status != RUNNING:
         _update_last(directory, record)
 
 
-def _update_last(directory: Path, record: RunRecord) -> None:
-    last = read_last(directory.parent, record.job)
+def _update_last(directory: str, record: RunRecord) -> None:
+    last = read_last(os.path.dirname(directory) or ".", record.job)
     success = record.to_json() if record.status == SUCCEEDED else last.get("last_success")
     document = {"format": FORMAT, "last_run": record.to_json(), "last_success": success}
     text = json.dumps(document, indent=1).encode() + b"\n"
-    atomic_write(directory / LAST_FILE, text, mode=0o644, durable=False)
+    atomic_write(path_str(directory, LAST_FILE), text, mode=0o644, durable=False)
 
 
-def read_last(runs_dir: Path, job: str) -> dict[str, Any]:
+def _read_json(path: str) -> Any:
+    """Return the JSON value in the file ``path`` (UTF-8).
+
+    Raises:
+        OSError, ValueError: the file cannot be read, or is not JSON.
+    """
+    with open(path, encoding="utf-8") as handle:
+        return json.loads(handle.read())
+
+
+def read_last(runs_dir: StrPath, job: str) -> dict[str, Any]:
     """Return ``last.json`` of a job ({} when there is none or it is unreadable)."""
     try:
-        data = json.loads((job_runs_dir(runs_dir, job) / LAST_FILE).read_text("utf-8"))
+        data = _read_json(path_str(job_runs_dir(runs_dir, job), LAST_FILE))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) and data.get("format") == FORMAT else {}
 
 
-def list_records(runs_dir: Path, job: str) -> list[RunRecord]:
+def list_records(runs_dir: StrPath, job: str) -> list[RunRecord]:
     """Return a job's run records, newest first (unreadable files are skipped)."""
     directory = job_runs_dir(runs_dir, job)
     try:
@@ -135,7 +254,7 @@ def list_records(runs_dir: Path, job: str) -> list[RunRecord]:
     records = []
     for name in names:
         try:
-            record = RunRecord.from_json(json.loads((directory / name).read_text("utf-8")))
+            record = RunRecord.from_json(_read_json(path_str(directory, name)))
         except (OSError, ValueError):
             continue
         if record is not None:
@@ -144,8 +263,8 @@ def list_records(runs_dir: Path, job: str) -> list[RunRecord]:
 
 
 def prune_runs(
-    runs_dir: Path,
-    log_dir: Path,
+    runs_dir: StrPath,
+    log_dir: StrPath,
     job: str,
     keep: int,
     keep_days: int,
@@ -169,9 +288,9 @@ def prune_runs(
         names = []
     kept = {name[: -len(RECORD_SUFFIX)] for name in names[:keep]}
     for name in names[keep:]:
-        removed += _remove(directory / name)
+        removed += _remove(path_str(directory, name))
     cutoff = time.time() - keep_days * 86400
-    logs = log_dir / job
+    logs = path_str(log_dir, job)
     try:
         entries = list(os.scandir(logs))
     except OSError:
@@ -185,13 +304,13 @@ def prune_runs(
         except OSError:
             continue
         if too_old or run_id not in kept:
-            removed += _remove(Path(entry.path))
+            removed += _remove(entry.path)
     return removed
 
 
-def _remove(path: Path) -> int:
+def _remove(path: str) -> int:
     try:
-        path.unlink()
+        os.unlink(path)
     except OSError:
         return 0
     return 1

@@ -7,11 +7,13 @@ when the job has AWS secrets or the host forwards to CloudWatch).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Optional
 
 from . import __version__
+
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs ms
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Optional
 
 USAGE = """usage: cronsync-run [--root DIR] JOB
 
@@ -28,8 +30,9 @@ executable; 127 its program does not exist. `cronsync run JOB` runs a job by han
 """
 
 
-def parse_args(argv: Sequence[str]) -> tuple[Path, str]:
-    """Return (root, job) from the command line.
+def parse_args(argv: Sequence[str]) -> tuple[str, str]:
+    """Return (root, job) from the command line (root as given: the runner builds its
+    paths with :func:`cronsync.fsutil.path_str`, which normalises them as pathlib does).
 
     Raises:
         SystemExit: on --help, --version or a usage error (exit 2).
@@ -41,9 +44,9 @@ def parse_args(argv: Sequence[str]) -> tuple[Path, str]:
     if "--version" in args:
         print(f"cronsync-run {__version__}")
         raise SystemExit(0)
-    root = Path("/")
+    root = "/"
     if len(args) == 3 and args[0] == "--root":
-        root, args = Path(args[1]), args[2:]
+        root, args = args[1], args[2:]
     if len(args) != 1 or args[0].startswith("-"):
         sys.stderr.write(USAGE)
         raise SystemExit(2)

@@ -60,6 +60,7 @@ def status_document(
     last_runs: Optional[Mapping[str, Mapping[str, Any]]] = None,
     agent: Optional[Mapping[str, Any]] = None,
     stale: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    unmanaged: Optional[int] = None,
 ) -> dict[str, Any]:
     """Build the ``cronsync status --json`` document (format ``STATUS_FORMAT``).
 
@@ -71,7 +72,8 @@ def status_document(
     reason} or null. ``last_runs`` maps job -> its ``last.json`` document.
 
     ``agent`` is the running agent's record (pid, started, version, running) or None;
-    ``stale`` maps stale jobs to {within, last_success, overdue} (see health.stale_jobs).
+    ``stale`` maps stale jobs to {within, last_success, overdue} (see health.stale_jobs);
+    ``unmanaged`` counts the host's cron entries cronsync does not own (None: unknown).
     """
     installed = state.installed
     jobs = (jobs_doc or {}).get("jobs", {})
@@ -99,6 +101,7 @@ def status_document(
         "drift": state.drift,
         "state_problem": state.unreadable,
         "stale_jobs": sorted(stale),
+        "unmanaged_entries": unmanaged,
         "jobs": [
             {
                 **_job_row(jobs[name], host_zone, now, (last_runs or {}).get(name, {})),
@@ -163,6 +166,11 @@ def status_text(doc: Mapping[str, Any]) -> str:
         lines += _problem_lines(last.get("errors", ()))
         lines += [f"    note: {note}" for note in last.get("notes", ())]
     lines += [f"drift:      {item['message']}" for item in doc["drift"]]
+    if doc.get("unmanaged_entries"):
+        lines.append(
+            f"unmanaged:  {doc['unmanaged_entries']} cron entries outside cronsync "
+            "(cronsync inventory --unmanaged-only lists them)"
+        )
     if doc.get("stale_jobs"):
         lines.append(
             f"stale:      {', '.join(doc['stale_jobs'])} (no success within success.within)"

@@ -3,7 +3,9 @@
 watchdog (inotify on Linux) watches the managed cron file's directory, the state
 directory (for the ``current`` link) and the releases directory; events about anything
 else there (other cron files, state.json, locks) are ignored. The callback only says
-"look again": the agent compares contents, so its own writes are never drift.
+"look again" (and whether to look at every file of the release: an event under
+``releases/`` may be an edited script, which only the full comparison sees); the agent
+compares contents, so its own writes are never drift.
 """
 
 from __future__ import annotations
@@ -15,14 +17,20 @@ from typing import Any, Optional
 
 from .config import Paths
 
-CHANGES = frozenset({"created", "deleted", "modified", "moved", "closed"})
+CHANGES = frozenset({"created", "deleted", "modified", "moved", "closed", "attrib"})
 
 
 class _Handler:
-    """Calls ``on_change`` for events about the paths we care about."""
+    """Calls ``on_change(full)`` for events about the paths we care about."""
 
-    def __init__(self, interesting: Callable[[str], bool], on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        interesting: Callable[[str], bool],
+        in_releases: Callable[[str], bool],
+        on_change: Callable[[bool], None],
+    ) -> None:
         self.interesting = interesting
+        self.in_releases = in_releases
         self.on_change = on_change
 
     def dispatch(self, event: Any) -> None:
@@ -30,9 +38,13 @@ class _Handler:
         check itself opens these files)."""
         if getattr(event, "event_type", "") not in CHANGES:
             return
-        paths = [getattr(event, "src_path", ""), getattr(event, "dest_path", "")]
-        if any(self.interesting(os.fsdecode(path)) for path in paths if path):
-            self.on_change()
+        paths = [
+            os.fsdecode(path)
+            for path in (getattr(event, "src_path", ""), getattr(event, "dest_path", ""))
+            if path
+        ]
+        if any(self.interesting(path) for path in paths):
+            self.on_change(any(self.in_releases(path) for path in paths))
 
 
 class DriftWatcher:
@@ -42,10 +54,12 @@ class DriftWatcher:
         paths: the host's paths.
         cron_file: the managed cron file (it may differ from ``paths.cron_file`` after a
             config change, until the next install).
-        on_change: called (from watchdog's thread) when one of them may have changed.
+        on_change: called (from watchdog's thread) when one of them may have changed,
+            with True when the change is inside a release (a full comparison is due:
+            only it sees a script's content or mode; chmod counts, reads do not).
     """
 
-    def __init__(self, paths: Paths, cron_file: Path, on_change: Callable[[], None]) -> None:
+    def __init__(self, paths: Paths, cron_file: Path, on_change: Callable[[bool], None]) -> None:
         self.paths = paths
         self.cron_file = str(cron_file)
         self.current = str(paths.current)
@@ -56,7 +70,11 @@ class DriftWatcher:
 
     def interesting(self, path: str) -> bool:
         """Whether an event about ``path`` may be drift."""
-        return path in (self.cron_file, self.current) or path.startswith(self.releases)
+        return path in (self.cron_file, self.current) or self.in_releases(path)
+
+    def in_releases(self, path: str) -> bool:
+        """Whether ``path`` is inside the releases directory."""
+        return path.startswith(self.releases)
 
     def start(self) -> None:
         """Start watching (what exists now; ``refresh`` adds directories made later)."""
@@ -70,7 +88,7 @@ class DriftWatcher:
         """Watch directories that did not exist at start (after the first sync)."""
         if self._observer is None:
             return
-        handler = _Handler(self.interesting, self.on_change)
+        handler = _Handler(self.interesting, self.in_releases, self.on_change)
         wanted = [
             (os.path.dirname(self.cron_file), False),
             (str(self.paths.state_dir), False),

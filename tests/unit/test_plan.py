@@ -475,6 +475,7 @@ def test_status_document_shape() -> None:
         "drift",
         "state_problem",
         "stale_jobs",
+        "unmanaged_entries",
         "jobs",
     ]
     assert status["status_format"] == 1
