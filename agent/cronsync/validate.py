@@ -175,6 +175,23 @@ def _check_enabled(job: Job) -> list[Problem]:
     return []
 
 
+def _check_placeholders(job: Job) -> list[Problem]:
+    """Imported jobs start with TODO placeholders that a person must replace."""
+    return [
+        job.problem(
+            field,
+            "still a placeholder: say "
+            + (
+                "what the job does and why"
+                if field == "description"
+                else "who to ask about it (a team or an e-mail)"
+            ),
+        )
+        for field, value in (("description", job.description), ("owner", job.owner))
+        if value.strip().upper().startswith("TODO")
+    ]
+
+
 def _check_env(job: Job) -> list[Problem]:
     both = sorted(set(job.env) & {ref.env for ref in job.secrets})
     return [
@@ -190,6 +207,7 @@ def validate_job(job: Job, host: Optional[HostContext] = None) -> list[Problem]:
     """
     problems = _check_schedule(job) + _check_command(job) + _check_user(job, host)
     problems += _check_targets(job) + _check_enabled(job) + _check_env(job)
+    problems += _check_placeholders(job)
     for ref in job.secrets:
         problem = _check_secret(job, ref)
         if problem:

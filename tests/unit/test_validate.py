@@ -473,3 +473,11 @@ def test_problems_from_parsed_files_carry_the_written_line() -> None:
         ["jobs/x.toml:4", "command"],
         ["jobs/x.toml:9", "secrets.DB"],
     ]
+
+
+@pytest.mark.parametrize("field", ["description", "owner"])
+def test_todo_placeholders_left_by_import_are_errors(field: str) -> None:
+    job = make_job(**{field: "TODO: fill me in (imported from /etc/crontab:3)"})
+    problems = [p for p in validate_job(job) if p.field == field]
+    assert len(problems) == 1 and "placeholder" in problems[0].message
+    assert not [p for p in validate_job(make_job()) if p.field == field]
