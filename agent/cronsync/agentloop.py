@@ -70,6 +70,7 @@ class Agent:
         self._flusher: Optional[threading.Thread] = None
         self.watcher: Any = None
         self._drift_seen: set[str] = set()
+        self._force_next = False
 
     # -- requests from other threads and signal handlers ------------------------------
 
@@ -118,8 +119,9 @@ class Agent:
             waiters, self._waiters = self._waiters, []
         self._reload()
         outcome: Optional[SyncOutcome] = None
+        force, self._force_next = self._force_next, False
         try:
-            outcome = run_sync(self.config)
+            outcome = run_sync(self.config, force=force)
             record = outcome.record
         except LockBusyError as exc:
             _log(f"sync skipped: {exc.message}")
@@ -190,7 +192,8 @@ class Agent:
         self._drift_seen = messages
         for note in result.notes:
             _log(note)
-        if result.rebuild:
+        if result.rebuild:  # a damaged release: only a forced sync rebuilds it from git
+            self._force_next = True
             self.request(SYNC)
         if result.findings:
             from .agentmetrics import publish_drift

@@ -79,3 +79,16 @@ def find_drift(installed: Installed, observed: Observed) -> list[DriftFinding]:
             DriftFinding(RELEASE, f"files of release {installed.release} were changed by hand")
         )
     return findings
+
+
+def with_recorded_release_drift(
+    quick: list[DriftFinding], recorded: list[dict[str, str]]
+) -> list[DriftFinding]:
+    """Add to a quick check's findings the release findings a full check recorded: a
+    quick check cannot see a changed release file, so it must not forget one."""
+    kept = [
+        DriftFinding(item["what"], item["message"])
+        for item in recorded
+        if item.get("what") == RELEASE
+    ]
+    return quick + [finding for finding in kept if finding not in quick]

@@ -88,14 +88,15 @@ def last_runs(config: AgentConfig, jobs_doc: Optional[dict[str, Any]]) -> dict[s
 def live_drift(config: AgentConfig, state: AgentState) -> list[dict[str, str]]:
     """Compare the host with the last install now (status must not show a stale
     snapshot): the drift findings as JSON-ready dicts."""
-    from .drift import find_drift
+    from .drift import find_drift, with_recorded_release_drift
     from .install import observe
 
     installed = state.installed
     if installed is None:
         return []
     cron_file = Path(installed.cron_file) if installed.cron_file else config.paths.cron_file
-    return [f.as_dict() for f in find_drift(installed, observe(config.paths, cron_file))]
+    quick = find_drift(installed, observe(config.paths, cron_file))
+    return [f.as_dict() for f in with_recorded_release_drift(quick, state.drift)]
 
 
 def unmanaged_entries(config: AgentConfig) -> int:

@@ -57,8 +57,9 @@ def finish_release(
     place (the crontab copy lets a revert restore the cron file without git).
 
     Returns:
-        The release name. When a release of that name already exists (same commit,
-        same compiled jobs) it is kept and the staging directory is removed.
+        The release name. When a release of that name already exists with the same
+        files (same commit, same compiled jobs) it is kept and the staging directory is
+        removed; one whose files were changed by hand is replaced.
 
     Raises:
         InstallError: writing or renaming failed; the staging directory is removed.
@@ -66,19 +67,30 @@ def finish_release(
     name = release_name(commit, jobs_json)
     final = paths.releases / name
     try:
-        if (final / JOBS_FILE).is_file():
-            remove_tree(staging)
-            return name
-        remove_tree(final)
         atomic_write(staging / JOBS_FILE, jobs_json, mode=0o644)
         atomic_write(staging / CRONTAB_FILE, cron_text.encode(), mode=0o644)
+        if final.is_dir() and release_digest(final) == release_digest(staging):
+            remove_tree(staging)
+            return name
         fsync_tree(staging)
-        os.rename(staging, final)
+        _replace_dir(final, staging)
         fsync_dir(paths.releases)
     except OSError as exc:
         remove_tree(staging)
         raise InstallError(f"cannot install release {final}: {exc.strerror or exc}") from exc
     return name
+
+
+def _replace_dir(final: Path, staging: Path) -> None:
+    """Move ``staging`` to ``final``; a damaged ``final`` is moved aside first (two
+    renames: ``current`` dangles only between them) and removed after."""
+    if not os.path.lexists(final):
+        os.rename(staging, final)
+        return
+    aside = final.with_name(f"{TEMP_PREFIX}damaged-{final.name}-{os.getpid()}")
+    os.rename(final, aside)
+    os.rename(staging, final)
+    remove_tree(aside)
 
 
 def switch_current(paths: Paths, release: str) -> None:

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 from . import gitsource
 from .build import Build, build_tree, config_digest
 from .config import AgentConfig
-from .drift import RELEASE, DriftFinding, find_drift
+from .drift import RELEASE, DriftFinding, find_drift, with_recorded_release_drift
 from .errors import CronsyncError, InstallError, SourceError
 from .fsutil import ExclusiveLock, remove_tree
 from .install import (
@@ -212,6 +212,8 @@ def _handle_drift(cycle: _Cycle, full: bool = False) -> tuple[list[DriftFinding]
     paths = cycle.config.paths
     cron_file = Path(installed.cron_file) if installed.cron_file else paths.cron_file
     drift = find_drift(installed, observe(paths, cron_file, full))
+    if not full:
+        drift = with_recorded_release_drift(drift, cycle.state.drift)
     cycle.state.drift = [finding.as_dict() for finding in drift]
     if not drift or cycle.config.drift_policy != "revert":
         return drift, False
