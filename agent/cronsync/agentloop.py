@@ -9,7 +9,11 @@ delivers spooled job output to CloudWatch in the background. One failed cycle ne
 stops the agent.
 
 Requests (signals, the control socket, the file watch) only set a flag and write a
-byte to a self-pipe; all the work happens in the main thread, one step at a time.
+byte to a self-pipe; all the work happens in the main thread, one step at a time. The
+signal handlers are installed before anything heavy is imported or read (a SIGTERM
+during start-up is a clean stop, not a kill). Metrics are computed in the main thread
+(cheaply, never raising) and sent by a background thread: a hanging CloudWatch never
+delays a drift check, a sync or a stop.
 """
 
 from __future__ import annotations
@@ -23,15 +27,17 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from .agentfile import AGENT_FILE, now_iso, write_agent_file
-from .config import AgentConfig, load_config
-from .control import SOCKET_NAME, ControlServer
+# Only what the signal handlers need is imported here: the rest (config, git, sync) is
+# imported after they are installed.
 from .errors import CronsyncError, LockBusyError
-from .health import next_delay
-from .state import FAILED, REFUSED, SyncRecord
-from .sync import SyncOutcome, check_drift, run_sync
+
+if TYPE_CHECKING:
+    from .agentmetrics import AgentMetrics
+    from .config import AgentConfig
+    from .state import SyncRecord
+    from .sync import SyncOutcome
 
 SYNC, DRIFT, DRIFT_FULL, STOP = "sync", "drift", "drift-full", "stop"
 DRIFT_SETTLE = 0.2  # seconds to let a burst of file events settle before looking
@@ -40,7 +46,10 @@ HEARTBEAT_SECONDS = 60.0  # on its own timer: a backing-off agent is alive, not 
 
 
 def _log(message: str) -> None:
-    print(f"cronsync agent: {message}", flush=True)
+    """One line of the agent's log (one write: lines from the background threads never
+    interleave with the main thread's)."""
+    sys.stdout.write(f"cronsync agent: {message}\n")
+    sys.stdout.flush()
 
 
 class Agent:
@@ -49,24 +58,35 @@ class Agent:
     Args:
         config_path: the agent config (re-read every cycle, so edits apply).
         monotonic: a clock for pacing (tests may pass their own).
+        handle_signals: install the signal handlers first thing, before the config is
+            read (``cronsync agent`` does; ``run`` installs them in any case).
     """
 
     def __init__(
-        self, config_path: Optional[str], monotonic: Callable[[], float] = time.monotonic
+        self,
+        config_path: Optional[str],
+        monotonic: Callable[[], float] = time.monotonic,
+        handle_signals: bool = False,
     ) -> None:
         self.config_path = config_path
         self.monotonic = monotonic
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._requests: set[str] = set()
+        if handle_signals:
+            self.install_signal_handlers()
+        from .agentmetrics import AgentMetrics
+        from .config import load_config
+
         self.config: AgentConfig = load_config(config_path)
         self.failures = 0
         self.next_sync = monotonic()
         self.next_full_check = monotonic() + self.config.agent.full_check
         self.next_heartbeat = monotonic()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
         self._lock = threading.Lock()
-        self._requests: set[str] = set()
         self._waiters: list[tuple[threading.Event, list[dict[str, Any]]]] = []
+        self.metrics: AgentMetrics = AgentMetrics(_log)
         self._flusher: Optional[threading.Thread] = None
         self.watcher: Any = None
         self._drift_seen: set[str] = set()
@@ -82,6 +102,11 @@ class Agent:
 
     def _on_signal(self, signum: int, _frame: Optional[FrameType]) -> None:
         self.request(SYNC if signum == signal.SIGHUP else STOP)
+
+    def install_signal_handlers(self) -> None:
+        """SIGHUP syncs, SIGTERM and SIGINT stop (after the current step)."""
+        for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
 
     def sync_and_wait(self, word: str) -> dict[str, Any]:
         """Control-socket handler: request a sync and wait for its record."""
@@ -106,6 +131,8 @@ class Agent:
     # -- the steps ----------------------------------------------------------------------
 
     def _reload(self) -> None:
+        from .config import load_config
+
         try:
             self.config = load_config(self.config_path)
         except CronsyncError as exc:
@@ -115,6 +142,11 @@ class Agent:
         """One sync cycle; schedules the next one and answers the requests made before
         it started (a request made during it waits for the next one, which it asked for:
         this cycle may have read the remote before the push the request is about)."""
+        from .agentfile import now_iso
+        from .health import next_delay
+        from .state import FAILED, SyncRecord
+        from .sync import run_sync
+
         with self._lock:
             waiters, self._waiters = self._waiters, []
         self._reload()
@@ -144,19 +176,25 @@ class Agent:
         return outcome
 
     def _after_sync(self, record: SyncRecord) -> None:
+        from .state import FAILED, REFUSED
+
         self.failures = self.failures + 1 if record.result == FAILED else 0
         level = "" if record.ok else " (attention)"
         _log(f"sync {record.result}{level}: {record.message}")
         for error in record.errors[:20]:
             _log(f"  {error.get('file')}:{error.get('line') or ''} {error.get('message')}")
-        from .agentmetrics import publish_cycle
+        failed = record.result in (FAILED, REFUSED)
+        self._guarded("metrics", lambda: self.metrics.cycle(self.config, record.ok, failed))
+        self._guarded("log delivery", self._flush_in_background)
 
-        problem = publish_cycle(
-            self.config, synced=record.ok, failed=record.result in (FAILED, REFUSED)
-        )
-        if problem:
-            _log(problem)
-        self._flush_in_background()
+    @staticmethod
+    def _guarded(what: str, step: Callable[[], None]) -> None:
+        """Run a step a cycle can do without (metrics, log delivery): it never stops the
+        agent."""
+        try:
+            step()
+        except Exception as exc:
+            _log(f"{what} skipped: internal error: {type(exc).__name__}: {exc}")
 
     def _answer(
         self,
@@ -177,6 +215,8 @@ class Agent:
 
     def drift_check(self, full: bool = False) -> None:
         """Compare the host with the last install (after a file event, or periodically)."""
+        from .sync import check_drift
+
         try:
             result = check_drift(self.config, full=full)
         except LockBusyError:
@@ -196,30 +236,35 @@ class Agent:
             self._force_next = True
             self.request(SYNC)
         if result.findings:
-            from .agentmetrics import publish_drift
-
-            publish_drift(self.config, len(result.findings))
+            findings = len(result.findings)
+            self._guarded("metrics", lambda: self.metrics.drift(self.config, findings))
 
     def heartbeat(self) -> None:
-        """Publish the heartbeat metric (the AgentSilent alarm's input)."""
-        from .agentmetrics import publish_heartbeat
-
-        problem = publish_heartbeat(self.config)
-        if problem:
-            _log(problem)
+        """Publish the heartbeat metric (the AgentSilent alarm's input), in the
+        background: whatever CloudWatch does, this returns at once."""
+        self._guarded("metrics", lambda: self.metrics.heartbeat(self.config))
 
     def _flush_in_background(self) -> None:
         if not self.config.run.logs_cloudwatch:
             return
         if self._flusher is not None and self._flusher.is_alive():
             return
+        settings = (self.metrics.installed_jobs(self.config) or {}).get("settings") or {}
+        log_group = settings.get("log_group") if isinstance(settings, dict) else None
+        if not log_group:
+            return  # nothing installed yet: no run could have spooled output
         from .cloudforward import flush_all
 
         deadline = time.monotonic() + max(10.0, self.config.agent.interval / 2)
-        runs_dir, aws = self.config.paths.runs_dir, self.config.run.aws
-        self._flusher = threading.Thread(
-            target=flush_all, args=(runs_dir, aws, deadline), name="cronsync-flush", daemon=True
-        )
+        runs_dir, aws, host = self.config.paths.runs_dir, self.config.run.aws, self.config.host.name
+
+        def flush() -> None:
+            try:
+                flush_all(runs_dir, aws, deadline, host=host, log_group=str(log_group))
+            except Exception as exc:  # in a thread: say it, never a traceback
+                _log(f"log delivery failed: {type(exc).__name__}: {exc}")
+
+        self._flusher = threading.Thread(target=flush, name="cronsync-flush", daemon=True)
         self._flusher.start()
 
     # -- the loop -------------------------------------------------------------------
@@ -230,8 +275,10 @@ class Agent:
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; return the exit status (0)."""
-        for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
+        self.install_signal_handlers()
+        from .agentfile import AGENT_FILE, write_agent_file
+        from .control import SOCKET_NAME, ControlServer
+
         paths = self.config.paths
         write_agent_file(paths.state_dir / AGENT_FILE, self.config)
         server = ControlServer(paths.state_dir / SOCKET_NAME, self.sync_and_wait)
@@ -247,6 +294,7 @@ class Agent:
             with self._lock:
                 waiters, self._waiters = self._waiters, []
             self._answer(waiters, None)
+            self.metrics.stop()  # at most ~2 s: its thread is a daemon
             _log("stopped")
         return 0
 
@@ -302,7 +350,7 @@ class Agent:
 def main(config_path: Optional[str]) -> int:
     """Entry of ``cronsync agent``."""
     try:
-        return Agent(config_path).run()
+        return Agent(config_path, handle_signals=True).run()
     except CronsyncError as exc:
         print(f"cronsync agent: {exc.message}", file=sys.stderr)
         return exc.exit_code

@@ -4,13 +4,15 @@ boto3, and only when a client is asked for: importing it costs ~200 ms).
 Credentials and region come from the standard AWS chain (the instance role on EC2);
 ``[aws]`` in agent.toml can name a region, an endpoint (VPC endpoints, tests) and a
 shared credentials file (hosts outside AWS). Clients fail fast: short connect and read
-timeouts and few retries, so an unreachable AWS never stalls a job for long.
+timeouts and few retries, so an unreachable AWS never stalls a job for long; metrics,
+which are only worth anything when they are on time, ask for shorter ones still
+(:data:`METRICS_TIMEOUTS`: one attempt).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 
@@ -43,12 +45,43 @@ class AwsSettings:
             credentials_file=data.get("credentials_file") or None,
         )
 
+    def with_timeouts(self, timeouts: Timeouts) -> AwsSettings:
+        """The same place and credentials with other timeouts and attempts."""
+        return replace(
+            self,
+            connect_timeout=timeouts.connect,
+            read_timeout=timeouts.read,
+            max_attempts=timeouts.max_attempts,
+        )
 
-def make_client(service: str, settings: AwsSettings, *, validate: bool = True) -> Any:
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long one call may wait: connect and read timeouts (seconds), attempts."""
+
+    connect: float
+    read: float
+    max_attempts: int
+
+
+# A metric is cheap to lose and must never hold up what reports it (a job's shim, the
+# agent's loop): at most ~5 s per call, never retried.
+METRICS_TIMEOUTS = Timeouts(connect=2.0, read=3.0, max_attempts=1)
+
+
+def make_client(
+    service: str,
+    settings: AwsSettings,
+    *,
+    validate: bool = True,
+    timeouts: Optional[Timeouts] = None,
+) -> Any:
     """Return a boto3 client for ``service`` (e.g. ``"logs"``, ``"secretsmanager"``).
 
     ``validate=False`` skips botocore's client-side check of every parameter, for
     callers that build requests already checked (the log batcher: half its CPU).
+    ``timeouts`` overrides the settings' timeouts and attempts (metrics pass
+    :data:`METRICS_TIMEOUTS`).
 
     Raises:
         Nothing of its own; botocore raises when no region can be found
@@ -58,6 +91,8 @@ def make_client(service: str, settings: AwsSettings, *, validate: bool = True) -
     import botocore.session
     from botocore.config import Config
 
+    if timeouts is not None:
+        settings = settings.with_timeouts(timeouts)
     core = botocore.session.get_session()
     if settings.credentials_file:  # on the session, not in os.environ: jobs inherit that
         core.set_config_variable("credentials_file", settings.credentials_file)

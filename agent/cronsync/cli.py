@@ -86,7 +86,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     answer = _sync_by_agent(config) if args.now else None
     if answer is None:
-        outcome = run_sync(config, force=args.force)
+        outcome = _sync_here(config, args.force, run_sync)
         answer = {
             "record": asdict(outcome.record),
             "exit_code": outcome.exit_code,
@@ -108,6 +108,36 @@ def cmd_sync(args: argparse.Namespace) -> int:
     for finding in answer.get("drift", ()):
         print(f"drift: {finding['message']}", file=sys.stderr)
     return int(answer["exit_code"])
+
+
+def _sync_here(config: Any, force: bool, run_sync: Callable[..., Any]) -> Any:
+    """Sync in this process (timer mode, or ``--now`` with no agent), then publish the
+    cycle's metrics and a heartbeat as the agent would (when ``[metrics] cloudwatch``
+    is on; short timeouts; a failure to publish is a note and never the exit code)."""
+    from .errors import LockBusyError
+    from .state import FAILED, REFUSED
+
+    try:
+        outcome = run_sync(config, force=force)
+    except LockBusyError:
+        raise  # another sync runs: it reports its own cycle
+    except Exception:  # recorded as failed (when the state file could be written)
+        _publish_sync_metrics(config, synced=False, failed=True)
+        raise
+    record = outcome.record
+    _publish_sync_metrics(config, synced=record.ok, failed=record.result in (FAILED, REFUSED))
+    return outcome
+
+
+def _publish_sync_metrics(config: Any, synced: bool, failed: bool) -> None:
+    try:
+        from .agentmetrics import publish_sync
+
+        lines = publish_sync(config, synced=synced, failed=failed)
+    except Exception as exc:  # a metric never changes what the sync did
+        lines = [f"metrics not published: internal error: {type(exc).__name__}: {exc}"]
+    for line in lines:
+        print(f"note: {line}", file=sys.stderr)
 
 
 def _sync_by_agent(config: Any) -> Optional[dict[str, Any]]:
@@ -337,11 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(agent)
     agent.set_defaults(func=cmd_agent)
 
+    from .cli_import import add_import_verbs
     from .cli_inventory import add_inventory_verb
     from .cli_runs import add_run_verbs
 
     add_run_verbs(verbs, _add_config)
     add_inventory_verb(verbs, _add_config)
+    add_import_verbs(verbs, _add_config)
 
     schema = verbs.add_parser(
         "schema",

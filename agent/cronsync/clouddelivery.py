@@ -1,9 +1,10 @@
 """One delivery of one pending file: the log read from its saved position, under its lock.
 
-:func:`open_delivery` loads a pending file, opens its log and takes the log's delivery
-lock; :meth:`Delivery.run` sends what the log holds past the saved position batch by
-batch and saves the position after each batch the service took, so a crash resends at
-most the one unacknowledged batch. Used by :mod:`cronsync.cloudlogs` (``deliver``,
+:func:`open_delivery` loads a pending file from its (open) :class:`PendingDir`, checks
+whose it is and where it sends, opens its log and takes the log's delivery lock;
+:meth:`Delivery.run` sends what the log holds past the saved position batch by batch
+and saves the position after each batch the service took, so a crash resends at most
+the one unacknowledged batch. Used by :mod:`cronsync.cloudlogs` (``deliver``,
 ``flush_pending`` and the shim's live forwarder).
 """
 
@@ -21,14 +22,16 @@ from cronsync.cloudbatch import Batch, Batcher, Position
 from cronsync.cloudsend import DeliveryError, LogsSender, one_line
 from cronsync.cloudspool import (
     Pending,
-    load_pending,
+    PendingDir,
     log_mtime,
     open_log,
     read_pieces,
-    save_pending,
     try_lock,
 )
 from cronsync.errors import CronsyncError
+
+# Where a run's log goes: (log group, stream).
+Target = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -70,24 +73,32 @@ class Delivery:
     """Delivers one pending file while holding its log's lock (close() releases it).
 
     Args:
-        pending_file, pending: the pending file and its content.
+        spool, name: the pending file: its open directory (the caller closes it, after
+            this delivery) and its name there.
+        pending: its content.
         fd: the open, locked log.
         sender: where to send.
         owner: ``(uid, gid)`` to give the rewritten pending file (root delivering a
             job user's file keeps it theirs), or None.
+        target: the group and stream to send to (checked against the pending file
+            by :func:`open_delivery`).
     """
 
     def __init__(
         self,
-        pending_file: Path,
+        spool: PendingDir,
+        name: str,
         pending: Pending,
         fd: int,
         sender: LogsSender,
         owner: Optional[tuple[int, int]] = None,
+        target: Optional[Target] = None,
     ) -> None:
-        self.pending_file = pending_file
+        self.spool = spool
+        self.name = name
         self.owner = owner
         self.pending = pending
+        self.target = target or (pending.group, pending.stream)
         self.fd = fd
         self.sender = sender
         self._events = 0
@@ -106,7 +117,7 @@ class Delivery:
         """
         if not self.pending.finished:
             self.pending = replace(self.pending, finished=True)
-            save_pending(self.pending_file, self.pending, owner=self.owner)
+            self.spool.save(self.name, self.pending, self.owner)
 
     def abandoned(self, stale_after: float) -> bool:
         """Whether the log is unfinished but has not grown for ``stale_after`` seconds."""
@@ -156,9 +167,10 @@ class Delivery:
         """Send one batch and save the position after it; False if it is too late."""
         if should_stop():
             return False
-        self.sender.send(self.pending.group, self.pending.stream, batch.events)
+        group, stream = self.target
+        self.sender.send(group, stream, batch.events)
         self.pending = self.pending.at(batch.tag)
-        save_pending(self.pending_file, self.pending, owner=self.owner)
+        self.spool.save(self.name, self.pending, self.owner)
         self._events += len(batch.events)
         self._batches += 1
         return True
@@ -167,12 +179,12 @@ class Delivery:
         """Count a failed attempt in the pending file (best effort)."""
         self.pending = replace(self.pending, attempts=self.pending.attempts + 1, last_error=message)
         with contextlib.suppress(CronsyncError):
-            save_pending(self.pending_file, self.pending, owner=self.owner)
+            self.spool.save(self.name, self.pending, self.owner)
 
     def _discard(self) -> None:
         """Remove the pending file: the whole log is delivered."""
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.pending_file)
+            self.spool.unlink(self.name)
 
 
 def _owner_to_keep(info: os.stat_result) -> Optional[tuple[int, int]]:
@@ -180,67 +192,107 @@ def _owner_to_keep(info: os.stat_result) -> Optional[tuple[int, int]]:
     return (info.st_uid, info.st_gid) if os.geteuid() == 0 else None
 
 
+def _refusal(
+    spool: PendingDir, pending: Pending, info: os.stat_result, target: Optional[Target]
+) -> Optional[str]:
+    """Return why the pending file must not be delivered, or None.
+
+    Its owner must own its directory (or root must: a file another user slipped into a
+    job user's directory is not that job's), and it must send where ``target`` says.
+    """
+    if spool.owner_uid not in (0, info.st_uid):
+        return f"refused: owned by uid {info.st_uid}, its directory by uid {spool.owner_uid}"
+    if target is not None and (pending.group, pending.stream) != target:
+        return one_line(
+            f"refused: it names stream {pending.stream!r} of group {pending.group!r}, "
+            f"not {target[1]!r} of {target[0]!r}"
+        )
+    return None
+
+
 def _open_log(
-    pending_file: Path, pending: Pending, drop_after: Optional[float]
-) -> Union[tuple[int, os.stat_result], DeliveryResult]:
-    """Open the log of ``pending`` (owned by the pending file's owner).
+    spool: PendingDir,
+    name: str,
+    pending: Pending,
+    info: os.stat_result,
+    drop_after: Optional[float],
+) -> Union[int, DeliveryResult]:
+    """Open the log of ``pending`` (owned by the pending file's owner, ``info``).
 
     Returns:
-        The descriptor and the pending file's status, or the result when it cannot be
-        opened. When the log is gone and the pending file has not changed for
-        ``drop_after`` seconds, the pending file is dropped (retention removed the log).
+        The descriptor, or the result when it cannot be opened. When the log is gone
+        and the pending file has not changed for ``drop_after`` seconds, the pending
+        file is dropped (retention removed the log).
     """
     try:
-        info = os.lstat(pending_file)
-    except OSError:
-        return DeliveryResult(complete=True)  # delivered and removed meanwhile
-    try:
-        return open_log(Path(pending.log_path), info.st_uid), info
+        return open_log(Path(pending.log_path), info.st_uid)
     except FileNotFoundError:
         if drop_after is None or time.time() - info.st_mtime <= drop_after:
             return DeliveryResult(error=f"{pending.log_path} does not exist")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(pending_file)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                spool.unlink(name)
+        except (CronsyncError, OSError) as exc:
+            return DeliveryResult(error=one_line(f"{pending.log_path} is gone: {exc}"))
         return DeliveryResult(error=f"{pending.log_path} is gone; its delivery was dropped")
     except OSError as exc:
         return DeliveryResult(error=one_line(f"cannot open {pending.log_path}: {exc}"))
 
 
 def open_delivery(
-    pending_file: Path, sender: LogsSender, *, drop_after: Optional[float] = None
+    spool: PendingDir,
+    name: str,
+    sender: LogsSender,
+    *,
+    target: Optional[Target] = None,
+    drop_after: Optional[float] = None,
 ) -> Union[Delivery, DeliveryResult]:
-    """Load ``pending_file``, open and lock its log.
+    """Load the pending file ``name`` of ``spool``, open and lock its log.
 
     Args:
-        pending_file: the pending file.
+        spool: the pending file's directory, open (the caller closes it after the
+            delivery).
+        name: the pending file's name.
         sender: where the delivery will send.
+        target: the only ``(group, stream)`` the file may send to (a file naming
+            another is refused), or None to trust the file (its own user delivering).
         drop_after: drop a pending file whose log is gone once the file is this many
             seconds old (None: never; a live run's log may not be created yet).
 
     Returns:
         The delivery, holding the lock; or the result when there is nothing to do now
-        (busy, vanished, unreadable, log gone).
+        (busy, vanished, unreadable, refused, log gone).
     """
-    pending = load_pending(pending_file)
-    if pending is None:
-        if not os.path.lexists(pending_file):
+    loaded = spool.load(name)
+    if loaded is None:
+        if not spool.exists(name):
             return DeliveryResult(complete=True)
-        return DeliveryResult(error=f"{pending_file}: not a readable pending delivery")
-    opened = _open_log(pending_file, pending, drop_after)
+        return DeliveryResult(error=f"{spool.label}/{name}: not a readable pending delivery")
+    pending, info = loaded
+    refused = _refusal(spool, pending, info, target)
+    if refused is not None:
+        return DeliveryResult(error=refused)
+    opened = _open_log(spool, name, pending, info, drop_after)
     if isinstance(opened, DeliveryResult):
         return opened
-    fd, info = opened
-    delivery = Delivery(pending_file, pending, fd, sender, _owner_to_keep(info))
+    delivery = Delivery(spool, name, pending, opened, sender, _owner_to_keep(info), target)
     try:
-        if not try_lock(fd):
+        if not try_lock(opened):
             delivery.close()
             return DeliveryResult(busy=True)
     except OSError as exc:
         delivery.close()
         return DeliveryResult(error=one_line(f"cannot lock {pending.log_path}: {exc}"))
-    reloaded = load_pending(pending_file)  # it may have moved on before we got the lock
-    if reloaded is None or reloaded.log_path != pending.log_path:
+    reloaded = spool.load(name)  # it may have moved on before we got the lock
+    if reloaded is None or reloaded[0].log_path != pending.log_path:
         delivery.close()
         return DeliveryResult(complete=reloaded is None)
-    delivery.pending = reloaded
+    if reloaded[1].st_uid != info.st_uid:
+        delivery.close()
+        return DeliveryResult(error="refused: the pending file changed owner")
+    refused = _refusal(spool, reloaded[0], reloaded[1], target)
+    if refused is not None:
+        delivery.close()
+        return DeliveryResult(error=refused)
+    delivery.pending = reloaded[0]
     return delivery

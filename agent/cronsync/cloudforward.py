@@ -18,14 +18,11 @@ from typing import Any
 from .awsclients import AwsSettings
 from .cloudlogs import LiveForwarder, flush_pending
 from .cloudsend import LogsSender
-from .cloudspool import Pending, pending_path, save_pending
+from .cloudspool import Pending, pending_path, save_pending, stream_name
+
+__all__ = ["finish_forwarding", "flush_all", "start_forwarding", "stream_name"]
 
 EARLIER_RUNS_SECONDS = 5.0
-
-
-def stream_name(host: str, job: str, run_id: str) -> str:
-    """Return the CloudWatch Logs stream of one run: ``HOST/JOB/RUN-ID``."""
-    return f"{host}/{job}/{run_id}"
 
 
 def start_forwarding(
@@ -40,18 +37,28 @@ def start_forwarding(
     aws = AwsSettings.from_json(settings.get("aws") or {})
     path = pending_path(runs_dir, job, run_id)
     path.parent.mkdir(mode=0o700, exist_ok=True)
-    stream = stream_name(str(settings.get("host", "")), job, run_id)
-    save_pending(path, Pending(str(log_path), str(settings.get("log_group")), stream))
-    forwarder = LiveForwarder(path, lambda: _sender_with_backlog(aws, runs_dir))
+    host, group = str(settings.get("host", "")), str(settings.get("log_group"))
+    stream = stream_name(host, job, run_id)
+    save_pending(path, Pending(str(log_path), group, stream))
+    forwarder = LiveForwarder(
+        path, lambda: _sender_with_backlog(aws, runs_dir, host, group), target=(group, stream)
+    )
     forwarder.start()
     return forwarder
 
 
-def _sender_with_backlog(aws: AwsSettings, runs_dir: Path) -> LogsSender:
+def _sender_with_backlog(aws: AwsSettings, runs_dir: Path, host: str, group: str) -> LogsSender:
     """Make the sender (in the forwarder's thread) and first deliver what this user's
     earlier runs left pending, briefly."""
     sender = LogsSender(aws)
-    flush_pending(runs_dir, sender, time.monotonic() + EARLIER_RUNS_SECONDS, only_uid=os.geteuid())
+    flush_pending(
+        runs_dir,
+        sender,
+        time.monotonic() + EARLIER_RUNS_SECONDS,
+        host=host,
+        log_group=group,
+        only_uid=os.geteuid(),
+    )
     return sender
 
 
@@ -72,10 +79,18 @@ def finish_forwarding(forwarder: LiveForwarder, seconds: float) -> dict[str, Any
     }
 
 
-def flush_all(runs_dir: Path, aws: AwsSettings, deadline: float) -> dict[str, Any]:
+def flush_all(
+    runs_dir: Path, aws: AwsSettings, deadline: float, *, host: str, log_group: str
+) -> dict[str, Any]:
     """Deliver every pending run log under ``runs_dir`` (``cronsync flush``).
 
+    Args:
+        host: this host's name (``config.host.name``): streams are ``HOST/JOB/RUN-ID``.
+        log_group: the installed release's log group (its settings' ``log_group``);
+            a pending file naming another group or stream is refused.
+
     Returns:
-        The counts: delivered, left, errors, skipped, sent_events.
+        The counts: delivered, left, errors, skipped, sent_events, messages.
     """
-    return asdict(flush_pending(runs_dir, LogsSender(aws), deadline))
+    summary = flush_pending(runs_dir, LogsSender(aws), deadline, host=host, log_group=log_group)
+    return asdict(summary)

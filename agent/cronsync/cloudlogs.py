@@ -7,6 +7,11 @@ each batch the service took. A crash therefore resends at most the one unacknowl
 batch (at least once, in order per stream); an unreachable service loses nothing: the
 rest stays pending for ``cronsync flush`` or the next run.
 
+Root's flush goes only through real directories held open (:class:`PendingDir`), and
+delivers a pending file only to the configured group and the stream of its own job
+directory and run (``HOST/JOB/RUN-ID``), whatever the file says: job users write their
+pending files.
+
 boto3 is imported only when a batch is first sent, and in the shim that happens in the
 forwarder's own thread, so a job never waits for it. Nothing here raises for a
 delivery failure: results say what happened.
@@ -16,17 +21,25 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
-from cronsync.clouddelivery import Delivery, DeliveryResult, open_delivery
+from cronsync.clouddelivery import Delivery, DeliveryResult, Target, open_delivery
 from cronsync.cloudsend import DeliveryError, LogsSender, one_line
-from cronsync.cloudspool import PENDING_DIR, Pending, load_pending, pending_path, save_pending
+from cronsync.cloudspool import (
+    PENDING_DIR,
+    Pending,
+    PendingDir,
+    UnsafeEntry,
+    load_pending,
+    pending_path,
+    save_pending,
+    stream_name,
+)
 from cronsync.errors import CronsyncError
 
 __all__ = [
@@ -41,6 +54,7 @@ __all__ = [
     "load_pending",
     "pending_path",
     "save_pending",
+    "stream_name",
 ]
 
 # A run whose delivery is not marked finished, whose log nobody holds and which has not
@@ -51,10 +65,16 @@ FINISH_GRACE = 0.25
 
 
 def _deliver_file(
-    pending_file: Path, sender: LogsSender, deadline: float, stale_after: Optional[float]
+    spool: PendingDir,
+    name: str,
+    sender: LogsSender,
+    deadline: float,
+    stale_after: Optional[float],
+    target: Optional[Target],
 ) -> DeliveryResult:
-    """Deliver one pending file until ``deadline`` (see :func:`deliver`)."""
-    opened = open_delivery(pending_file, sender, drop_after=stale_after)
+    """Deliver the pending file ``name`` of ``spool`` until ``deadline`` (see
+    :func:`deliver`)."""
+    opened = open_delivery(spool, name, sender, target=target, drop_after=stale_after)
     if isinstance(opened, DeliveryResult):
         return opened
     try:
@@ -62,27 +82,46 @@ def _deliver_file(
             opened.mark_finished()
         return opened.run(lambda: time.monotonic() > deadline)
     except (CronsyncError, OSError) as exc:
-        return DeliveryResult(error=one_line(f"{pending_file}: {exc}"))
+        return DeliveryResult(error=one_line(f"{spool.label}/{name}: {exc}"))
     finally:
         opened.close()
 
 
-def deliver(pending_file: Path, sender: LogsSender, deadline: float) -> DeliveryResult:
+def _open_spool(pending_file: Path) -> Union[PendingDir, DeliveryResult]:
+    """Open the directory of ``pending_file``, or return the result when it cannot be."""
+    try:
+        return PendingDir.containing(pending_file)
+    except FileNotFoundError:
+        return DeliveryResult(complete=True)  # nothing pending there
+    except (OSError, ValueError) as exc:
+        return DeliveryResult(error=one_line(f"cannot open {pending_file.parent}: {exc}"))
+
+
+def deliver(
+    pending_file: Path, sender: LogsSender, deadline: float, *, target: Optional[Target] = None
+) -> DeliveryResult:
     """Deliver the run log of ``pending_file`` from its saved position.
 
     Sends batch by batch, saving the position after each batch the service took; when
     the run is finished and everything is delivered, removes the pending file.
 
     Args:
-        pending_file: a file written by :func:`save_pending`.
+        pending_file: a file written by :func:`save_pending` (its directory must not be
+            a symbolic link).
         sender: where to send.
         deadline: a ``time.monotonic()`` value; no batch is sent after it.
+        target: the only ``(group, stream)`` the file may send to, or None to trust
+            the file (its own user delivering it).
 
     Returns:
         What was done. Never raises for a delivery failure: the error is in the result
         and recorded in the pending file (attempts, last_error), which is kept.
     """
-    return _deliver_file(pending_file, sender, deadline, stale_after=None)
+    spool = _open_spool(pending_file)
+    if isinstance(spool, DeliveryResult):
+        return spool
+    with spool:
+        return _deliver_file(spool, pending_file.name, sender, deadline, None, target)
 
 
 @dataclass(frozen=True)
@@ -92,10 +131,12 @@ class FlushSummary:
     Attributes:
         delivered: pending files completed (removed).
         left: pending files still there (not finished, failed, busy, or out of time).
-        errors: pending files whose delivery failed this time.
+        errors: pending files whose delivery failed or was refused this time, and job
+            directories refused (a symbolic link where a directory belongs).
         skipped: files not owned by ``only_uid``, or not pending files at all.
         sent_events: events the service took.
-        messages: one line per error, ``JOB/RUN_ID: reason``.
+        messages: one line per error, ``JOB/RUN_ID: reason`` (``JOB: reason`` for a
+            refused directory).
     """
 
     delivered: int = 0
@@ -106,24 +147,49 @@ class FlushSummary:
     messages: tuple[str, ...] = ()
 
 
-def _pending_files(runs_dir: Path, only_uid: Optional[int]) -> tuple[list[Path], int]:
-    """Return the pending files under ``runs_dir`` oldest first, and how many were skipped."""
-    found: list[tuple[int, str, Path]] = []
+def _job_names(runs_dir: Path) -> list[str]:
+    """Return the entries of ``runs_dir`` (none when it cannot be listed)."""
+    try:
+        return sorted(os.listdir(runs_dir))
+    except OSError:
+        return []
+
+
+def _scan(
+    runs_dir: Path, only_uid: Optional[int]
+) -> tuple[list[tuple[int, str, str]], int, list[str]]:
+    """Find the pending files under ``runs_dir``, never through a symbolic link.
+
+    Returns:
+        ``(created_ms, job, name)`` of each file to deliver, oldest first; how many
+        were skipped; one message per refused directory.
+    """
+    found: list[tuple[int, str, str]] = []
     skipped = 0
-    for path in runs_dir.glob(f"*/{PENDING_DIR}/*.json"):
-        if path.name.startswith("."):
-            continue
+    messages: list[str] = []
+    for job in _job_names(runs_dir):
         try:
-            info = os.lstat(path)
-        except OSError:
+            spool = PendingDir.open(runs_dir, job, PENDING_DIR)
+        except UnsafeEntry as exc:
+            messages.append(f"{job}: refused: {exc}")
             continue
-        pending = load_pending(path) if stat.S_ISREG(info.st_mode) else None
-        if pending is None or (only_uid is not None and info.st_uid != only_uid):
-            skipped += 1
+        except PermissionError as exc:
+            if only_uid is None:  # a job's shim cannot look into other users' files
+                messages.append(one_line(f"{job}: {exc}"))
             continue
-        found.append((pending.created_ms, str(path), path))
+        except OSError:  # not a job directory, or nothing pending
+            continue
+        with spool:
+            for name in spool.names():
+                if name.startswith(".") or not name.endswith(".json"):
+                    continue
+                loaded = spool.load(name)
+                if loaded is None or (only_uid is not None and loaded[1].st_uid != only_uid):
+                    skipped += 1
+                    continue
+                found.append((loaded[0].created_ms, job, name))
     found.sort()
-    return [path for _created, _name, path in found], skipped
+    return found, skipped, messages
 
 
 def flush_pending(
@@ -131,6 +197,8 @@ def flush_pending(
     sender: LogsSender,
     deadline: float,
     *,
+    host: str,
+    log_group: str,
     only_uid: Optional[int] = None,
     stale_after: float = STALE_AFTER,
 ) -> FlushSummary:
@@ -139,35 +207,52 @@ def flush_pending(
     One failing file does not stop the others, but once the service is unreachable
     the rest are left for later (each would only wait for its own timeouts).
 
+    Every job directory and its ``pending`` directory must be real directories (a
+    symbolic link is refused), and all access to a pending file goes through its
+    directory held open, so root never writes or removes anything elsewhere. A
+    pending file is delivered only to ``log_group`` and the stream of its own job and
+    run, ``HOST/JOB/RUN-ID``; one naming another group or stream is refused.
+
     Args:
         runs_dir: the runs directory (one subdirectory per job).
         sender: where to send.
         deadline: a ``time.monotonic()`` value; nothing is sent after it.
+        host: this host's name (the first part of every stream).
+        log_group: the configured log group, the only one delivered to.
         only_uid: deliver only files owned by this user (a job's shim can update only
             its own user's files); None for all.
         stale_after: seconds after which an unfinished, unlocked, unchanged log is
             treated as finished (its shim died).
 
     Returns:
-        The counts. Never raises.
+        The counts (a refused file or directory is an error). Never raises.
     """
-    files, skipped = _pending_files(runs_dir, only_uid)
+    try:
+        files, skipped, messages = _scan(runs_dir, only_uid)
+    except Exception as exc:  # never raises
+        files, skipped, messages = [], 0, [one_line(f"{runs_dir}: {type(exc).__name__}: {exc}")]
     delivered = left = sent = 0
-    messages: list[str] = []
     reachable = True
-    for path in files:
+    for _created, job, name in files:
         if not reachable or time.monotonic() > deadline:
             left += 1
             continue
+        run_id = name[: -len(".json")]
+        target = (log_group, stream_name(host, job, run_id))
         try:
-            result = _deliver_file(path, sender, deadline, stale_after)
+            with PendingDir.open(runs_dir, job, PENDING_DIR) as spool:
+                result = _deliver_file(spool, name, sender, deadline, stale_after, target)
+        except FileNotFoundError:
+            result = DeliveryResult(complete=True)  # removed meanwhile
+        except UnsafeEntry as exc:  # swapped for a symlink since the scan
+            result = DeliveryResult(error=f"refused: {exc}")
         except Exception as exc:  # one broken file must not stop the others
             result = DeliveryResult(error=one_line(f"{type(exc).__name__}: {exc}"))
         sent += result.sent_events
         delivered += result.complete
         left += not result.complete
         if result.error is not None:
-            messages.append(f"{path.parent.parent.name}/{path.stem}: {result.error}")
+            messages.append(f"{job}/{run_id}: {result.error}")
         reachable = not result.unreachable
     return FlushSummary(delivered, left, len(messages), skipped, sent, tuple(messages))
 
@@ -184,6 +269,7 @@ class LiveForwarder:
         pending_file: the run's pending file (already saved by the shim).
         sender_factory: makes the sender, called in the forwarder's thread.
         poll_interval: seconds between looks at the log.
+        target: the only ``(group, stream)`` the file may send to, or None to trust it.
     """
 
     def __init__(
@@ -191,8 +277,12 @@ class LiveForwarder:
         pending_file: Path,
         sender_factory: Callable[[], LogsSender],
         poll_interval: float = 0.5,
+        *,
+        target: Optional[Target] = None,
     ) -> None:
         self.pending_file = pending_file
+        self.target = target
+        self._spool: Optional[PendingDir] = None
         self._sender_factory = sender_factory
         self._poll_interval = poll_interval
         self._wake = threading.Event()
@@ -256,7 +346,7 @@ class LiveForwarder:
                 finishing = self._finishing
                 if delivery is None:
                     sender = sender or self._sender_factory()
-                    opened = open_delivery(self.pending_file, sender)
+                    opened = self._open(sender)
                     if isinstance(opened, DeliveryResult):
                         not_opened = opened  # busy or unreadable: try again next round
                     else:
@@ -270,6 +360,18 @@ class LiveForwarder:
         finally:
             if delivery is not None:
                 delivery.close()
+            if self._spool is not None:
+                self._spool.close()
+                self._spool = None
+
+    def _open(self, sender: LogsSender) -> Union[Delivery, DeliveryResult]:
+        """Open the pending file's directory (once, held for the run) and the delivery."""
+        if self._spool is None:
+            spool = _open_spool(self.pending_file)
+            if isinstance(spool, DeliveryResult):
+                return spool
+            self._spool = spool
+        return open_delivery(self._spool, self.pending_file.name, sender, target=self.target)
 
     def _round(self, delivery: Delivery, finishing: bool, sending: bool) -> DeliveryResult:
         """One look at the log: mark it finished if so, then send unless failed before."""

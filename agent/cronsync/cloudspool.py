@@ -7,10 +7,18 @@ atomically), saying where the log is, where to send it and where delivery stoppe
 Whoever delivers a run log holds an exclusive ``flock`` on its own read-only
 descriptor of the log, so the shim's live forwarder and ``cronsync flush`` never
 deliver the same log at once; every rewrite of a pending file happens under that lock.
+
+Root delivers files that job users control (``runs/<job>`` belongs to the job's user),
+so a delivery goes through a :class:`PendingDir`: the real pending directory held
+open, every file in it read, written, renamed and removed relative to that descriptor,
+never through a symbolic link; and the log is opened by :func:`open_log` following no
+symbolic link that root (or the delivering user) does not own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -33,6 +41,16 @@ PENDING_DIR = "pending"
 CHUNK_SIZE = 4 * 1024 * 1024
 _MAX_PENDING_BYTES = 64 * 1024
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# Walking a log's path needs only search permission on its directories (Linux: O_PATH).
+_WALK_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_MAX_LINKS = 40  # symbolic links followed in one log path, as the kernel allows
+
+
+def stream_name(host: str, job: str, run_id: str) -> str:
+    """Return the CloudWatch Logs stream of one run: ``HOST/JOB/RUN-ID``."""
+    return f"{host}/{job}/{run_id}"
 
 
 def _now_ms() -> int:
@@ -156,6 +174,9 @@ def pending_path(runs_dir: Path, job: str, run_id: str) -> Path:
 def save_pending(path: Path, pending: Pending, *, owner: Optional[tuple[int, int]] = None) -> None:
     """Write ``pending`` to ``path`` atomically, mode 0600 (its directory made, 0700).
 
+    For the file's own user (the shim setting up its run); a delivery rewrites pending
+    files through :meth:`PendingDir.save` instead, which never follows a symlink.
+
     Args:
         path: see :func:`pending_path`.
         pending: what to write.
@@ -183,17 +204,219 @@ def load_pending(path: Path) -> Optional[Pending]:
         fd = os.open(path, _READ_FLAGS)
     except OSError:
         return None
+    loaded = _read_pending(fd)
+    return None if loaded is None else loaded[0]
+
+
+def _read_pending(fd: int) -> Optional[tuple[Pending, os.stat_result]]:
+    """Read the pending file open on ``fd`` and close it; None if it is not one."""
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_PENDING_BYTES:
             return None
         raw = os.read(fd, _MAX_PENDING_BYTES + 1)
         data = json.loads(raw)
-        return Pending.from_json(data) if isinstance(data, dict) else None
+        return (Pending.from_json(data), info) if isinstance(data, dict) else None
     except (OSError, ValueError):
         return None
     finally:
         os.close(fd)
+
+
+class UnsafeEntry(PermissionError):
+    """A directory entry cronsync refuses to go through (a symbolic link, a swap)."""
+
+
+def _same_file(one: os.stat_result, other: os.stat_result) -> bool:
+    """Whether two statuses are of the same file."""
+    return (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
+
+
+def open_subdir(parent_fd: int, name: str) -> int:
+    """Open the directory ``name`` of ``parent_fd`` itself, never through a symlink.
+
+    Returns:
+        A read-only descriptor of the directory (close it).
+
+    Raises:
+        FileNotFoundError: there is no such entry.
+        UnsafeEntry: the entry is a symbolic link, or was replaced while being opened.
+        NotADirectoryError: the entry is something else than a directory.
+    """
+    info = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeEntry(f"{name} is a symbolic link")
+    if not stat.S_ISDIR(info.st_mode):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), name)
+    fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    if not _same_file(os.fstat(fd), info):
+        os.close(fd)
+        raise UnsafeEntry(f"{name} was replaced while being opened")
+    return fd
+
+
+class PendingDir:
+    """One pending directory held open: all access to its files goes through it.
+
+    A job's user owns ``runs/<job>`` and may swap ``pending`` for a symbolic link or
+    another directory at any moment. Reading, writing (a temporary name in the same
+    directory, fsync, rename), renaming and removing relative to the descriptor keeps
+    every change inside the real directory opened; before each change the descriptor
+    is checked to still be the entry ``pending`` of its parent, so a swap stops the
+    delivery instead of being written through.
+
+    Args:
+        parent_fd: the parent directory's descriptor (owned by this object from now).
+        name: the directory's name in the parent.
+        fd: the directory's descriptor (owned too).
+        label: the directory's path, for messages.
+
+    Attributes:
+        owner_uid: the owner of the directory.
+    """
+
+    def __init__(self, parent_fd: int, name: str, fd: int, label: str) -> None:
+        self.parent_fd = parent_fd
+        self.name = name
+        self.fd = fd
+        self.label = label
+        self.owner_uid = os.fstat(fd).st_uid
+
+    @classmethod
+    def open(cls, base: Path, *names: str) -> PendingDir:
+        """Open ``base`` (the caller's own path, followed), then each of ``names``
+        below it as a real directory (see :func:`open_subdir`), the last one held.
+
+        Raises:
+            OSError: as :func:`open_subdir` (FileNotFoundError when one is missing).
+        """
+        if not names:
+            raise ValueError("no pending directory named")
+        parent = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for name in names[:-1]:
+                child = open_subdir(parent, name)
+                os.close(parent)
+                parent = child
+            fd = open_subdir(parent, names[-1])
+        except BaseException:
+            os.close(parent)
+            raise
+        try:
+            return cls(parent, names[-1], fd, str(base.joinpath(*names)))
+        except BaseException:
+            os.close(fd)
+            os.close(parent)
+            raise
+
+    @classmethod
+    def containing(cls, pending_file: Path) -> PendingDir:
+        """Open the directory of ``pending_file`` (a symlink there is refused)."""
+        directory = pending_file.parent
+        return cls.open(directory.parent, directory.name)
+
+    def __enter__(self) -> PendingDir:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close both descriptors."""
+        for fd in (self.fd, self.parent_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fd = self.parent_fd = -1
+
+    def names(self) -> list[str]:
+        """Return the names in the directory, sorted."""
+        return sorted(os.listdir(self.fd))
+
+    def exists(self, name: str) -> bool:
+        """Whether there is an entry ``name`` (of any kind)."""
+        try:
+            os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def load(self, name: str) -> Optional[tuple[Pending, os.stat_result]]:
+        """Return the pending delivery in ``name`` and that file's status.
+
+        Returns:
+            None as :func:`load_pending` does.
+        """
+        try:
+            fd = os.open(name, _READ_FLAGS, dir_fd=self.fd)
+        except OSError:
+            return None
+        return _read_pending(fd)
+
+    def check(self) -> None:
+        """Make sure the descriptor is still the directory entry it was opened from.
+
+        Raises:
+            InstallError: the entry is gone or is another file now (a swap).
+        """
+        try:
+            same = _same_file(
+                os.stat(self.name, dir_fd=self.parent_fd, follow_symlinks=False),
+                os.fstat(self.fd),
+            )
+        except OSError:
+            same = False
+        if not same:
+            raise InstallError(f"{self.label} was replaced meanwhile; not writing there")
+
+    def save(self, name: str, pending: Pending, owner: Optional[tuple[int, int]]) -> None:
+        """Write ``pending`` to ``name`` atomically, mode 0600.
+
+        Args:
+            owner: ``(uid, gid)`` for the file (root rewriting a job user's file), or None.
+
+        Raises:
+            InstallError: it could not be written, or the directory was swapped.
+        """
+        data = json.dumps(pending.to_json(), sort_keys=True).encode() + b"\n"
+        self.check()
+        tmp = f".{name}.{os.urandom(8).hex()}.tmp"
+        try:
+            fd = os.open(tmp, _WRITE_FLAGS, 0o600, dir_fd=self.fd)
+            try:
+                if owner is not None:
+                    os.fchown(fd, *owner)
+                os.fchmod(fd, 0o600)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self.check()
+            os.rename(tmp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=self.fd)
+            if isinstance(exc, OSError):
+                reason = exc.strerror or exc
+                raise InstallError(f"cannot write {self.label}/{name}: {reason}") from exc
+            raise
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:  # some filesystems cannot fsync a directory: fine
+            if exc.errno != errno.EINVAL:
+                raise InstallError(f"cannot fsync {self.label}: {exc.strerror}") from exc
+
+    def unlink(self, name: str) -> None:
+        """Remove ``name``.
+
+        Raises:
+            FileNotFoundError: it is gone already.
+            InstallError: the directory was swapped.
+            OSError: it could not be removed.
+        """
+        self.check()
+        os.unlink(name, dir_fd=self.fd)
 
 
 def open_log(path: Path, owner_uid: int) -> int:
@@ -201,23 +424,82 @@ def open_log(path: Path, owner_uid: int) -> int:
 
     A pending file is written by the job's user; checking that the log belongs to the
     same user keeps a forged pending file from making root ship someone else's file.
+    No symbolic link is followed unless root (or we) own it: neither the log itself
+    nor a directory on its way (see :func:`_open_parent`).
 
     Returns:
         A read-only descriptor (close it; closing releases the lock).
 
     Raises:
-        FileNotFoundError: the log is gone.
-        OSError: it cannot be opened, is a symlink, not a regular file, or not owned
-            by ``owner_uid``.
+        FileNotFoundError: the log (or a directory on its way) is gone.
+        OSError: it cannot be opened, is a symlink, not a regular file, not owned
+            by ``owner_uid``, or its path goes through another user's symlink.
     """
-    _check_log(os.lstat(path), path, owner_uid)  # before opening: never open a device or fifo
-    fd = os.open(path, _READ_FLAGS)
+    parent, name = _open_parent(str(path))
+    try:
+        # before opening: never open a device or fifo
+        _check_log(os.stat(name, dir_fd=parent, follow_symlinks=False), path, owner_uid)
+        fd = os.open(name, _READ_FLAGS, dir_fd=parent)
+    finally:
+        os.close(parent)
     try:
         _check_log(os.fstat(fd), path, owner_uid)  # still the file checked
     except OSError:
         os.close(fd)
         raise
     return fd
+
+
+def _open_parent(path: str) -> tuple[int, str]:
+    """Open the directory holding ``path``, walking it one directory at a time.
+
+    A symbolic link on the way is followed only when root or we own it (one a job
+    user made could lead root anywhere); each directory is opened without following
+    and checked to be the entry just looked at.
+
+    Returns:
+        The directory's descriptor (close it) and the last component of ``path``.
+
+    Raises:
+        FileNotFoundError, NotADirectoryError: a component is missing or not a
+            directory.
+        UnsafeEntry: a symbolic link of another user, too many links, or a swap.
+    """
+    head, _slash, last = path.rpartition("/")
+    if last in ("", ".", ".."):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    trusted = (0, os.geteuid())
+    todo = head.split("/")[::-1]  # a stack: the next component last
+    fd = os.open("/" if path.startswith("/") else ".", _WALK_FLAGS)
+    links = 0
+    try:
+        while todo:
+            part = todo.pop()
+            if part in ("", "."):
+                continue
+            info = os.stat(part, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISLNK(info.st_mode):
+                links += 1
+                if info.st_uid not in trusted or links > _MAX_LINKS:
+                    raise UnsafeEntry(f"{path}: not following the symbolic link {part!r}")
+                target = os.readlink(part, dir_fd=fd)
+                if target.startswith("/"):
+                    root = os.open("/", _WALK_FLAGS)
+                    os.close(fd)
+                    fd = root
+                todo.extend(target.split("/")[::-1])
+                continue
+            if not stat.S_ISDIR(info.st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+            child = os.open(part, _WALK_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = child
+            if not _same_file(os.fstat(fd), info):
+                raise UnsafeEntry(f"{path}: {part!r} was replaced while being opened")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, last
 
 
 def _check_log(info: os.stat_result, path: Path, owner_uid: int) -> None:

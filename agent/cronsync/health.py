@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 
@@ -13,9 +13,11 @@ def parse_time(text: Any) -> Optional[datetime]:
     if not isinstance(text, str) or not text:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+    # cronsync always writes UTC; a time without a zone (hand-written) is taken as UTC
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def stale_jobs(
@@ -38,23 +40,46 @@ def stale_jobs(
     """
     stale = {}
     since_install = parse_time(installed_at)
-    for name, job in ((jobs_doc or {}).get("jobs") or {}).items():
-        within = (job.get("success") or {}).get("within")
-        if not job.get("installed") or not isinstance(within, int) or within <= 0:
+    jobs = (jobs_doc or {}).get("jobs")
+    for name, job in (jobs if isinstance(jobs, Mapping) else {}).items():
+        within = _within(job)
+        if within is None:
             continue
-        success = (last_runs.get(name) or {}).get("last_success") or {}
-        last = parse_time(success.get("ended"))
+        ended = _last_success_end(last_runs.get(name))
+        last = parse_time(ended)
         baseline = last or since_install
         if baseline is None:
             continue
-        overdue = (now - baseline).total_seconds() - within
+        try:
+            overdue = (now - baseline).total_seconds() - within
+        except OverflowError:  # a forged time at the edge of the calendar
+            continue
         if overdue > 0:
             stale[name] = {
                 "within": within,
-                "last_success": success.get("ended"),
+                "last_success": ended if last is not None else None,
                 "overdue": int(overdue),
             }
     return stale
+
+
+def _within(job: Any) -> Optional[int]:
+    """An installed job's ``success.within`` in seconds, or None (none, or not a job)."""
+    if not isinstance(job, Mapping) or job.get("installed") is not True:
+        return None
+    success = job.get("success")
+    within = success.get("within") if isinstance(success, Mapping) else None
+    if not isinstance(within, int) or isinstance(within, bool) or within <= 0:
+        return None
+    return within
+
+
+def _last_success_end(last: Any) -> Optional[str]:
+    """When the last success ended, from a last.json document (which the job's user
+    can write: anything not of the expected shape counts as no success)."""
+    success = last.get("last_success") if isinstance(last, Mapping) else None
+    ended = success.get("ended") if isinstance(success, Mapping) else None
+    return ended if isinstance(ended, str) else None
 
 
 def next_delay(

@@ -23,13 +23,47 @@ if TYPE_CHECKING:
 WORKTREE = "working-tree"
 
 
+PROBLEM = "problem"  # the key of an unusable release's stand-in document (views reads it)
+
+
 def installed_jobs(config: AgentConfig) -> Optional[dict[str, Any]]:
-    """Return the compiled jobs document of the installed release, or None."""
+    """Return the compiled jobs document of the installed release, or None when none is
+    installed.
+
+    A release this cronsync cannot use (a newer ``format``, not JSON, no jobs table) is
+    not returned as is: its stand-in ``{"format": N, "jobs": {}, "settings": {},
+    "problem": WHY}`` has no jobs, and ``problem`` says why (status shows it as a state
+    problem). Job entries that are not tables are left out.
+    """
+    from .jobspec import format_problem
+
+    path = config.paths.current / JOBS_FILE
     try:
-        data = json.loads((config.paths.current / JOBS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return None
-    return data if isinstance(data, dict) else None
+    except OSError as exc:
+        return _unusable(None, f"cannot read {path}: {exc.strerror or exc}")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return _unusable(None, f"cannot read {path}: {exc}")
+    if not isinstance(data, dict):
+        return _unusable(None, f"{path} is not a cronsync jobs file")
+    problem = format_problem(data.get("format"), "cronsync")
+    if problem:
+        return _unusable(data.get("format"), f"{path}: {problem}")
+    jobs = data.get("jobs")
+    if not isinstance(jobs, dict):
+        return _unusable(data.get("format"), f"{path} is not a cronsync jobs file (no jobs)")
+    data["jobs"] = {name: job for name, job in jobs.items() if isinstance(job, dict)}
+    if not isinstance(data.get("settings", {}), dict):
+        data["settings"] = {}
+    return data
+
+
+def _unusable(fmt: Any, problem: str) -> dict[str, Any]:
+    return {"format": fmt, "jobs": {}, "settings": {}, PROBLEM: problem}
 
 
 def installed_cron_text(config: AgentConfig) -> Optional[str]:
@@ -81,7 +115,9 @@ def last_runs(config: AgentConfig, jobs_doc: Optional[dict[str, Any]]) -> dict[s
     """Return job -> its ``last.json`` (last run, last success) for every installed job."""
     from .runrecord import read_last
 
-    names = (jobs_doc or {}).get("jobs", {})
+    names = (jobs_doc or {}).get("jobs")
+    if not isinstance(names, dict):
+        return {}
     return {name: read_last(config.paths.runs_dir, name) for name in names}
 
 

@@ -287,12 +287,51 @@ def _ensure_dir(path: Path, mode: int, owner: Optional[tuple[int, int]]) -> None
             os.chown(path, *owner)
 
 
+# what a run creates in runs/<job> that the next run must be able to write: when one of
+# them has another owner than its directory should, the whole tree is given again
+RUN_FILES = ("lock", "pending")
+
+
+def _owned_by(path: Path, owner: tuple[int, int]) -> bool:
+    """Whether ``path`` (not followed if a symlink; missing counts as owned) is owner's."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    return (status.st_uid, status.st_gid) == owner
+
+
+def _give_tree(path: Path, mode: int, owner: tuple[int, int], files: tuple[str, ...]) -> None:
+    """Create the directory ``path`` with ``mode`` and make sure it and everything in it
+    belong to ``owner``.
+
+    When its owner changed (the job's ``user`` did) or one of ``files`` in it has another
+    owner, every entry below it is given to ``owner`` first, then the directory itself
+    (so an interrupted sync is finished by the next one). The walk never follows a
+    symlink (``os.fwalk``, safe against a tree its old owner changes meanwhile) and a
+    symlink itself is given with ``lchown``; modes are kept.
+    """
+    path.mkdir(mode=mode, parents=True, exist_ok=True)
+    os.chmod(path, mode)
+    if _owned_by(path, owner) and all(_owned_by(path / name, owner) for name in files):
+        return
+    for _top, dirs, names, dir_fd in os.fwalk(path, follow_symlinks=False):
+        for name in (*dirs, *names):
+            try:
+                os.chown(name, *owner, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:  # removed meanwhile (its old owner's run)
+                continue
+    os.chown(path, *owner)
+
+
 def ensure_job_dirs(runs_dir: Path, log_dir: Path, users: Mapping[str, str]) -> None:
     """Create each installed job's run-record and log directories, owned by its user.
 
     ``runs/<job>`` is 0755 (records are readable by operators, writable only by the
     job's user: no job can forge another's history); ``<log_dir>/<job>`` is 0750
-    (output stays with the job's user and root).
+    (output stays with the job's user and root). When a job's user changes, all that
+    is in them (lock, pending deliveries, records, logs) goes to the new user too, or
+    its runs could not take their lock.
 
     Args:
         users: job name -> the user it runs as.
@@ -305,8 +344,12 @@ def ensure_job_dirs(runs_dir: Path, log_dir: Path, users: Mapping[str, str]) -> 
             _ensure_dir(top, 0o755, None)
         for job, user in users.items():
             owner = _owner_of(user)
-            _ensure_dir(runs_dir / job, 0o755, owner)
-            _ensure_dir(log_dir / job, 0o750, owner)
+            if owner is None:
+                _ensure_dir(runs_dir / job, 0o755, None)
+                _ensure_dir(log_dir / job, 0o750, None)
+                continue
+            _give_tree(runs_dir / job, 0o755, owner, RUN_FILES)
+            _give_tree(log_dir / job, 0o750, owner, ())
     except OSError as exc:
         raise InstallError(
             f"cannot prepare the run directories in {runs_dir} and {log_dir}: {exc.strerror or exc}"

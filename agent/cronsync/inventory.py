@@ -98,6 +98,7 @@ class HostFacts:
     now: datetime
     zone: ZoneInfo
     users: Optional[frozenset[str]] = None
+    details: bool = True  # describe each schedule and find its next run (import skips it)
 
 
 @dataclass(frozen=True)
@@ -610,8 +611,8 @@ def _entry(
         line=number,
         user=(parts.user if readable else None) if crontab.system else crontab.user,
         schedule=parts.schedule if readable else "",
-        description=_describe(when) if readable else "",
-        next_run=_next_run(when.schedule, host) if fires else None,
+        description=_describe(when) if readable and host.details else "",
+        next_run=_next_run(when.schedule, host) if fires and host.details else None,
         command=command if readable else secretscan.mask_secrets(body),
         shell_command=shell_command,
         stdin=stdin,

@@ -28,6 +28,8 @@ EXIT_NOT_FOUND = 127  # the program does not exist
 
 RELEASE_REPO = "repo"
 JOBS_FILE = "jobs.json"
+RELEASE_FORMAT = 1  # the jobs.json format this shim reads: compiled.FORMAT
+CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
 
 
 class ShimError(CronsyncError):
@@ -94,11 +96,110 @@ def load_release(root: StrPath) -> Release:
     try:
         with open(jobs_file, encoding="utf-8") as handle:
             document = json.loads(handle.read())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ShimError(f"cannot read {jobs_file}: {exc}") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("jobs"), dict):
+    if not isinstance(document, dict):
         raise ShimError(f"{jobs_file} is not a cronsync jobs file")
+    problem = format_problem(document.get("format"), "cronsync-run")
+    if problem:
+        raise ShimError(f"{jobs_file}: {problem}")
+    if not isinstance(document.get("jobs"), dict):
+        raise ShimError(f"{jobs_file} is not a cronsync jobs file (no jobs table)")
+    settings_problem = _settings_problem(document.get("settings", {}))
+    if settings_problem:
+        raise ShimError(f"{jobs_file}: settings: {settings_problem}")
     return Release(path, document)
+
+
+def format_problem(value: Any, program: str) -> Optional[str]:
+    """Say why a jobs.json ``format`` cannot be read by this ``program`` (None: it can).
+
+    A newer sync may write a format that a running older shim or CLI would misread;
+    they refuse it rather than guess.
+    """
+    if value == RELEASE_FORMAT and isinstance(value, int) and not isinstance(value, bool):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"release format {value} needs a newer {program} (this one reads format 1)"
+    return f"not a cronsync jobs file (format {value!r}, expected {RELEASE_FORMAT})"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _settings_problem(settings: Any) -> Optional[str]:
+    """Say what is wrong with the shape of a release's ``settings`` (None: nothing)."""
+    if not isinstance(settings, dict):
+        return "not a table"
+    checks = (
+        ("host", "a string", lambda v: isinstance(v, str)),
+        ("runs_dir", "a string", lambda v: isinstance(v, str)),
+        ("log_dir", "a string", lambda v: isinstance(v, str)),
+        ("log_group", "a string", lambda v: isinstance(v, str)),
+        ("kill_grace", "a number", lambda v: _is_number(v) and v >= 0),
+        ("keep_runs", "a whole number", lambda v: _is_int(v) and v >= 0),
+        ("keep_days", "a whole number", lambda v: _is_int(v) and v >= 0),
+        ("secrets", "a table", lambda v: isinstance(v, dict)),
+        ("logs", "a table", lambda v: isinstance(v, dict)),
+        ("metrics", "a table", lambda v: isinstance(v, dict)),
+        ("aws", "a table", lambda v: isinstance(v, dict)),
+    )
+    for key, what, check in checks:
+        value = settings.get(key)
+        if value is not None and not check(value):
+            return f"{key} is not {what}"
+    return None
+
+
+def _job_problem(raw: Mapping[str, Any]) -> Optional[str]:
+    """Say what is wrong with the shape of a job's fields the shim uses (None: nothing)."""
+    optional_str = ("shell", "workdir", "user", "schedule", "timezone", "status")
+    for key in optional_str:
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            return f"{key} is not a string"
+    for key in ("timeout", "jitter"):
+        if raw.get(key) is not None and not _is_number(raw[key]):
+            return f"{key} is not a number"
+    for key in ("installed", "gate"):
+        if raw.get(key) is not None and not isinstance(raw[key], bool):
+            return f"{key} is not true or false"
+    if raw.get("command") is not None and not _is_str_list(raw["command"]):
+        return "command is not a list of strings"
+    if not raw.get("shell") and not raw.get("command"):
+        return "has neither command nor shell"
+    env = raw.get("env")
+    if env is not None and not (
+        isinstance(env, dict) and all(isinstance(v, str) for v in env.values())
+    ):
+        return "env is not a table of strings"
+    secrets = raw.get("secrets")
+    if secrets is not None and not (
+        isinstance(secrets, list) and all(isinstance(ref, dict) for ref in secrets)
+    ):
+        return "secrets is not a list of tables"
+    concurrency = raw.get("concurrency")
+    if concurrency is not None and concurrency not in CONCURRENCY_POLICIES:
+        return f"concurrency is not one of {', '.join(CONCURRENCY_POLICIES)}"
+    success = raw.get("success")
+    if success is not None:
+        if not isinstance(success, dict):
+            return "success is not a table"
+        if success.get("check") is not None and not _is_str_list(success["check"]):
+            return "success.check is not a list of strings"
+    if raw.get("gate") and not (
+        isinstance(raw.get("schedule"), str) and isinstance(raw.get("timezone"), str)
+    ):
+        return "a gated job needs its schedule and timezone"
+    return None
 
 
 class JobSpec(Frozen):
@@ -131,6 +232,12 @@ class JobSpec(Frozen):
         return self.resolve_argv(list(self.raw.get("command") or []))
 
     @property
+    def env(self) -> dict[str, str]:
+        """The job's own environment variables (checked strings, see :func:`find_job`)."""
+        value = self.raw.get("env") or {}
+        return {str(key): str(item) for key, item in value.items()}
+
+    @property
     def check_argv(self) -> list[str]:
         """The success check's command ([] when none)."""
         return self.resolve_argv(list((self.raw.get("success") or {}).get("check") or []))
@@ -154,12 +261,19 @@ def find_job(release: Release, name: str) -> JobSpec:
     """Return the job ``name`` of a release.
 
     Raises:
-        ShimError: no such job in the installed release.
+        ShimError: no such job in the installed release, or its fields the shim uses
+            are not of the expected types (exit 125).
     """
     raw = release.document["jobs"].get(name)
-    if not isinstance(raw, dict):
+    if raw is None:
         raise ShimError(
             f"no job {name!r} in the installed release {release.name} (removed "
             "from the repository, or not synced yet)"
+        )
+    problem = "is not a table" if not isinstance(raw, dict) else _job_problem(raw)
+    if problem:
+        raise ShimError(
+            f"job {name!r} in {path_str(release.directory, JOBS_FILE)}: {problem} "
+            "(a damaged release: cronsync sync --force installs it again)"
         )
     return JobSpec(name, raw, release)

@@ -29,6 +29,7 @@ _ORIGIN = re.compile(
 )
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SPECIAL = re.compile('["\\\\\x00-\x1f\x7f\ud800-\udfff]')  # what needs an escape
 _ESCAPES = {ord('"'): '\\"', ord("\\"): "\\\\", 8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"}
 _ESCAPES.update({code: f"\\u{code:04X}" for code in [*range(0x20), 0x7F] if code not in _ESCAPES})
 _VISIBLE = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]}
@@ -45,6 +46,8 @@ TomlValue = Union[str, bool, int, Sequence[str]]
 def toml_string(text: str) -> str:
     """Return ``text`` as a TOML basic string (quotes, backslashes and every control
     character escaped; a lone surrogate becomes U+FFFD, which TOML cannot hold)."""
+    if not _SPECIAL.search(text):
+        return f'"{text}"'
     if _SURROGATE.search(text):
         text = _SURROGATE.sub("\ufffd", text)
     return '"' + text.translate(_ESCAPES) + '"'
@@ -69,6 +72,8 @@ def toml_value(value: TomlValue) -> str:
 def visible(text: str) -> str:
     """Return ``text`` with control characters shown as escapes (for comments and
     reports: a ``\\r`` of a CRLF line must not end a line of ours)."""
+    if not _SPECIAL.search(text):
+        return text
     if _SURROGATE.search(text):
         text = _SURROGATE.sub("\ufffd", text)
     return text.translate(_VISIBLE)

@@ -1,7 +1,9 @@
 """Job and agent metrics to CloudWatch: cheap, and never able to fail what reports them.
 
 Namespace from the repository's ``[cloudwatch] metrics_namespace``, dimensions ``Host``
-and (for job metrics) ``Job``.
+and (for job metrics) ``Job``. Clients are made with the short metrics timeouts
+(:data:`~cronsync.awsclients.METRICS_TIMEOUTS`: a hanging CloudWatch costs a job's shim
+or a timer sync ~5 s at most, never the default 30 s and retries).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from .awsclients import AwsSettings, make_client
+from .awsclients import METRICS_TIMEOUTS, AwsSettings, make_client
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,33 @@ def metric_data(metrics: Sequence[Metric], dimensions: Mapping[str, str]) -> lis
     ]
 
 
+def metrics_client(aws: AwsSettings) -> Any:
+    """Return a ``cloudwatch`` client with the short metrics timeouts (one attempt).
+
+    Parameter validation is off: :func:`metric_data` builds every request.
+    """
+    return make_client("cloudwatch", aws, validate=False, timeouts=METRICS_TIMEOUTS)
+
+
+def put(
+    client: Any,
+    namespace: str,
+    metrics: Sequence[Metric],
+    dimensions: Mapping[str, str],
+    host_level: bool = False,
+) -> None:
+    """Send ``metrics`` in one ``put_metric_data`` call (raises what botocore raises)."""
+    data = metric_data(metrics, dimensions)
+    if host_level:
+        data += metric_data(metrics, {"Host": dimensions["Host"]})
+    client.put_metric_data(Namespace=namespace, MetricData=data)
+
+
+def problem_line(exc: BaseException) -> str:
+    """The one line logged when publishing failed."""
+    return f"metrics not published: {type(exc).__name__}: {exc}"
+
+
 def publish(
     settings: Mapping[str, Any],
     metrics: Sequence[Metric],
@@ -57,7 +86,8 @@ def publish(
         settings: the release's compiled run settings.
         metrics: what to publish.
         dimensions: e.g. {"Host": "batch-1", "Job": "nightly"}.
-        client: a ``cloudwatch`` client (made from the settings when None).
+        client: a ``cloudwatch`` client (made from the settings, with the short
+            metrics timeouts, when None).
         host_level: also publish each metric with the ``Host`` dimension alone (what
             one alarm per host watches).
 
@@ -69,13 +99,9 @@ def publish(
         return None
     try:
         if client is None:
-            client = make_client("cloudwatch", AwsSettings.from_json(settings.get("aws") or {}))
-        data = metric_data(metrics, dimensions)
-        if host_level:
-            data += metric_data(metrics, {"Host": dimensions["Host"]})
-        client.put_metric_data(
-            Namespace=str(settings.get("metrics_namespace", "Cronsync")), MetricData=data
-        )
+            client = metrics_client(AwsSettings.from_json(settings.get("aws") or {}))
+        namespace = str(settings.get("metrics_namespace", "Cronsync"))
+        put(client, namespace, metrics, dimensions, host_level)
     except Exception as exc:
-        return f"metrics not published: {type(exc).__name__}: {exc}"
+        return problem_line(exc)
     return None

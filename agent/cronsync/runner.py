@@ -5,13 +5,15 @@ secrets (fail closed) -> run with timeout, output masked into the local log and
 forwarded to CloudWatch -> success check -> run record -> metrics -> retention.
 
 Exit status: the job's own code (128+N when a signal ended it); 125 when cronsync
-could not find or read the job, 126 when its secrets were unavailable or its program
-not executable, 127 when its program does not exist. A skipped run (previous one still
-going) or a run gated out by its time zone exits 0.
+could not find or read the job, or failed itself (its run record then says why), 126
+when its secrets were unavailable or its program not executable, 127 when its program
+does not exist. A skipped run (previous one still going) or a run gated out by its time
+zone exits 0. No other code of cronsync's own ever leaks out of the shim.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import sys
@@ -34,6 +36,7 @@ from .runproc import run_process
 from .runrecord import (
     ERROR,
     FAILED,
+    RUNNING,
     SKIPPED,
     SUCCEEDED,
     TIMED_OUT,
@@ -41,6 +44,7 @@ from .runrecord import (
     iso_time,
     new_run_id,
     prune_runs,
+    read_record,
     write_record,
 )
 
@@ -152,6 +156,7 @@ class _Run:
         write_record(self.runs_dir, record)
 
     def end(self, status: str, exit_code: Optional[int], **changes: Any) -> int:
+        """Record the run's end (now); return its exit status."""
         now = self.options.clock()
         self.save(
             self.record.finished(
@@ -163,6 +168,11 @@ class _Run:
             )
         )
         return 0 if exit_code is None else exit_code
+
+    def add_extra(self, extra: Mapping[str, Any]) -> None:
+        """Add keys to the record's ``extra`` (and save it)."""
+        if extra:
+            self.save(self.record.finished(extra={**self.record.extra, **extra}))
 
 
 def _due_now(job: JobSpec, now: float) -> bool:
@@ -178,24 +188,50 @@ def _due_now(job: JobSpec, now: float) -> bool:
     )
 
 
+def _kill_grace(run: _Run) -> float:
+    return float(run.settings.get("kill_grace", 30))
+
+
 def _take_lock(run: _Run) -> Optional[JobLock]:
     """Apply the concurrency policy; return the held lock, or None when skipped."""
-    policy = str(run.job.raw.get("concurrency", "forbid"))
-    lock = JobLock(path_str(run.runs_dir, run.job.name, LOCK_FILE))
-    if policy == ALLOW or lock.try_acquire():
+    policy = str(run.job.raw.get("concurrency") or "forbid")
+    lock = JobLock(path_str(run.runs_dir, run.job.name, LOCK_FILE), run.run_id)
+    if policy == ALLOW:
         return lock
-    if policy == REPLACE:
-        grace = float(run.settings.get("kill_grace", 30)) + 5.0
-        if replace_previous(lock, grace):
-            return lock
+    if lock.try_acquire() or (policy == REPLACE and replace_previous(lock, _kill_grace(run) + 5.0)):
+        _close_dead_run(run, lock.previous[2])
+        return lock
     pid, _ = lock.holder()
     run.end(SKIPPED, None, reason=f"skipped: previous run still running (pid {pid})")
     return None
 
 
+def _close_dead_run(run: _Run, run_id: str) -> None:
+    """End the record of the lock's previous holder if it still says "running": its
+    shim died (killed, or the host went down) before it could end it. Best effort."""
+    if not run_id or run_id == run.run_id:
+        return
+    try:
+        record = read_record(run.runs_dir, run.job.name, run_id)
+        if record is None or record.status != RUNNING:
+            return
+        write_record(
+            run.runs_dir,
+            record.finished(
+                status=ERROR,
+                ended=iso_time(run.options.clock()),
+                reason="cronsync-run ended before the run did (killed, or the host stopped)",
+            ),
+        )
+    except Exception:  # noqa: S110 - only tidying up another run's record
+        pass
+
+
 def _environment(run: _Run, secret_values: Mapping[str, str]) -> dict[str, str]:
+    """The job's environment: the shim's own (what cron gave it, or what ``cronsync
+    run`` set up), the job's env, its secrets, and the CRONSYNC_* variables."""
     env = dict(os.environ)
-    env.update({str(k): str(v) for k, v in (run.job.raw.get("env") or {}).items()})
+    env.update(run.job.env)
     env.update(secret_values)
     env.update(
         {
@@ -248,13 +284,19 @@ def _status(result: ProcessResult, check: Optional[int]) -> str:
 
 
 def _execute(
-    run: _Run, pump: OutputPump, env: Mapping[str, str]
+    run: _Run, pump: OutputPump, env: Mapping[str, str], lock: JobLock
 ) -> tuple[ProcessResult, Optional[int]]:
     job = run.job
-    grace = float(run.settings.get("kill_grace", 30))
+    grace = _kill_grace(run)
     try:
         result = run_process(
-            job.argv, cwd=job.cwd, env=env, pump=pump, timeout=job.number("timeout"), grace=grace
+            job.argv,
+            cwd=job.cwd,
+            env=env,
+            pump=pump,
+            timeout=job.number("timeout"),
+            grace=grace,
+            on_start=lock.note_holder,
         )
     except FileNotFoundError as exc:
         raise ShimError(
@@ -262,21 +304,31 @@ def _execute(
         ) from exc
     except OSError as exc:
         raise ShimError(f"cannot start {job.argv[0]}: {exc.strerror}", EXIT_CANNOT_RUN) from exc
+    finally:
+        lock.note_holder(None)  # no process of the job runs now: nothing to kill
     check = None
     if result.exit_code == 0 and not result.interrupted and job.check_argv:
         pump.note(f"success check: {' '.join(job.raw['success']['check'])}")
         try:
             checked = run_process(
-                job.check_argv, cwd=job.cwd, env=env, pump=pump, timeout=CHECK_TIMEOUT, grace=grace
+                job.check_argv,
+                cwd=job.cwd,
+                env=env,
+                pump=pump,
+                timeout=CHECK_TIMEOUT,
+                grace=grace,
+                on_start=lock.note_holder,
             )
             check = checked.exit_code
         except OSError as exc:
             pump.note(f"success check could not start: {exc.strerror}")
             check = EXIT_NOT_FOUND if isinstance(exc, FileNotFoundError) else EXIT_CANNOT_RUN
+        finally:
+            lock.note_holder(None)
     return result, check
 
 
-def _run_locked(run: _Run) -> int:
+def _run_locked(run: _Run, lock: JobLock) -> int:
     """Everything after the lock: jitter, secrets, the process, the record."""
     jitter = run.job.number("jitter")
     if jitter and not run.options.by_hand:
@@ -286,37 +338,62 @@ def _run_locked(run: _Run) -> int:
     secret_values = _fetch_secrets(run)
     masker = Masker(secret_values.values())
     log_path, log = _open_log(run)
-    run.save(run.record.finished(log=log_path))
-    forwarder = _start_forwarder(run, log_path)
-    with log:
-        pump = OutputPump(log, masker, echo=_terminal(run.options))
-        pump.note(
-            f"run {run.run_id} of {run.job.name} at {run.record.commit[:12]} as {run.record.user}"
-        )
-        try:
-            result, check = _execute(run, pump, _environment(run, secret_values))
-        except ShimError as exc:
-            pump.note(exc.message)
+    try:
+        run.save(run.record.finished(log=log_path))
+        forwarder = _start_forwarder(run, log_path)
+    except BaseException:
+        log.close()
+        raise
+    try:
+        with log:
+            pump = OutputPump(log, masker, echo=_terminal(run.options))
+            pump.note(
+                f"run {run.run_id} of {run.job.name} at {run.record.commit[:12]} "
+                f"as {run.record.user}"
+            )
+            try:
+                result, check = _execute(run, pump, _environment(run, secret_values), lock)
+            except ShimError as exc:
+                pump.note(exc.message)
+                pump.close()
+                raise
+            status = _status(result, check)
+            pump.note(
+                f"{status}: exit {result.exit_code}"
+                + (f", check exit {check}" if check is not None else "")
+            )
             pump.close()
-            raise
-        status = _status(result, check)
-        pump.note(
-            f"{status}: exit {result.exit_code}"
-            + (f", check exit {check}" if check is not None else "")
+        code = check if (result.exit_code == 0 and check) else result.exit_code
+        reason = None
+        if result.interrupted is not None and not result.timed_out:
+            reason = f"stopped: cronsync-run received {_signal_name(result.interrupted)}"
+        # the end is the job's (and its check's), recorded before the wait for CloudWatch
+        code = run.end(
+            status,
+            code,
+            signal=result.signal,
+            timed_out=result.timed_out,
+            reason=reason,
+            output_bytes=pump.bytes,
+            output_lines=pump.lines,
+            check_exit_code=check,
         )
-        pump.close()
-    code = check if (result.exit_code == 0 and check) else result.exit_code
-    delivery = _finish_forwarder(forwarder)
-    return run.end(
-        status,
-        code,
-        signal=result.signal,
-        timed_out=result.timed_out,
-        output_bytes=pump.bytes,
-        output_lines=pump.lines,
-        check_exit_code=check,
-        extra=delivery,
-    )
+    except BaseException:
+        if forwarder is not None:  # what was logged still gets its chance, then the error
+            with contextlib.suppress(Exception):
+                run.add_extra(_finish_forwarder(forwarder))
+        raise
+    run.add_extra(_finish_forwarder(forwarder))
+    return code
+
+
+def _signal_name(signum: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def _terminal(options: RunOptions) -> Optional[dict[str, BinaryIO]]:
@@ -327,32 +404,85 @@ def _terminal(options: RunOptions) -> Optional[dict[str, BinaryIO]]:
 
 
 def _start_forwarder(run: _Run, log_path: str) -> Any:
+    """Start forwarding the run's log to CloudWatch, when the host does.
+
+    Never fails the run: when forwarding cannot be set up (the pending file cannot be
+    written, boto3 is missing...), the run goes on unforwarded and its record says why
+    in ``extra.cloudwatch``.
+    """
     if not (run.settings.get("logs") or {}).get("cloudwatch"):
         return None
-    from pathlib import Path
+    try:
+        from pathlib import Path
 
-    from .cloudforward import start_forwarding, stream_name
+        from .cloudforward import start_forwarding, stream_name
 
-    run.save(
-        run.record.finished(
-            cloudwatch_stream=stream_name(run.record.host, run.job.name, run.run_id)
+        stream = stream_name(run.record.host, run.job.name, run.run_id)
+        forwarder = start_forwarding(
+            run.settings, Path(run.runs_dir), run.job.name, run.run_id, Path(log_path)
         )
-    )
-    return start_forwarding(
-        run.settings, Path(run.runs_dir), run.job.name, run.run_id, Path(log_path)
-    )
+    except Exception as exc:
+        run.save(
+            run.record.finished(
+                extra={
+                    **run.record.extra,
+                    "cloudwatch": {
+                        "forwarded": False,
+                        "delivered": False,
+                        "error": f"not forwarded: {_describe(exc)}",
+                    },
+                }
+            )
+        )
+        return None
+    run.save(run.record.finished(cloudwatch_stream=stream))
+    return forwarder
 
 
 def _finish_forwarder(forwarder: Any) -> dict[str, Any]:
+    """Give the forwarder its last seconds; what to add to the record's ``extra``."""
     if forwarder is None:
         return {}
-    from .cloudforward import finish_forwarding
+    try:
+        from .cloudforward import finish_forwarding
 
-    return finish_forwarding(forwarder, FORWARD_DEADLINE)
+        return finish_forwarding(forwarder, FORWARD_DEADLINE)
+    except Exception as exc:
+        return {"cloudwatch": {"delivered": False, "error": _describe(exc)}}
+
+
+def _describe(exc: BaseException) -> str:
+    """One line about an exception: its message (a cronsync error's own), or its type
+    and text."""
+    message = getattr(exc, "message", None)
+    if isinstance(message, str) and message:
+        return message
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _after(run: _Run) -> None:
     """Metrics and retention: best effort, never changing the run's result."""
+    try:
+        _publish_metrics(run)
+    except Exception as exc:
+        print(f"cronsync-run: metrics not published: {_describe(exc)}", file=run.options.stderr)
+    try:
+        prune_runs(
+            run.runs_dir,
+            run.log_dir,
+            run.job.name,
+            int(run.settings.get("keep_runs", 100)),
+            int(run.settings.get("keep_days", 30)),
+            _pending_runs(run),
+        )
+    except Exception as exc:
+        print(f"cronsync-run: old runs not pruned: {_describe(exc)}", file=run.options.stderr)
+
+
+def _publish_metrics(run: _Run) -> None:
     record = run.record
     if record.status != SKIPPED and (run.settings.get("metrics") or {}).get("cloudwatch"):
         from .metrics import job_metrics, publish
@@ -364,14 +494,6 @@ def _after(run: _Run) -> None:
         )
         if problem:
             print(f"cronsync-run: {problem}", file=run.options.stderr)
-    prune_runs(
-        run.runs_dir,
-        run.log_dir,
-        run.job.name,
-        int(run.settings.get("keep_runs", 100)),
-        int(run.settings.get("keep_days", 30)),
-        _pending_runs(run),
-    )
 
 
 def _pending_runs(run: _Run) -> frozenset[str]:
@@ -399,25 +521,57 @@ def run_job(name: str, options: RunOptions) -> int:
     """Run one job as the shim does; return the exit status (see the module doc).
 
     Raises:
-        ShimError: only before a run record can be written (no release, no such job).
+        ShimError: the job could not be run, or cronsync failed: exit code 125-127.
+            Once the run has a record, the record is ended as ``error`` with the reason
+            first; no other exception comes out (but KeyboardInterrupt, re-raised after
+            ending the record).
     """
-    job = _prepare(name, options)
-    if job is None:
-        return 0
-    run = _Run(job, options)
+    try:
+        job = _prepare(name, options)
+        if job is None:
+            return 0
+        run = _Run(job, options)
+    except ShimError:
+        raise
+    except Exception as exc:
+        raise ShimError(f"cronsync-run failed: {_describe(exc)}", EXIT_SHIM) from exc
     try:
         lock = _take_lock(run)
     except OSError as exc:
         raise ShimError(
             f"cannot take the lock of {name} in {run.runs_dir}: {exc.strerror}", EXIT_SHIM
         ) from exc
+    except Exception as exc:
+        raise ShimError(f"cronsync-run failed: {_describe(exc)}", EXIT_SHIM) from exc
     if lock is None:
         return 0
     try:
-        return _run_locked(run)
+        return _run_locked(run, lock)
     except ShimError as exc:
-        run.end(ERROR, exc.exit_code, reason=exc.message)
+        _end_failed(run, exc.exit_code, exc.message)
         raise
+    except KeyboardInterrupt:
+        _end_failed(run, 130, "interrupted")
+        raise
+    except Exception as exc:
+        message = f"cronsync-run failed: {_describe(exc)}"
+        _end_failed(run, EXIT_SHIM, message)
+        raise ShimError(message, EXIT_SHIM) from exc
     finally:
         lock.release()
         _after(run)
+
+
+def _end_failed(run: _Run, exit_code: int, message: str) -> None:
+    """End the run's record as ``error`` with ``message`` (best effort: writing it may
+    be what failed). A run whose end is already recorded keeps its result; the error
+    is added to its ``extra``."""
+    try:
+        if run.record.status == RUNNING:
+            run.end(ERROR, exit_code, reason=message)
+        else:
+            run.add_extra({"cronsync_error": message})
+    except Exception as exc:
+        print(
+            f"cronsync-run: cannot record the run's end: {_describe(exc)}", file=run.options.stderr
+        )

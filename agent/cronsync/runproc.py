@@ -1,5 +1,6 @@
 """Run a job's process: its own process group, output through the pump, a timeout that
-sends TERM then KILL to the whole group, and TERM/INT/HUP sent to us passed on to it.
+sends TERM then KILL to the whole group, and TERM/INT/HUP sent to us passed on to it
+(followed by KILL of the group after the grace period when it is still running).
 
 The only place cronsync starts a job's command.
 """
@@ -22,7 +23,7 @@ TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import ty
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from types import FrameType
-    from typing import Optional
+    from typing import Any, Callable, Optional
 
     from .pump import OutputPump
 
@@ -61,21 +62,32 @@ class ProcessResult(Frozen):
 class _Run:
     """One running process and what happened to it so far."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], pump: OutputPump) -> None:
-        self.proc = proc
+    def __init__(self, pump: OutputPump, grace: float) -> None:
+        self.proc: Optional[subprocess.Popen[bytes]] = None
         self.pump = pump
+        self.grace = grace
         self.timed_out = False
         self.interrupted: Optional[int] = None
         self.kill_at: Optional[float] = None
 
     def signal_group(self, signum: int) -> None:
+        if self.proc is None:
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signum)
 
     def on_signal(self, signum: int, _frame: Optional[FrameType]) -> None:
         self.interrupted = signum
-        self.pump.note(f"received {signal.Signals(signum).name}: passing it on to the job")
+        if self.proc is not None:
+            self.pass_on(signum)
+
+    def pass_on(self, signum: int) -> None:
+        """Send the job's group a signal we received; KILL it after the grace period."""
+        name = signal.Signals(signum).name
+        self.pump.note(f"received {name}: passing it on to the job, KILL in {self.grace:g}s")
         self.signal_group(signum)
+        if self.kill_at is None:
+            self.kill_at = time.monotonic() + self.grace
 
     def check_timeout(self, deadline: Optional[float], grace: float) -> None:
         now = time.monotonic()
@@ -83,7 +95,7 @@ class _Run:
             self.timed_out = True
             self.pump.note(f"timed out: sending TERM, KILL in {grace:g}s")
             self.signal_group(signal.SIGTERM)
-            self.kill_at = now + grace
+            self.kill_at = now + grace if self.kill_at is None else min(self.kill_at, now + grace)
         if self.kill_at is not None and now >= self.kill_at:
             self.pump.note("still running after the grace period: sending KILL")
             self.signal_group(signal.SIGKILL)
@@ -92,7 +104,7 @@ class _Run:
 
 def _pump_until_done(run: _Run, deadline: Optional[float], grace: float) -> None:
     proc = run.proc
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc is not None and proc.stdout is not None and proc.stderr is not None
     streams = {proc.stdout.fileno(): OUT, proc.stderr.fileno(): ERR}
     with selectors.DefaultSelector() as selector:
         for fd in streams:
@@ -137,6 +149,7 @@ def run_process(
     pump: OutputPump,
     timeout: Optional[float],
     grace: float,
+    on_start: Optional[Callable[[int], None]] = None,
 ) -> ProcessResult:
     """Run ``argv`` to its end, pumping its output.
 
@@ -146,7 +159,9 @@ def run_process(
         env: its whole environment (secrets included: never logged).
         pump: where its output goes.
         timeout: seconds before TERM to its process group, or None.
-        grace: seconds between that TERM and KILL.
+        grace: seconds between that TERM (or a signal we passed on) and KILL.
+        on_start: called with the process's pid, which is also its process group's id,
+            as soon as it runs (the run lock records it for a ``replace`` run).
 
     Returns:
         How it ended.
@@ -155,20 +170,30 @@ def run_process(
         OSError: it could not be started (FileNotFoundError: no such program;
             PermissionError: not executable).
     """
-    proc = subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        close_fds=True,
-    )
-    _widen_pipes(proc)
-    run = _Run(proc, pump)
+    run = _Run(pump, grace)
+    # ours before the start: a TERM in between is passed on, not the end of the shim
     previous = {signum: signal.signal(signum, run.on_signal) for signum in FORWARDED_SIGNALS}
     try:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except BaseException:
+        _restore(previous)
+        raise
+    run.proc = proc
+    try:
+        if on_start is not None:
+            on_start(proc.pid)
+        if run.interrupted is not None:
+            run.pass_on(run.interrupted)
+        _widen_pipes(proc)
         deadline = None if timeout is None else time.monotonic() + timeout
         _pump_until_done(run, deadline, grace)
         while True:
@@ -177,9 +202,14 @@ def run_process(
                 break
             except subprocess.TimeoutExpired:
                 run.check_timeout(deadline, grace)
+    except BaseException:
+        # never leave the job running unwatched: the shim is going down
+        run.signal_group(signal.SIGKILL)
+        with contextlib.suppress(BaseException):
+            proc.wait(timeout=5)
+        raise
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        _restore(previous)
         assert proc.stdout is not None and proc.stderr is not None
         proc.stdout.close()
         proc.stderr.close()
@@ -187,3 +217,8 @@ def run_process(
     ended_by = -code if code < 0 else None
     exit_code = 128 + ended_by if ended_by is not None else code
     return ProcessResult(exit_code, ended_by, run.timed_out, run.interrupted)
+
+
+def _restore(previous: Mapping[signal.Signals, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)

@@ -8,8 +8,10 @@ reads one small file per job.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import time
 
 from .frozen import Frozen
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 FORMAT = 1
 LAST_FILE = "last.json"
 RECORD_SUFFIX = ".json"
+MAX_RECORD_BYTES = 1 << 20  # a record or last.json is a few KiB: anything bigger is refused
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -168,14 +171,78 @@ class RunRecord(Frozen):
 
     @classmethod
     def from_json(cls, data: Any) -> Optional[RunRecord]:
-        """Build from JSON; None for anything that is not a record of this format."""
+        """Build from JSON; None for anything that is not a record of this format.
+
+        The job's user can write anything into its runs directory, so every field is
+        type-checked: a missing required field or any field of the wrong type makes the
+        whole record unusable (None), never an exception for the reader.
+        """
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             return None
-        known = {key: data[key] for key in cls.__slots__ if key in data}
-        try:
-            return cls(**known)
-        except TypeError:
+        known = {}
+        for key in cls.__slots__:
+            if key in data:
+                if not _FIELD_CHECKS[key](data[key]):
+                    return None
+                known[key] = data[key]
+        if any(key not in known for key in _REQUIRED):
             return None
+        return cls(**known)
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _opt_str(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _opt_int(value: Any) -> bool:
+    return value is None or _is_int(value)
+
+
+def _opt_number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _is_dict(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+# what each field of a record's JSON form must be (RunRecord.from_json)
+_FIELD_CHECKS = {
+    "run_id": _is_str,
+    "job": _is_str,
+    "host": _is_str,
+    "user": _is_str,
+    "commit": _is_str,
+    "release": _is_str,
+    "started": _is_str,
+    "status": _is_str,
+    "ended": _opt_str,
+    "duration": _opt_number,
+    "exit_code": _opt_int,
+    "signal": _opt_int,
+    "timed_out": _is_bool,
+    "reason": _opt_str,
+    "output_bytes": _is_int,
+    "output_lines": _is_int,
+    "log": _opt_str,
+    "check_exit_code": _opt_int,
+    "by_hand": _is_bool,
+    "cloudwatch_stream": _opt_str,
+    "extra": _is_dict,
+}
+_REQUIRED = ("run_id", "job", "host", "user", "commit", "release", "started")
 
 
 def _copy(value: Any) -> Any:
@@ -222,33 +289,122 @@ def _update_last(directory: str, record: RunRecord) -> None:
     atomic_write(path_str(directory, LAST_FILE), text, mode=0o644, durable=False)
 
 
-def _read_json(path: str) -> Any:
-    """Return the JSON value in the file ``path`` (UTF-8).
+def open_regular(path: StrPath) -> int:
+    """Open ``path`` for reading as a file its owner cannot turn against the reader:
+    without following a symlink (``O_NOFOLLOW``), without blocking on a FIFO
+    (``O_NONBLOCK``; a regular file ignores it), and only if it is a regular file.
+
+    Returns:
+        The open descriptor (close-on-exec); the caller closes it.
 
     Raises:
-        OSError, ValueError: the file cannot be read, or is not JSON.
+        OSError: it cannot be opened, is a symlink (ELOOP), or is not a regular file.
     """
-    with open(path, encoding="utf-8") as handle:
-        return json.loads(handle.read())
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_small_file(path: StrPath, limit: int = MAX_RECORD_BYTES) -> bytes:
+    """Return the bytes of the regular file ``path`` (see :func:`open_regular`).
+
+    Raises:
+        OSError: it cannot be opened or read, or is not a regular file.
+        ValueError: it holds more than ``limit`` bytes.
+    """
+    fd = open_regular(path)
+    try:
+        chunks = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise ValueError(f"{os.fspath(path)} is larger than {limit} bytes")
+    return b"".join(chunks)
+
+
+def _read_json(path: str) -> Any:
+    """Return the JSON value in the file ``path`` (UTF-8, a regular file of at most
+    ``MAX_RECORD_BYTES``).
+
+    Raises:
+        OSError, ValueError: the file cannot be read, is too big, or is not JSON.
+    """
+    data = read_small_file(path)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError as exc:  # nested a thousand deep: not a record
+        raise ValueError(f"{path} is nested too deeply") from exc
+
+
+def _checked_run(value: Any, job: str) -> Optional[dict[str, Any]]:
+    """Return a run from last.json as a valid record's JSON form, or None."""
+    record = RunRecord.from_json(value)
+    return None if record is None or record.job != job else record.to_json()
 
 
 def read_last(runs_dir: StrPath, job: str) -> dict[str, Any]:
-    """Return ``last.json`` of a job ({} when there is none or it is unreadable)."""
+    """Return ``last.json`` of a job ({} when there is none or it is unreadable).
+
+    The result is checked: ``{"format": 1, "last_run": RUN, "last_success": RUN}``
+    where each RUN is a valid record's JSON form (see :meth:`RunRecord.from_json`) of
+    this job, or None when missing or not valid.
+    """
     try:
         data = _read_json(path_str(job_runs_dir(runs_dir, job), LAST_FILE))
     except (OSError, ValueError):
         return {}
-    return data if isinstance(data, dict) and data.get("format") == FORMAT else {}
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return {}
+    return {
+        "format": FORMAT,
+        "last_run": _checked_run(data.get("last_run"), job),
+        "last_success": _checked_run(data.get("last_success"), job),
+    }
+
+
+def _record_names(directory: str) -> list[str]:
+    """Return the record file names in ``directory``, newest first.
+
+    Raises:
+        OSError: the directory cannot be listed.
+    """
+    return sorted(
+        (n for n in os.listdir(directory) if n.endswith(RECORD_SUFFIX) and n != LAST_FILE),
+        reverse=True,
+    )
+
+
+def read_record(runs_dir: StrPath, job: str, run_id: str) -> Optional[RunRecord]:
+    """Return one run's record, or None when it is missing or not a valid record."""
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        return None
+    try:
+        data = _read_json(path_str(job_runs_dir(runs_dir, job), f"{run_id}{RECORD_SUFFIX}"))
+    except (OSError, ValueError):
+        return None
+    record = RunRecord.from_json(data)
+    return record if record is not None and (record.job, record.run_id) == (job, run_id) else None
 
 
 def list_records(runs_dir: StrPath, job: str) -> list[RunRecord]:
-    """Return a job's run records, newest first (unreadable files are skipped)."""
+    """Return a job's run records, newest first (unreadable or invalid files, and records
+    of another job, are skipped)."""
     directory = job_runs_dir(runs_dir, job)
     try:
-        names = sorted(
-            (n for n in os.listdir(directory) if n.endswith(RECORD_SUFFIX) and n != LAST_FILE),
-            reverse=True,
-        )
+        names = _record_names(directory)
     except OSError:
         return []
     records = []
@@ -257,7 +413,7 @@ def list_records(runs_dir: StrPath, job: str) -> list[RunRecord]:
             record = RunRecord.from_json(_read_json(path_str(directory, name)))
         except (OSError, ValueError):
             continue
-        if record is not None:
+        if record is not None and record.job == job:
             records.append(record)
     return records
 
@@ -280,10 +436,7 @@ def prune_runs(
     removed = 0
     directory = job_runs_dir(runs_dir, job)
     try:
-        names = sorted(
-            (n for n in os.listdir(directory) if n.endswith(RECORD_SUFFIX) and n != LAST_FILE),
-            reverse=True,
-        )
+        names = _record_names(directory)
     except OSError:
         names = []
     kept = {name[: -len(RECORD_SUFFIX)] for name in names[:keep]}

@@ -18,14 +18,42 @@ from .state import AgentState
 STATUS_FORMAT = 1
 
 
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# what status shows of a run, and the type each must have (anything else shows as null)
+_RUN_FIELDS = {
+    "run_id": _is_str,
+    "status": _is_str,
+    "exit_code": _is_int,
+    "started": _is_str,
+    "ended": _is_str,
+    "duration": _is_number,
+    "reason": _is_str,
+}
+
+
 def _run_summary(run: Any) -> Optional[dict[str, Any]]:
-    """Reduce a run record (from last.json) to what status shows."""
+    """Reduce a run record (from last.json, which the job's user can write) to what
+    status shows: a field of the wrong type shows as null; a run without a run id or
+    status is no run (null)."""
     if not isinstance(run, dict):
         return None
-    return {
-        key: run.get(key)
-        for key in ("run_id", "status", "exit_code", "started", "ended", "duration", "reason")
+    summary = {
+        key: run.get(key) if check(run.get(key)) else None for key, check in _RUN_FIELDS.items()
     }
+    if summary["run_id"] is None or summary["status"] is None:
+        return None
+    return summary
 
 
 def _job_row(
@@ -76,15 +104,19 @@ def status_document(
     ``unmanaged`` counts the host's cron entries cronsync does not own (None: unknown).
     """
     installed = state.installed
-    jobs = (jobs_doc or {}).get("jobs", {})
+    jobs = (jobs_doc or {}).get("jobs")
+    if not isinstance(jobs, dict):
+        jobs = {}
+    jobs = {name: job for name, job in jobs.items() if isinstance(job, Mapping)}
     stale = stale or {}
+    problem = _state_problem(state, jobs_doc)
     return {
         "status_format": STATUS_FORMAT,
         "host": host,
         "host_timezone": host_zone,
         "repo": repo,
         "branch": branch,
-        "health": health(state, stale),
+        "health": health(state, stale, problem),
         "agent": None
         if agent is None
         else {
@@ -99,7 +131,7 @@ def status_document(
         "last_sync": None if state.last_sync is None else asdict(state.last_sync),
         "last_success": state.last_success,
         "drift": state.drift,
-        "state_problem": state.unreadable,
+        "state_problem": problem,
         "stale_jobs": sorted(stale),
         "unmanaged_entries": unmanaged,
         "jobs": [
@@ -112,17 +144,23 @@ def status_document(
     }
 
 
-def health(state: AgentState, stale: Optional[Mapping[str, Any]] = None) -> str:
+def _state_problem(state: AgentState, jobs_doc: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """The state file's problem and the installed release's (``problem`` in the stand-in
+    document hostview.installed_jobs gives for a release it cannot use), or None."""
+    release = (jobs_doc or {}).get("problem")
+    problems = [p for p in (state.unreadable, release) if isinstance(p, str) and p]
+    return "; ".join(problems) or None
+
+
+def health(
+    state: AgentState, stale: Optional[Mapping[str, Any]] = None, problem: Optional[str] = None
+) -> str:
     """Return ``failed`` (nothing installed), ``degraded`` (last sync failed, drift, a
-    stale job, or the state file unreadable) or ``ok``."""
+    stale job, the state file unreadable, or another ``problem``) or ``ok``."""
+    problem = problem or state.unreadable
     if state.installed is None:
-        return "degraded" if state.unreadable else "failed"
-    if (
-        stale
-        or state.unreadable
-        or state.drift
-        or (state.last_sync is not None and not state.last_sync.ok)
-    ):
+        return "degraded" if problem else "failed"
+    if stale or problem or state.drift or (state.last_sync is not None and not state.last_sync.ok):
         return "degraded"
     return "ok"
 

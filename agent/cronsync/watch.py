@@ -2,35 +2,57 @@
 
 watchdog (inotify on Linux) watches the managed cron file's directory, the state
 directory (for the ``current`` link) and the releases directory; events about anything
-else there (other cron files, state.json, locks) are ignored. The callback only says
-"look again" (and whether to look at every file of the release: an event under
-``releases/`` may be an edited script, which only the full comparison sees); the agent
-compares contents, so its own writes are never drift.
+else there (other cron files, state.json, locks) are ignored, and so are the sync's own
+staging directories (``releases/.tmp-*``, moved into place or removed: an install is
+not an edit) and releases ``current`` does not name (old ones being pruned). The
+callback only says "look again" (and whether to look at every file of the release: an
+event in the installed release may be an edited script, which only the full comparison
+sees); the agent compares contents, so its own writes are never drift.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
 from .config import Paths
+from .install import TEMP_PREFIX
 
 CHANGES = frozenset({"created", "deleted", "modified", "moved", "closed", "attrib"})
+# watchdog's inotify emitter says this when it is stopped while blocked in a read (every
+# stop), and warns when a directory moved inside a recursive watch is watched again.
+_STOP_NOISE = "called when the thread is inactive"
+_REWATCH_WARNING = r"Callback with id .* (already exists|does not exist)"
+
+
+class _QuietStop(logging.Filter):
+    """Drops watchdog's log line about an emitter read that ended after its stop."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _STOP_NOISE not in str(record.msg)
+
+
+def _quiet_watchdog() -> None:
+    """Keep watchdog's harmless noise out of the agent's log (idempotent)."""
+    logger = logging.getLogger("watchdog.observers.inotify")
+    if not any(isinstance(f, _QuietStop) for f in logger.filters):
+        logger.addFilter(_QuietStop())
+    warnings.filterwarnings("ignore", message=_REWATCH_WARNING, category=RuntimeWarning)
 
 
 class _Handler:
-    """Calls ``on_change(full)`` for events about the paths we care about."""
+    """Calls ``on_change(full)`` for events ``classify`` does not ignore."""
 
     def __init__(
         self,
-        interesting: Callable[[str], bool],
-        in_releases: Callable[[str], bool],
+        classify: Callable[[str, str], Optional[bool]],
         on_change: Callable[[bool], None],
     ) -> None:
-        self.interesting = interesting
-        self.in_releases = in_releases
+        self.classify = classify
         self.on_change = on_change
 
     def dispatch(self, event: Any) -> None:
@@ -38,13 +60,11 @@ class _Handler:
         check itself opens these files)."""
         if getattr(event, "event_type", "") not in CHANGES:
             return
-        paths = [
-            os.fsdecode(path)
-            for path in (getattr(event, "src_path", ""), getattr(event, "dest_path", ""))
-            if path
-        ]
-        if any(self.interesting(path) for path in paths):
-            self.on_change(any(self.in_releases(path) for path in paths))
+        src = os.fsdecode(getattr(event, "src_path", "") or "")
+        dest = os.fsdecode(getattr(event, "dest_path", "") or "")
+        full = self.classify(src, dest)
+        if full is not None:
+            self.on_change(full)
 
 
 class DriftWatcher:
@@ -68,18 +88,48 @@ class DriftWatcher:
         self._observer: Optional[Any] = None
         self._watched: set[str] = set()
 
+    def classify(self, src: str, dest: str = "") -> Optional[bool]:
+        """Whether an event about ``src`` (moved to ``dest``) may be drift: None when
+        not, else whether it is inside the installed release (a full comparison)."""
+        if self.is_staging(src):  # the sync's own: written, moved into place, removed
+            return None
+        found = [path for path in (src, dest) if path and self.interesting(path)]
+        if not found:
+            return None
+        return any(self.in_releases(path) for path in found)
+
     def interesting(self, path: str) -> bool:
         """Whether an event about ``path`` may be drift."""
-        return path in (self.cron_file, self.current) or self.in_releases(path)
+        if path in (self.cron_file, self.current):
+            return True
+        if not self.in_releases(path) or self.is_staging(path):
+            return False
+        installed = self._installed_release()
+        return installed is None or _release_name(path, self.releases) == installed
 
     def in_releases(self, path: str) -> bool:
         """Whether ``path`` is inside the releases directory."""
         return path.startswith(self.releases)
 
+    def is_staging(self, path: str) -> bool:
+        """Whether ``path`` is in a sync's staging directory (``releases/.tmp-*``, also
+        a damaged release set aside)."""
+        return self.in_releases(path) and _release_name(path, self.releases).startswith(TEMP_PREFIX)
+
+    def _installed_release(self) -> Optional[str]:
+        """The release ``current`` names now (None when it cannot be read: then every
+        release counts)."""
+        try:
+            target = os.readlink(self.current)
+        except OSError:
+            return None
+        return os.path.basename(os.path.normpath(target)) or None
+
     def start(self) -> None:
         """Start watching (what exists now; ``refresh`` adds directories made later)."""
         from watchdog.observers import Observer
 
+        _quiet_watchdog()
         self._observer = Observer()
         self._observer.start()
         self.refresh()
@@ -88,7 +138,7 @@ class DriftWatcher:
         """Watch directories that did not exist at start (after the first sync)."""
         if self._observer is None:
             return
-        handler = _Handler(self.interesting, self.in_releases, self.on_change)
+        handler = _Handler(self.classify, self.on_change)
         wanted = [
             (os.path.dirname(self.cron_file), False),
             (str(self.paths.state_dir), False),
@@ -100,8 +150,13 @@ class DriftWatcher:
                 self._watched.add(directory)
 
     def stop(self) -> None:
-        """Stop watching and wait for watchdog's thread."""
+        """Stop watching and wait for watchdog's thread (quietly: see _QuietStop)."""
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)
             self._observer = None
+
+
+def _release_name(path: str, releases: str) -> str:
+    """The first component of ``path`` below ``releases`` (which ends with a separator)."""
+    return path[len(releases) :].split(os.sep, 1)[0]

@@ -5,7 +5,9 @@ the sandbox's agent.toml (paced in seconds by an ``[agent]`` table), reads its l
 (stdout, every line starting ``cronsync agent: ``), its state file and
 ``cronsync status --json``, and stops it at teardown (SIGTERM, then SIGKILL). Waiting
 is bounded by deadlines only: no assertion is about how long something took, except
-that file-watch drift must be seen while the periodic checks are 10 minutes away.
+that file-watch drift must be seen while the periodic checks are 10 minutes away, and
+that neither drift nor a stop waits for a CloudWatch that never answers (a socket
+server that accepts and stays silent: bounds of seconds, far from its 30 s of old).
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Optional, TypeVar
 
 import pytest
@@ -394,6 +399,38 @@ def test_sync_now_without_an_agent_syncs_in_process(sandbox: Sandbox) -> None:
 # --- stopping -----------------------------------------------------------------------
 
 
+def signals_caught(pid: int) -> int:
+    """The process's caught-signal mask (SigCgt in /proc/PID/status), 0 when gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    found = re.search(r"^SigCgt:\s*([0-9a-f]+)$", text, re.M)
+    return int(found.group(1), 16) if found else 0
+
+
+def test_sigterm_during_start_up_is_a_clean_stop(
+    sandbox: Sandbox, start_agent: Callable[..., AgentProcess]
+) -> None:
+    """TERM as soon as the handler is there (before the first sync, the control socket
+    or the watch exist): a clean exit, not a kill (exit 143) or a traceback."""
+    agent = start_agent(SLOW)
+    term = 1 << (signal.SIGTERM - 1)
+    wait_for(
+        "the agent to catch SIGTERM",
+        lambda: signals_caught(agent.pid) & term or agent.proc.poll() is not None,
+        timeout=20,
+    )
+    agent.signal(signal.SIGTERM)
+    try:
+        code = agent.proc.wait(20)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the agent did not stop on SIGTERM\n{agent.describe()}")
+    assert code == 0, agent.describe()
+    assert re.search(r"^cronsync agent: stopped$", agent.log(), re.M), agent.describe()
+    assert agent.stderr() == "", agent.stderr()
+
+
 def test_sigterm_exits_cleanly(sandbox: Sandbox, start_agent: Callable[..., AgentProcess]) -> None:
     agent = start_agent()
     wait_installed(agent, sandbox.upstream.head())
@@ -412,6 +449,8 @@ def test_sigterm_exits_cleanly(sandbox: Sandbox, start_agent: Callable[..., Agen
     assert not socket_path.exists()
     assert leftovers(sandbox) == []
     assert "Traceback" not in agent.stderr(), agent.stderr()
+    assert "InotifyEmitter" not in agent.stderr(), agent.stderr()  # a quiet stop
+    assert "Warning" not in agent.stderr(), agent.stderr()
     # whatever it finished, the host is consistent: the state names what is there
     installed = sandbox.state()["installed"]
     assert os.readlink(sandbox.current) == f"releases/{installed['release']}"
@@ -472,44 +511,235 @@ def moto_endpoint() -> Iterator[str]:
         server.stop()
 
 
-def test_metrics_and_heartbeat_land_in_cloudwatch(
-    sandbox: Sandbox, start_agent: Callable[..., AgentProcess], moto_endpoint: str
-) -> None:
-    import boto3
+class HangingEndpoint:
+    """A CloudWatch that hangs: a TCP server on 127.0.0.1 that accepts every connection
+    and never answers (its own thread, stopped by ``stop``)."""
 
-    credentials = sandbox.base / "aws-credentials"
+    def __init__(self) -> None:
+        self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(64)
+        self._server.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        self._connections: list[socket.socket] = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="hanging-endpoint")
+        self._thread.start()
+
+    @property
+    def accepted(self) -> int:
+        """How many connections it accepted (and left unanswered)."""
+        return len(self._connections)
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._server.accept()
+            except OSError:  # the accept timeout: look at the stop flag again
+                continue
+            self._connections.append(connection)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(5)
+        for connection in self._connections:
+            connection.close()
+        self._server.close()
+
+
+@pytest.fixture
+def hanging_endpoint() -> Iterator[HangingEndpoint]:
+    server = HangingEndpoint()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def aws_toml(base: Path, endpoint: str, metrics: bool = True) -> str:
+    """``[metrics]`` and ``[aws]`` reaching ``endpoint`` with a credentials file of the
+    sandbox's own (the agent gets no AWS_* environment)."""
+    credentials = base / "aws-credentials"
     credentials.write_text(
         "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
     )
     credentials.chmod(0o600)
-    extra = (
-        "[metrics]\ncloudwatch = true\n"
-        f'[aws]\nregion = "{REGION}"\nendpoint_url = "{moto_endpoint}"\n'
+    return (
+        f"[metrics]\ncloudwatch = {json.dumps(metrics)}\n"
+        f'[aws]\nregion = "{REGION}"\nendpoint_url = "{endpoint}"\n'
         f"credentials_file = {json.dumps(str(credentials))}\n"
     )
-    agent = start_agent(FAST, extra)  # no AWS_* in its environment
-    wait_installed(agent, sandbox.upstream.head())
 
-    cloudwatch = boto3.session.Session().client(
+
+def cloudwatch_client(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.session.Session().client(
         "cloudwatch",
         region_name=REGION,
-        endpoint_url=moto_endpoint,
+        endpoint_url=endpoint,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    wanted = {"Heartbeat", "SyncSucceeded", "SyncFailed", "DriftDetected", "StaleJobs"}
+
+
+def published_metrics(endpoint: str, namespace: str = "Cronsync") -> dict[str, list[Any]]:
+    """Metric name -> the dimension sets it was published with."""
+    found: dict[str, list[Any]] = {}
+    paginator = cloudwatch_client(endpoint).get_paginator("list_metrics")
+    for page in paginator.paginate(Namespace=namespace):
+        for metric in page["Metrics"]:
+            found.setdefault(metric["MetricName"], []).append(metric["Dimensions"])
+    return found
+
+
+def metric_sum(endpoint: str, name: str, host: str = "batch-1") -> float:
+    """The sum of every data point of ``name`` (dimension Host) in the last hour."""
+    now = time.time()
+    points = cloudwatch_client(endpoint).get_metric_statistics(
+        Namespace="Cronsync",
+        MetricName=name,
+        Dimensions=[{"Name": "Host", "Value": host}],
+        StartTime=now - 3600,
+        EndTime=now + 600,
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return float(sum(point["Sum"] for point in points))
+
+
+def test_metrics_and_heartbeat_land_in_cloudwatch(
+    sandbox: Sandbox, start_agent: Callable[..., AgentProcess], moto_endpoint: str
+) -> None:
+    agent = start_agent(FAST, aws_toml(sandbox.base, moto_endpoint))  # no AWS_* in its env
+    wait_installed(agent, sandbox.upstream.head())
+    wanted = {
+        "Heartbeat",
+        "SyncSucceeded",
+        "SyncFailed",
+        "DriftDetected",
+        "StaleJobs",
+        "UnmanagedEntries",
+    }
 
     def published() -> Optional[dict[str, list[Any]]]:
-        found: dict[str, list[Any]] = {}
-        for page in cloudwatch.get_paginator("list_metrics").paginate(Namespace="Cronsync"):
-            for metric in page["Metrics"]:
-                found.setdefault(metric["MetricName"], []).append(metric["Dimensions"])
+        found = published_metrics(moto_endpoint)
         return found if wanted <= set(found) else None
 
     metrics = wait_for(f"{sorted(wanted)} in CloudWatch", published, timeout=20)
     for name in wanted:
         assert [{"Name": "Host", "Value": "batch-1"}] in metrics[name], (name, metrics[name])
     assert "metrics not published" not in agent.log(), agent.describe()
+
+
+def test_a_malformed_last_json_does_not_stop_the_agent_or_its_metrics(
+    sandbox: Sandbox, start_agent: Callable[..., AgentProcess], moto_endpoint: str
+) -> None:
+    """A job user owns their runs directory: whatever they leave in last.json, the agent
+    keeps syncing and publishing (at worst without that figure)."""
+    last = sandbox.state_dir / "runs/nightly-aggregate/last.json"
+    last.parent.mkdir(parents=True, exist_ok=True)
+    last.write_text('{"format": 1, "last_run": {"finished": [1, 2]}, "last_success": 7}')
+    agent = start_agent(FAST, aws_toml(sandbox.base, moto_endpoint))
+    wait_installed(agent, sandbox.upstream.head())
+    first = agent.wait_log(r"^cronsync agent: sync unchanged", timeout=20)
+    last.write_bytes(b"\xff\x00 not json")
+    agent.wait_log(r"^cronsync agent: sync unchanged", timeout=20, after=first.end())
+    wait_for(
+        "SyncSucceeded in CloudWatch",
+        lambda: "SyncSucceeded" in published_metrics(moto_endpoint),
+        timeout=20,
+    )
+    assert agent.proc.poll() is None, agent.describe()
+    assert "Traceback" not in agent.stderr() + agent.log(), agent.describe()
+
+
+def test_drift_and_stop_do_not_wait_for_a_hanging_cloudwatch(
+    sandbox: Sandbox,
+    start_agent: Callable[..., AgentProcess],
+    hanging_endpoint: HangingEndpoint,
+) -> None:
+    agent = _started_and_synced(start_agent, sandbox, aws_toml(sandbox.base, hanging_endpoint.url))
+    wait_for(
+        "the agent's metrics to reach the hanging endpoint",
+        lambda: hanging_endpoint.accepted,
+        timeout=10,
+    )
+    time.sleep(0.5)  # the agent's own write events pass; the metrics call still hangs
+    mark = len(agent.log())
+    with sandbox.cron_file.open("a") as handle:
+        handle.write("* * * * * root /tmp/evil\n")
+    agent.wait_log(
+        r"^cronsync agent: drift: the managed cron file was edited by hand", timeout=10, after=mark
+    )
+
+    agent.signal(signal.SIGTERM)  # with metrics still waiting for an answer
+    try:
+        code = agent.proc.wait(8)  # ~2 s of flushing at most, then out
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the agent did not stop within 8 s on SIGTERM\n{agent.describe()}")
+    assert code == 0, agent.describe()
+    assert re.search(r"^cronsync agent: stopped$", agent.log(), re.M), agent.describe()
+    assert "Traceback" not in agent.stderr(), agent.stderr()
+
+
+# --- timer mode: cronsync sync without an agent ---------------------------------------
+
+
+def test_timer_mode_sync_publishes_its_cycle_and_a_heartbeat(
+    sandbox: Sandbox, moto_endpoint: str
+) -> None:
+    """``cronsync sync`` from cronsync-sync.timer: what the agent would publish per
+    cycle, and the heartbeat the AgentSilent alarm waits for; success and failure."""
+    sandbox.write_config(aws_toml(sandbox.base, moto_endpoint))
+    done = sandbox.cli("sync", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["record"]["result"] == "installed"  # stdout stays JSON
+    assert "metrics not published" not in done.stderr, done.stderr
+    found = published_metrics(moto_endpoint)
+    for name in ("SyncSucceeded", "SyncFailed", "Heartbeat", "DriftDetected", "StaleJobs"):
+        assert [{"Name": "Host", "Value": "batch-1"}] in found.get(name, []), (name, found)
+    sums = {n: metric_sum(moto_endpoint, n) for n in ("SyncSucceeded", "SyncFailed", "Heartbeat")}
+    assert sums == {"SyncSucceeded": 1.0, "SyncFailed": 0.0, "Heartbeat": 1.0}
+
+    away = sandbox.upstream.bare.with_name("remote-away.git")
+    sandbox.upstream.bare.rename(away)
+    done = sandbox.cli("sync")
+    assert done.returncode == 3, (done.stdout, done.stderr)  # unchanged by the metrics
+    assert metric_sum(moto_endpoint, "SyncFailed") == 1.0
+    assert metric_sum(moto_endpoint, "Heartbeat") == 2.0
+
+    away.rename(sandbox.upstream.bare)
+    push_schedule_change(sandbox, '"61 3 * * *"')  # refused: minute 61
+    done = sandbox.cli("sync")
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert metric_sum(moto_endpoint, "SyncFailed") == 2.0
+    assert metric_sum(moto_endpoint, "SyncSucceeded") == 1.0
+    assert metric_sum(moto_endpoint, "Heartbeat") == 3.0
+
+
+def test_timer_mode_sync_is_not_held_up_by_a_hanging_cloudwatch(
+    sandbox: Sandbox, hanging_endpoint: HangingEndpoint
+) -> None:
+    sandbox.write_config(aws_toml(sandbox.base, hanging_endpoint.url))
+    started = time.monotonic()
+    done = sandbox.cli("sync")
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("installed:"), done.stdout
+    assert "note: metrics not published" in done.stderr, done.stderr
+    assert hanging_endpoint.accepted
+    assert elapsed < 20, elapsed  # short timeouts, one attempt (was 3 x 10 s and more)
+
+
+def test_timer_mode_sync_publishes_nothing_with_metrics_off(
+    sandbox: Sandbox, hanging_endpoint: HangingEndpoint
+) -> None:
+    sandbox.write_config(aws_toml(sandbox.base, hanging_endpoint.url, metrics=False))
+    done = sandbox.cli("sync")
+    assert done.returncode == 0, done.stderr
+    assert "metrics" not in done.stderr, done.stderr
+    assert hanging_endpoint.accepted == 0
 
 
 # --- status -------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from cronsync.awsclients import AwsSettings, make_client
 from cronsync.cloudbatch import Event
 from cronsync.cloudlogs import (
     DeliveryError,
+    FlushSummary,
     LiveForwarder,
     LogsSender,
     Pending,
@@ -131,6 +132,11 @@ def fetch(aws: AwsSettings, stream: str = "host/job/r1") -> list[tuple[int, str]
 
 def soon() -> float:
     return time.monotonic() + 30
+
+
+def flush(runs: Path, sender: LogsSender, deadline: float, **options: Any) -> FlushSummary:
+    """flush_pending as this host ("host", streams host/JOB/RUN) with GROUP configured."""
+    return flush_pending(runs, sender, deadline, host="host", log_group=GROUP, **options)
 
 
 # --- one log, delivered -------------------------------------------------------------
@@ -248,10 +254,10 @@ def test_outage_keeps_everything_pending_then_flush_delivers_it_once_in_order(
     assert kept.attempts >= 1 and kept.last_error == result.error
     assert "line" not in kept.last_error
 
-    summary = flush_pending(tmp_path / "runs", LogsSender(aws), soon())
+    summary = flush(tmp_path / "runs", LogsSender(aws), soon())
     assert (summary.delivered, summary.left, summary.errors) == (1, 0, 0)
     assert fetch(aws) == [(t0 + n, f"line {n}") for n in range(5)]
-    again = flush_pending(tmp_path / "runs", LogsSender(aws), soon())
+    again = flush(tmp_path / "runs", LogsSender(aws), soon())
     assert (again.delivered, again.left, again.sent_events) == (0, 0, 0)
     assert fetch(aws) == [(t0 + n, f"line {n}") for n in range(5)]
 
@@ -355,10 +361,10 @@ def test_log_gone_drops_its_pending_delivery_once_stale(tmp_path: Path, aws: Aws
 
     kept = deliver(pending, LogsSender(aws), soon())  # may be a run about to start
     assert kept.error is not None and "does not exist" in kept.error and pending.exists()
-    fresh = flush_pending(tmp_path / "runs", LogsSender(aws), soon())
+    fresh = flush(tmp_path / "runs", LogsSender(aws), soon())
     assert (fresh.left, fresh.errors) == (1, 1) and pending.exists()
 
-    stale = flush_pending(tmp_path / "runs", LogsSender(aws), soon(), stale_after=0)
+    stale = flush(tmp_path / "runs", LogsSender(aws), soon(), stale_after=0)
     assert stale.messages == (
         f"job/r1: {tmp_path}/deleted-by-retention.log is gone; its delivery was dropped",
     )
@@ -464,15 +470,16 @@ def test_flush_goes_oldest_first_and_skips_other_users_and_foreign_files(
         log = tmp_path / f"{job}.log"
         write_log(log, ("o", now_ms(), job.encode() + b"\n"))
         path = pending_path(runs, job, "r1")
-        save_pending(path, Pending(str(log), GROUP, job, finished=True, created_ms=created))
+        stream = f"host/{job}/r1"
+        save_pending(path, Pending(str(log), GROUP, stream, finished=True, created_ms=created))
     (runs / "late" / "pending" / "foreign.json").write_text('{"format": "other"}')
 
-    skipped = flush_pending(runs, Recording(aws), soon(), only_uid=os.getuid() + 1)
+    skipped = flush(runs, Recording(aws), soon(), only_uid=os.getuid() + 1)
     assert (skipped.delivered, skipped.skipped, order) == (0, 3, [])
 
-    summary = flush_pending(runs, Recording(aws), soon(), only_uid=os.getuid())
+    summary = flush(runs, Recording(aws), soon(), only_uid=os.getuid())
     assert (summary.delivered, summary.left, summary.skipped) == (2, 0, 1)
-    assert order == ["early", "late"]
+    assert order == ["host/early/r1", "host/late/r1"]
 
 
 def test_flush_leaves_a_log_another_delivery_holds(tmp_path: Path, aws: AwsSettings) -> None:
@@ -482,7 +489,7 @@ def test_flush_leaves_a_log_another_delivery_holds(tmp_path: Path, aws: AwsSetti
     fd = open_log(log, os.getuid())
     try:
         assert try_lock(fd)
-        summary = flush_pending(tmp_path / "runs", LogsSender(aws), soon())
+        summary = flush(tmp_path / "runs", LogsSender(aws), soon())
     finally:
         os.close(fd)
     assert (summary.delivered, summary.left, summary.sent_events) == (0, 1, 0)
@@ -500,18 +507,18 @@ def test_flush_finishes_an_abandoned_run_and_stops_when_unreachable(
             handle.write(b"cut short")  # the shim was killed mid-line
         start_pending(tmp_path, log, run=run, finished=False, stream=f"host/job/{run}")
 
-    down = flush_pending(tmp_path / "runs", LogsSender(aws_down), soon(), stale_after=0)
+    down = flush(tmp_path / "runs", LogsSender(aws_down), soon(), stale_after=0)
     assert (down.delivered, down.left, down.errors) == (0, 2, 1)  # second one not tried
 
     marked = load_pending(pending_path(tmp_path / "runs", "job", "r1"))
     assert marked is not None and marked.finished  # abandoned, so finished before sending
 
-    fresh = flush_pending(tmp_path / "runs", LogsSender(aws), soon())
+    fresh = flush(tmp_path / "runs", LogsSender(aws), soon())
     assert (fresh.delivered, fresh.left) == (1, 1)  # r2 was written recently: maybe running
     assert fetch(aws, "host/job/r1") == [(t0, "done"), (t0, "cut short")]
     assert fetch(aws, "host/job/r2") == [(t0, "done")]
 
-    stale = flush_pending(tmp_path / "runs", LogsSender(aws), soon(), stale_after=0)
+    stale = flush(tmp_path / "runs", LogsSender(aws), soon(), stale_after=0)
     assert (stale.delivered, stale.left) == (1, 0)
     assert fetch(aws, "host/job/r2") == [(t0, "done"), (t0, "cut short")]
 
@@ -542,7 +549,7 @@ def test_root_refuses_a_log_its_pending_files_owner_does_not_own(
     pending = start_pending(tmp_path, log)
     os.chown(pending, NOBODY, NOBODY)  # a job user pointing at a file of root's
 
-    result = flush_pending(tmp_path / "runs", LogsSender(aws), soon())
+    result = flush(tmp_path / "runs", LogsSender(aws), soon())
 
     assert (result.delivered, result.errors) == (0, 1)
     assert make_client("logs", aws).describe_log_groups()["logGroups"] == []
@@ -558,7 +565,7 @@ def test_root_delivering_a_users_pending_file_keeps_it_theirs(
     for path in (log, pending):
         os.chown(path, NOBODY, NOBODY)
 
-    flush_pending(tmp_path / "runs", LogsSender(aws), soon())
+    flush(tmp_path / "runs", LogsSender(aws), soon())
 
     saved = load_pending(pending)
     assert saved is not None and saved.offset == log.stat().st_size

@@ -1,0 +1,400 @@
+"""``cronsync import``: read crontabs, plan the jobs, store the secrets, write the repository.
+
+The adapter around the pure planner (``importplan``): it reads the crontabs (the host's
+below a root, or files given), the users' home directories and, for
+``--copy-scripts``, the scripts; it stores the secrets (a 0600 TOML file outside the
+repository, or Secrets Manager) and writes ``cronsync.toml``, ``jobs/NAME.toml``,
+``scripts/`` and ``MIGRATION.md``.
+
+Everything that can refuse is checked before anything is written: a non-empty
+``REPO/jobs``, a ``cronsync.toml`` of another content, a secrets file inside the
+repository or readable by others. The secrets are stored first, so a failure there
+leaves the repository untouched and a re-run is safe (an existing secret gets a new
+value: PutSecretValue).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import stat
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional, Union
+from zoneinfo import ZoneInfo
+
+from .awsclients import AwsSettings, make_client
+from .crontabs import host_users, read_crontab_file, read_host_crontabs
+from .errors import EXIT_INSTALL, CronsyncError, InstallError, UsageError
+from .fsutil import atomic_write, remove_tree
+from .importmodel import ImportOptions, ImportPlan, MovedSecret, ScriptFile, ScriptReader
+from .importplan import plan_import
+from .importreport import render_migration
+from .inventory import CrontabFile, HostFacts, inventory_files
+from .jobwriter import render_job, render_repo_config, render_secrets
+
+DEFAULT_SECRETS_FILE = "cronsync-import-secrets.toml"
+USER_PLACEHOLDER = "{user}"
+MAX_SCRIPT_BYTES = 10 * 1024 * 1024
+
+
+class SecretsNotStored(CronsyncError):
+    """The moved-out secrets could not be stored (nothing was written to the repository)."""
+
+    exit_code = EXIT_INSTALL
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """What to import and where.
+
+    Attributes:
+        into: the repository directory to write.
+        sources: crontab files given on the command line; empty reads the host's.
+        system: the ``sources`` are system crontabs (a user field).
+        user: the ``sources`` are this user's crontab.
+        root: the host root (the host's crontabs, ``etc/passwd``, scripts).
+        timezone: the host's zone.
+        options: ``--copy-scripts``, ``--include-commented``, ``--secret-prefix``.
+        secrets_file: where the values go (``{user}`` makes one file per user); None
+            is ``./cronsync-import-secrets.toml``.
+        create_secrets: store them in Secrets Manager instead.
+        aws: how to reach AWS.
+        skip_sources: host paths never imported (cronsync's own cron file).
+        now: the time for the inventory (next runs); default the clock.
+    """
+
+    into: Path
+    sources: tuple[Path, ...] = ()
+    system: bool = False
+    user: Optional[str] = None
+    root: Path = Path("/")
+    timezone: str = "UTC"
+    options: ImportOptions = field(default_factory=ImportOptions)
+    secrets_file: Optional[Path] = None
+    create_secrets: bool = False
+    aws: AwsSettings = field(default_factory=AwsSettings)
+    skip_sources: frozenset[str] = frozenset()
+    now: Optional[datetime] = None
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did: the plan, the files written (relative to the repository) and
+    where the secrets went (``file:PATH``, ``aws:PREFIX`` or None)."""
+
+    plan: ImportPlan
+    written: tuple[str, ...]
+    destination: Optional[str]
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+def host_path(path: Path, root: Path) -> str:
+    """Return how cron on the host names ``path`` (``/etc/cron.d/x`` for ``ROOT/etc/cron.d/x``)."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        return "/" + absolute.relative_to(os.path.abspath(root)).as_posix()
+    except ValueError:
+        return absolute.as_posix()
+
+
+def _kind_of(path: str, request: ImportRequest) -> tuple[bool, Optional[str]]:
+    """Return (system, user) of a crontab given on the command line."""
+    if request.system or request.user:
+        return request.system, request.user
+    parent = Path(path).parent.name
+    if path.endswith("/etc/crontab") or parent == "cron.d":
+        return True, None
+    if parent == "crontabs":
+        return False, Path(path).name
+    raise UsageError(
+        f"{path}: is it a system crontab (--system) or whose crontab is it (--user USER)?"
+    )
+
+
+def read_sources(request: ImportRequest) -> list[CrontabFile]:
+    """Read the crontabs to import, sources named as host paths."""
+    if not request.sources:
+        files = read_host_crontabs(request.root)
+    else:
+        files = []
+        for path in request.sources:
+            shown = host_path(path, request.root)
+            system, user = _kind_of(shown, request)
+            files.append(replace(read_crontab_file(path, user, system), source=shown))
+    return [f for f in files if f.source not in request.skip_sources]
+
+
+def home_directories(root: Path) -> dict[str, str]:
+    """Return user -> home directory from ``ROOT/etc/passwd`` (the user database for /)."""
+    if root == Path("/"):
+        return {entry.pw_name: entry.pw_dir for entry in pwd.getpwall()}
+    try:
+        text = (root / "etc/passwd").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    homes: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split(":")
+        if len(parts) >= 6 and parts[5].startswith("/"):
+            homes.setdefault(parts[0], parts[5])
+    return homes
+
+
+def script_reader(root: Path) -> ScriptReader:
+    """Return a reader of host scripts for ``--copy-scripts`` (copies only scripts:
+    a regular file up to 10 MiB starting with ``#!``)."""
+
+    def read(program: str) -> Union[ScriptFile, str]:
+        path = root / program.lstrip("/")
+        try:
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):
+                return "not a regular file"
+            if info.st_size > MAX_SCRIPT_BYTES:
+                return "larger than 10 MiB"
+            data = path.read_bytes()
+        except OSError as exc:
+            return f"cannot read it here ({exc.strerror or exc})"
+        if not data.startswith(b"#!"):
+            return "not a script (no #! line): a program does not belong in the repository"
+        return ScriptFile(program, data, stat.S_IMODE(info.st_mode) & 0o755 | 0o644)
+
+    return read
+
+
+# --- checks ---------------------------------------------------------------------------
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def check_target(request: ImportRequest) -> None:
+    """Refuse a repository that has jobs already, or a secrets file inside it.
+
+    Raises:
+        UsageError: what is wrong and what to do.
+    """
+    into = request.into
+    if into.exists() and not into.is_dir():
+        raise UsageError(f"--into {into}: not a directory")
+    jobs = into / "jobs"
+    if jobs.is_symlink() or (jobs.exists() and (not jobs.is_dir() or any(jobs.iterdir()))):
+        raise UsageError(
+            f"{jobs} is not empty: import into a new or empty directory "
+            "(an import never overwrites jobs)"
+        )
+    if not request.create_secrets and _inside(secrets_path(request), into):
+        raise UsageError(
+            f"the secrets file {secrets_path(request)} would be inside the repository "
+            f"{into}: pass --secrets-file PATH outside it (or --create-secrets)"
+        )
+
+
+def secrets_path(request: ImportRequest) -> Path:
+    """Return the secrets file (template) the request writes."""
+    return request.secrets_file or Path.cwd() / DEFAULT_SECRETS_FILE
+
+
+# --- secrets --------------------------------------------------------------------------
+
+
+def _read_existing(path: Path) -> dict[str, str]:
+    """Return the entries of an existing secrets file (kept when merging)."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return {}
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"{path} exists and is not a regular file")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise UsageError(f"{path} exists and is readable by others: chmod 600 it or pick another")
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python < 3.11 only
+        import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{path} exists and is not a readable secrets file") from exc
+    return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
+def write_secrets_files(template: Path, secrets: Mapping[str, MovedSecret]) -> list[Path]:
+    """Write the values in the file backend's format, mode 0600 (merged into an existing
+    file: entries of other imports are kept). ``{user}`` in ``template`` gives one file
+    per user with the references that user's jobs read.
+
+    Returns:
+        the files written.
+    """
+    per_user = USER_PLACEHOLDER in str(template)
+    groups: dict[Path, list[MovedSecret]] = {}
+    for secret in sorted(secrets.values(), key=lambda s: s.reference):
+        users = sorted(secret.users) if per_user else [""]
+        for user in users:
+            path = Path(str(template).replace(USER_PLACEHOLDER, user))
+            groups.setdefault(path, []).append(secret)
+    for path, items in groups.items():
+        merged = _read_existing(path)
+        merged.update({s.reference: s.value for s in items})
+        header = [
+            "Secrets moved out of crontabs by `cronsync import`. Keep this file private",
+            "(mode 0600) and out of every repository; delete it once the values are in place.",
+        ]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, render_secrets(sorted(merged.items()), header).encode(), mode=0o600)
+    return sorted(groups)
+
+
+def create_aws_secrets(secrets: Mapping[str, MovedSecret], aws: AwsSettings) -> None:
+    """Store each value in Secrets Manager (CreateSecret, else PutSecretValue).
+
+    Raises:
+        SecretsNotStored: AWS refused or could not be reached (the message names the
+            reference, never the value).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    where = ""
+    try:
+        client = make_client("secretsmanager", aws)
+        for reference, secret in sorted(secrets.items()):
+            where = f" ({reference})"
+            _store_one(client, reference, secret.value, ClientError)
+    except (BotoCoreError, ClientError) as exc:
+        error = getattr(exc, "response", {}).get("Error", {})
+        reason = error.get("Code") or type(exc).__name__
+        # from None: botocore's message may quote the request; the value must not show
+        raise SecretsNotStored(
+            f"cannot store the secrets in Secrets Manager{where}: {reason}"
+        ) from None
+
+
+def _store_one(client: Any, reference: str, value: str, client_error: type[Exception]) -> None:
+    try:
+        client.create_secret(
+            Name=reference,
+            SecretString=value,
+            Description="moved out of a crontab by cronsync import",
+        )
+    except client_error as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code != "ResourceExistsException":
+            raise
+        client.put_secret_value(SecretId=reference, SecretString=value)
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def _write(root: Path, relative: str, data: bytes, mode: int = 0o644) -> str:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, data, mode=mode, durable=False)
+    return relative
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create a file that cannot exist yet (in a fresh staging folder), mode 0644."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, 0o644)
+    try:
+        os.fchmod(fd, 0o644)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _write_jobs(into: Path, plan: ImportPlan) -> list[str]:
+    """Write every job file into a staging folder renamed to ``jobs/`` at the end, so
+    ``jobs/`` appears complete or not at all (and thousands of files stay fast)."""
+    jobs = into / "jobs"
+    staging = into / f".jobs.tmp-{os.getpid()}"
+    remove_tree(staging)
+    staging.mkdir(mode=0o755)
+    try:
+        for job in plan.jobs:
+            _write_new(staging / f"{job.model.name}.toml", render_job(job.model).encode())
+        if jobs.is_dir():
+            jobs.rmdir()  # empty: checked before anything was written
+        os.rename(staging, jobs)
+    except OSError as exc:
+        remove_tree(staging)
+        raise InstallError(f"cannot write {jobs}: {exc.strerror or exc}") from exc
+    return [f"jobs/{job.model.name}.toml" for job in plan.jobs]
+
+
+def check_files(request: ImportRequest, plan: ImportPlan) -> None:
+    """Refuse to replace a ``cronsync.toml`` or a script of other content.
+
+    Raises:
+        UsageError: the repository holds such a file.
+    """
+    into = request.into
+    wanted = {"cronsync.toml": render_repo_config(plan.timezone, plan.sources).encode()}
+    wanted.update({relative: script.data for relative, script in plan.scripts.items()})
+    for relative, data in wanted.items():
+        target = into / relative
+        if target.is_symlink() or (target.exists() and target.read_bytes() != data):
+            raise UsageError(f"{target} exists: import into a new or empty directory")
+
+
+def write_repository(
+    request: ImportRequest, plan: ImportPlan, destination: Optional[str]
+) -> list[str]:
+    """Write the repository (after :func:`check_files`); return the files written."""
+    into = request.into
+    config = render_repo_config(plan.timezone, plan.sources).encode()
+    into.mkdir(parents=True, exist_ok=True)
+    written = [_write(into, "cronsync.toml", config)]
+    written += _write_jobs(into, plan)
+    for relative, script in sorted(plan.scripts.items()):
+        written.append(_write(into, relative, script.data, script.mode))
+    migration = render_migration(plan, destination).encode()
+    written.append(_write(into, "MIGRATION.md", migration))
+    return written
+
+
+def run_import(request: ImportRequest) -> ImportResult:
+    """Import crontabs into a new job repository.
+
+    Returns:
+        what was done (see :class:`ImportResult`).
+    Raises:
+        UsageError: the target or a source cannot be used (nothing written).
+        SecretsNotStored: the secrets could not be stored (nothing written).
+        InstallError: a file could not be written.
+    """
+    check_target(request)
+    files = read_sources(request)
+    users = host_users(request.root) if not request.sources else None
+    now = request.now or datetime.now(timezone.utc)
+    facts = HostFacts(
+        now, ZoneInfo(request.timezone), frozenset(users) if users else None, details=False
+    )
+    homes = home_directories(request.root)
+    reader = script_reader(request.root) if request.options.copy_scripts else None
+    pairs = list(zip(files, inventory_files(files, facts)))
+    plan = plan_import(pairs, request.timezone, request.options, homes.get, reader)
+    check_files(request, plan)
+    destination = None
+    if plan.secrets and request.create_secrets:
+        create_aws_secrets(plan.secrets, request.aws)
+        destination = f"aws:{request.options.secret_prefix}"
+    elif plan.secrets:
+        template = secrets_path(request)
+        write_secrets_files(template, plan.secrets)
+        destination = f"file:{template}"
+    written = write_repository(request, plan, destination)
+    return ImportResult(plan, tuple(written), destination)
