@@ -44,7 +44,7 @@ import cronsync
 from cronsync.config import load_config
 from cronsync.jobspec import load_release
 from cronsync.logformat import CRONSYNC, MARK
-from cronsync.runner import FORWARD_DEADLINE
+from cronsync.runafter import FORWARD_DEADLINE
 from cronsync.runrecord import read_last
 from cronsync.sync import run_sync
 

@@ -19,7 +19,8 @@ from typing import Any, Callable, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import UsageError
-from .inventory import FileInventory, HostFacts, InventoryEntry, inventory_files
+from .inventory import HostFacts, inventory_files
+from .inventoryrecords import FileInventory, InventoryEntry
 
 FORMAT = 1
 _COMMAND_WIDTH = 60

@@ -28,7 +28,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Optional
 
-from .inventory import FILE_IGNORED, CrontabFile
+from .inventory import CrontabFile
+from .inventoryrecords import FILE_IGNORED
 
 SYSTEM_CRONTAB = "etc/crontab"
 CRON_D = "etc/cron.d"

@@ -92,7 +92,7 @@ def build_remote(config: AgentConfig) -> tuple[str, Build]:
         LockBusyError: a sync is running (it owns the checkout).
         SourceError: the remote cannot be fetched.
     """
-    from . import gitsource  # GitPython: only plan pays for it
+    from . import gitexport, gitsource  # GitPython: only plan pays for it
     from .build import build_tree
 
     paths = config.paths
@@ -103,7 +103,7 @@ def build_remote(config: AgentConfig) -> tuple[str, Build]:
         )
         staging = new_staging_dir(paths, fetched.commit)
         try:
-            gitsource.export_commit(paths.checkout, fetched.commit, staging / RELEASE_REPO)
+            gitexport.export_commit(paths.checkout, fetched.commit, staging / RELEASE_REPO)
             source = SourceInfo(redact_url(config.repo_url), config.branch, fetched.commit)
             now = datetime.now(timezone.utc)
             return fetched.commit, build_tree(config, staging / RELEASE_REPO, source, now)

@@ -4,7 +4,7 @@
 run the same thing:
 
 * ``%``: the first unescaped ``%`` starts the standard input (each later ``%`` a
-  newline) and ``\\%`` is a literal ``%`` (``inventory.split_percent``); the stdin
+  newline) and ``\\%`` is a literal ``%`` (``cronline.split_percent``); the stdin
   text becomes ``printf '%s\\n' 'line 1' 'line 2' | CMD`` (quoted with ``shlex``).
 * Inline secrets: each span the caller moves out is replaced by a reference to an
   environment variable, quoted for where it stands (``"$X"`` unquoted, ``${X}``
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
-from .inventory import split_percent
+from .cronline import split_percent
 
 ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 

@@ -4,8 +4,8 @@
 ``jobwriter.JobModel`` by :func:`build_model`); ``importer`` writes it out and
 ``importreport`` turns it into MIGRATION.md and the ``--json`` document.
 :class:`KnownValues` and :func:`hide_known_values` keep every secret value found
-anywhere out of everything written. ``debian_schedule`` is the inventory's private
-reading of a schedule (``1-5-7`` as ``1-5``, reversed ranges dropped): the one place
+anywhere out of everything written. ``debianschedule.read_debian_schedule`` is cron's
+own reading of a schedule (``1-5-7`` as ``1-5``, reversed ranges dropped): the one place
 that knows it.
 """
 
@@ -18,10 +18,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
-from . import secretscan
+from . import secretkinds, secretscan
+from .cronline import parse_env_line
+from .debianschedule import read_debian_schedule
 from .errors import ScheduleError
-from .inventory import InventoryEntry, parse_env_line
-from .inventory import _check_schedule as debian_schedule  # cron's own reading of a schedule
+from .inventoryrecords import InventoryEntry
 from .jobwriter import JobModel, Origin, visible
 from .schedule import parse_schedule
 
@@ -163,7 +164,7 @@ class KnownValues:
         """Return ``text`` with every known value in it replaced by ``***``."""
         if not self._values:
             return text
-        return self._compiled().sub(secretscan.MASK, text)
+        return self._compiled().sub(secretkinds.MASK, text)
 
 
 @dataclass
@@ -187,7 +188,7 @@ def effective_schedule(written: str) -> Optional[str]:
         parse_schedule(written)
         return written
     except ScheduleError:
-        when = debian_schedule(written)
+        when = read_debian_schedule(written)
         return when.schedule.text if when.schedule is not None and not when.error else None
 
 

@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from typing import Callable, Optional
 
-from . import secretscan
+from . import secretkinds, secretscan
 from .importcmd import SecretSpan, describe_features, translate
 from .importmodel import (
     BLANKS,
@@ -53,7 +53,8 @@ from .importmodel import (
     written_values,
 )
 from .importnames import derive_name, unique_name
-from .inventory import REJECTED, CrontabFile, FileInventory, InventoryEntry
+from .inventory import CrontabFile
+from .inventoryrecords import REJECTED, FileInventory, InventoryEntry
 from .jobwriter import Origin, line_digest, visible
 from .tomlcheck import ENV_NAME
 from .validate import USER_NAME, program_path_problem
@@ -151,7 +152,7 @@ class Planner:
         env: tuple[tuple[str, str], ...],
         origin: Origin,
         masked: str,
-        findings: list[secretscan.Finding],
+        findings: list[secretkinds.Finding],
     ) -> PlannedJob:
         schedule = effective_schedule(entry.schedule)
         if schedule is None:
@@ -172,7 +173,7 @@ class Planner:
         env: tuple[tuple[str, str], ...],
         origin: Origin,
         masked: str,
-        findings: list[secretscan.Finding],
+        findings: list[secretkinds.Finding],
     ) -> PlannedJob:
         entry, schedule = draft.entry, effective_schedule(draft.entry.schedule) or ""
         if schedule != entry.schedule:
@@ -223,7 +224,7 @@ class Planner:
             elif not ENV_NAME.fullmatch(name) or _CONTROL.search(value):
                 draft.todo.append(f"variable {visible(name)!r} was set but cannot be carried over")
             elif env_is_secret(name, value):
-                self._move_secret(draft, name, secretscan.ENV_ASSIGNMENT, name, value)
+                self._move_secret(draft, name, secretkinds.ENV_ASSIGNMENT, name, value)
             else:
                 draft.env[name] = value
         home = draft.env.get("HOME")
@@ -248,7 +249,7 @@ class Planner:
 
     def _findings(
         self, entry: InventoryEntry, command: str, env: tuple[tuple[str, str], ...]
-    ) -> list[secretscan.Finding]:
+    ) -> list[secretkinds.Finding]:
         """Scan the command again for the values (the inventory keeps none), only when
         the inventory found more secrets than the environment holds."""
         in_env = [value for name, value in env if env_is_secret(name, value)]
@@ -263,7 +264,7 @@ class Planner:
         return found
 
     def _command_secrets(
-        self, draft: Draft, command: str, findings: list[secretscan.Finding]
+        self, draft: Draft, command: str, findings: list[secretkinds.Finding]
     ) -> list[SecretSpan]:
         spans = []
         for finding in findings:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Optional
 
-from . import secretscan
+from . import secretkinds, secretscan
 from .importmodel import ImportPlan, MovedSecret, PlannedJob, Skipped
 from .jobwriter import visible
 
@@ -34,7 +34,7 @@ def redact(text: str, secrets: Iterable[MovedSecret]) -> str:
     the text is built from masked parts already)."""
     for secret in secrets:
         if secret.value and secret.value in text:
-            text = text.replace(secret.value, secretscan.MASK)
+            text = text.replace(secret.value, secretkinds.MASK)
     return text
 
 

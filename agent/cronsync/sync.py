@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import gitsource
+from . import gitexport, gitsource
 from .build import Build, build_tree, config_digest
 from .config import AgentConfig
 from .drift import RELEASE, DriftFinding, find_drift, with_recorded_release_drift
@@ -108,7 +108,7 @@ def _export(cycle: _Cycle, commit: str, dest: Path) -> None:
     read), clone afresh once and try again."""
     config = cycle.config
     try:
-        gitsource.export_commit(config.paths.checkout, commit, dest)
+        gitexport.export_commit(config.paths.checkout, commit, dest)
         return
     except SourceError as exc:
         cycle.notes.append(f"export failed ({exc.message}); cloned afresh")
@@ -121,7 +121,7 @@ def _export(cycle: _Cycle, commit: str, dest: Path) -> None:
             f"branch {config.branch} moved to {fetched.commit[:12]} while "
             f"exporting {commit[:12]}; the next sync installs it"
         )
-    gitsource.export_commit(config.paths.checkout, commit, dest)
+    gitexport.export_commit(config.paths.checkout, commit, dest)
 
 
 def _job_users(build: Build) -> dict[str, str]:

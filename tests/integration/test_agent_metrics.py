@@ -178,7 +178,7 @@ def test_metrics_clients_have_short_timeouts_and_one_attempt() -> None:
 def test_publish_gives_up_quickly_on_a_hanging_cloudwatch(
     hanging_endpoint: HangingEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What the shim calls after every run (runner._after): the same signature."""
+    """What the shim calls after every run (runafter.after_run): the same signature."""
     for key in [k for k in os.environ if k.startswith("AWS_")]:
         monkeypatch.delenv(key)
     credentials = tmp_path / "credentials"

@@ -1,4 +1,4 @@
-"""gitsource against real git repositories made in a temp dir (no mocks)."""
+"""gitsource, gitexport and gitrun against real git repositories made in a temp dir (no mocks)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 
-from cronsync import gitsource
+from cronsync import gitrun
 from cronsync.errors import SourceError
-from cronsync.gitsource import export_commit, fetch_branch, is_ancestor
+from cronsync.gitexport import export_commit
+from cronsync.gitsource import fetch_branch, is_ancestor
 from cronsync.tarsafe import extract_tar
 
 GIT_ENV = {
@@ -377,9 +378,9 @@ class GitCall:
 
 @pytest.fixture
 def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[GitCall]:
-    """Record every git command gitsource runs (through ``_git``, its one git seam)."""
+    """Record every git command gitsource runs (through ``gitrun.run_git``, its one git seam)."""
     calls: list[GitCall] = []
-    run_git = gitsource._git
+    run_git = gitrun.run_git
 
     def recording(
         cwd: Path, *args: str, timeout: Optional[float] = None, env: Optional[dict[str, str]] = None
@@ -387,7 +388,7 @@ def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[GitCall]:
         calls.append(GitCall(args, dict(env or {})))
         return run_git(cwd, *args, timeout=timeout, env=env)
 
-    monkeypatch.setattr(gitsource, "_git", recording)
+    monkeypatch.setattr(gitrun, "run_git", recording)
     return calls
 
 
@@ -472,7 +473,7 @@ def test_askpass_answers_git_credential_prompts(
     done = subprocess.run(
         ["git", *clone.args[:2], "credential", "fill"],
         input="protocol=https\nhost=git.example.test\npath=jobs.git\n\n",
-        env={**os.environ, **gitsource._NO_PROMPT_ENV, **clone.env},
+        env={**os.environ, **gitrun.NO_PROMPT_ENV, **clone.env},
         capture_output=True,
         text=True,
         check=True,

@@ -28,12 +28,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cronsync.cli_import import add_import_verbs
+from cronsync.cronline import split_percent
 from cronsync.errors import UsageError
 from cronsync.gate import check_repository
 from cronsync.importmodel import ImportOptions, command_field, entry_body
 from cronsync.importplan import plan_import
 from cronsync.importreport import import_json, render_migration
-from cronsync.inventory import CrontabFile, HostFacts, inventory_file, split_percent
+from cronsync.inventory import CrontabFile, HostFacts, inventory_file
 from cronsync.jobwriter import parse_origins, render_job
 from cronsync.manifest import SourceFile, parse_job
 from cronsync.model import Defaults, HostContext

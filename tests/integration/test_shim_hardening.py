@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from test_shim import ShimSandbox, wait_for
 
-from cronsync import runner
+from cronsync import runner, runsteps
 from cronsync.errors import InstallError
 from cronsync.install import ensure_job_dirs
 from cronsync.jobspec import ShimError
@@ -357,7 +357,7 @@ def test_an_unexpected_error_ends_the_record_and_exits_125(
     def explode(*_args: Any) -> dict[str, str]:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(runner, "_environment", explode)
+    monkeypatch.setattr(runner, "job_environment", explode)
     with pytest.raises(ShimError) as caught:
         run_job("boom", RunOptions(root=box.root))
     assert caught.value.exit_code == 125 and "kaboom" in caught.value.message
@@ -375,7 +375,7 @@ def test_a_record_that_cannot_be_written_exits_125_not_4(
     def full(*_args: Any) -> None:
         raise InstallError("cannot write record: No space left on device")
 
-    monkeypatch.setattr(runner, "write_record", full)
+    monkeypatch.setattr(runsteps, "write_record", full)
     stderr = open(os.devnull, "w")  # noqa: SIM115
     with stderr, pytest.raises(ShimError) as caught:
         run_job("nodisk", RunOptions(root=box.root, stderr=stderr))
@@ -486,8 +486,8 @@ def test_the_duration_does_not_include_the_wait_for_cloudwatch(
         now[0] += 10.0  # the wait for CloudWatch
         return {"cloudwatch": {"delivered": True, "sent_events": 3, "error": None}}
 
-    monkeypatch.setattr(runner, "_start_forwarder", lambda run, path: "forwarder")
-    monkeypatch.setattr(runner, "_finish_forwarder", finish)
+    monkeypatch.setattr(runner, "start_forwarder", lambda run, path: "forwarder")
+    monkeypatch.setattr(runner, "finish_forwarder", finish)
     assert run_job("timed", RunOptions(root=box.root, clock=lambda: now[0])) == 0
     record = box.last("timed")
     assert record["duration"] == 0.0 and record["ended"] == record["started"]

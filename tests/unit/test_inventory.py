@@ -17,15 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cronsync.inventory import (
-    CrontabFile,
-    FileInventory,
-    HostFacts,
-    InventoryEntry,
-    inventory_file,
-    parse_env_line,
-    split_percent,
-)
+from cronsync.cronline import parse_env_line, split_percent
+from cronsync.inventory import CrontabFile, HostFacts, inventory_file
+from cronsync.inventoryrecords import FileInventory, InventoryEntry
 from cronsync.render import HEADER
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "crontabs"

@@ -310,7 +310,7 @@ def test_the_shim_starts_without_pathlib_typing_or_dataclasses() -> None:
     code = (
         "import sys\n"
         f"sys.path.insert(0, {AGENT!r})\n"
-        "import cronsync.shim, cronsync.runner\n"
+        "import cronsync.shim, cronsync.runner, cronsync.runsteps, cronsync.runafter\n"
         "print(sorted({'pathlib', 'typing', 'dataclasses'} & set(sys.modules)))\n"
     )
     done = subprocess.run(

@@ -1,4 +1,5 @@
-"""Finding and masking inline secrets in cron commands (cronsync.secretscan)."""
+"""Finding and masking inline secrets in cron commands (cronsync.secretscan and the
+detectors and kinds behind it)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from cronsync import secretscan
-from cronsync.secretscan import (
+from cronsync import secretkinds
+from cronsync.secretkinds import (
     AUTH_HEADER,
     AWS_ACCESS_KEY_ID,
     AWS_SECRET_ACCESS_KEY,
@@ -19,11 +20,9 @@ from cronsync.secretscan import (
     URL_CREDENTIALS,
     URL_PARAMETER,
     USER_PASSWORD,
-    find_secrets,
     is_secret_name,
-    mask_env_value,
-    mask_secrets,
 )
+from cronsync.secretscan import find_secrets, mask_env_value, mask_secrets
 
 # (command, kind, secret value, masked command, suggested env name)
 CASES = [
@@ -236,8 +235,8 @@ def test_mask_env_value_by_name_and_by_content() -> None:
 
 
 def test_env_name_is_a_valid_variable_name() -> None:
-    assert secretscan.env_name("backup.sh", "password") == "BACKUP_SH_PASSWORD"
-    assert secretscan.env_name("7z", "password") == "X_7Z_PASSWORD"
+    assert secretkinds.env_name("backup.sh", "password") == "BACKUP_SH_PASSWORD"
+    assert secretkinds.env_name("7z", "password") == "X_7Z_PASSWORD"
 
 
 @settings(max_examples=300, deadline=None)
