@@ -289,25 +289,25 @@ def test_aws_secrets_reach_the_job_masked_in_the_log_and_cloudwatch(
     )
     client(endpoint, "ssm").put_parameter(Name="/batch/x", Value=SSM_VALUE, Type="SecureString")
     box.script(
-        "work.sh",
+        "report.sh",
         '#!/bin/sh\necho "token $TOKEN"\nsleep 0.1\necho "db $DB_PASSWORD" >&2\nsleep 0.1\n'
         'echo "x $X"\necho "plain line"\nexit 3\n',
     )
     box.job(
-        "work",
-        'command = ["scripts/work.sh"]\n[secrets]\nTOKEN = "batch/token"\n'
+        "report",
+        'command = ["scripts/report.sh"]\n[secrets]\nTOKEN = "batch/token"\n'
         'DB_PASSWORD = { secret = "batch/db", key = "password" }\nX = "ssm:/batch/x"\n',
     )
     box.sync(endpoint)
 
-    done = box.run("work")
+    done = box.run("report")
 
     assert done.returncode == 3, done
     assert_no_secret(done.stdout + done.stderr, "the shim's stdout/stderr")
-    record = box.last("work")
+    record = box.last("report")
     assert (record["status"], record["exit_code"]) == ("failed", 3), record
     run_id = record["run_id"]
-    stream = f"{HOST}/work/{run_id}"
+    stream = f"{HOST}/report/{run_id}"
     assert record["cloudwatch_stream"] == stream
     log = box.log_bytes(record)
     assert_no_secret(log, "the local log")
@@ -322,7 +322,7 @@ def test_aws_secrets_reach_the_job_masked_in_the_log_and_cloudwatch(
     assert record["extra"]["cloudwatch"]["delivered"] is True
     assert record["extra"]["cloudwatch"]["error"] is None
     assert record["extra"]["cloudwatch"]["sent_events"] == len(messages)
-    assert not box.pending_file("work", run_id).exists()
+    assert not box.pending_file("report", run_id).exists()
     for path in box.root.rglob("*"):  # no value anywhere the shim writes
         if path.is_file():
             assert_no_secret(path.read_bytes(), str(path))
