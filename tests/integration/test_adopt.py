@@ -24,14 +24,9 @@ from cronsync.cli_import import add_import_verbs
 from cronsync.config import load_config
 from cronsync.inventory import CrontabFile, HostFacts, inventory_file
 from cronsync.sync import run_sync
+from helpers.crontabdata import DATA, SECRETS
 from helpers.sandbox import FIXED_NOW, Upstream, copy_template
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "crontabs"
-SECRETS = [
-    line
-    for line in (DATA / "SECRETS").read_text().splitlines()
-    if line and not line.startswith("#")
-]
 PASSWD = """\
 root:x:0:0:root:/root:/bin/bash
 postgres:x:105:110::/var/lib/postgresql:/bin/bash

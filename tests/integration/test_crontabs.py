@@ -21,13 +21,8 @@ import pytest
 
 from cronsync.cli_inventory import add_inventory_verb
 from cronsync.crontabs import host_users, read_crontab_file, read_host_crontabs
+from helpers.crontabdata import DATA, SECRETS, put
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "crontabs"
-SECRETS = [
-    line
-    for line in (DATA / "SECRETS").read_text().splitlines()
-    if line and not line.startswith("#")
-]
 PASSWD = """\
 root:x:0:0:root:/root:/bin/bash
 postgres:x:105:110::/var/lib/postgresql:/bin/bash
@@ -36,13 +31,6 @@ batch:x:1001:1001::/home/batch:/bin/bash
 alice:x:1002:1002::/home/alice:/bin/bash
 """
 AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
-
-
-def put(path: Path, source: str, mode: int = 0o644) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(DATA / source, path)
-    path.chmod(mode)
-    return path
 
 
 @pytest.fixture

@@ -41,18 +41,13 @@ from cronsync.model import Defaults, HostContext
 from cronsync.render import plan_entries
 from cronsync.schedule import describe, parse_schedule
 from cronsync.secretscan import find_secrets, mask_findings
+from helpers.crontabdata import DATA, SECRETS, put
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "crontabs"
-SECRETS = [
-    line
-    for line in (DATA / "SECRETS").read_text().splitlines()
-    if line and not line.startswith("#")
-]
 PASSWD = """\
 root:x:0:0:root:/root:/bin/bash
 postgres:x:105:110::/var/lib/postgresql:/bin/bash
@@ -66,13 +61,6 @@ SYSTEM_FILES = [
 ]  # fmt: skip
 USER_FILES = ["crontab-l-dump", "crlf-user", "user-quirks", "user-six-fields", "runnable-user"]
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
-
-
-def put(path: Path, source: str, mode: int = 0o644) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(DATA / source, path)
-    path.chmod(mode)
-    return path
 
 
 @pytest.fixture
