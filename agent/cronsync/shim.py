@@ -66,6 +66,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # cron keeps no output: one line, exit 125
+        print(f"cronsync-run: {job}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 125
 
 
 if __name__ == "__main__":
