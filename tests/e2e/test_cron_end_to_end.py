@@ -171,7 +171,11 @@ def test_cron_runs_installed_jobs_through_the_shim(
         deadline = time.monotonic() + 170
         while time.monotonic() < deadline:
             runs = {job: last_run(root, job) for job in DUE_EVERY_MINUTE}
-            if all(run.get("status") == "succeeded" for run in runs.values()):
+            # the end of a run is recorded before the shim's last wait for CloudWatch;
+            # the record is final once that wait has added its outcome too
+            if all(run.get("status") == "succeeded" for run in runs.values()) and (
+                "cloudwatch" in runs["report"].get("extra", {})
+            ):
                 break
             time.sleep(2)
     finally:
@@ -181,7 +185,7 @@ def test_cron_runs_installed_jobs_through_the_shim(
     report = runs["report"]
     log = Path(report["log"]).read_bytes()
     assert b"token=***" in log and SECRET.encode() not in log
-    assert report["extra"]["cloudwatch"]["delivered"] is True, report
+    assert report.get("extra", {}).get("cloudwatch", {}).get("delivered") is True, report
     events = aws_client("logs", moto_endpoint).get_log_events(
         logGroupName="/cronsync/e2e", logStreamName=report["cloudwatch_stream"], startFromHead=True
     )["events"]
@@ -197,5 +201,6 @@ def test_cron_runs_installed_jobs_through_the_shim(
         env={**os.environ, "CRONSYNC_CONFIG": str(config_file)},
     )
     shown = {job["name"]: job for job in json.loads(status.stdout)["jobs"]}
-    assert shown["report"]["last_run"]["status"] == "succeeded"
-    assert shown["report"]["last_success"]["run_id"] == report["run_id"]
+    # cron may have started (and ended) the next minute's run since: that one or later
+    assert shown["report"]["last_run"]["status"] in ("succeeded", "running")
+    assert shown["report"]["last_success"]["run_id"] >= report["run_id"]
