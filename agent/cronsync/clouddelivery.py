@@ -1,8 +1,8 @@
 """One delivery of one pending file: the log read from its saved position, under its lock.
 
 :func:`open_delivery` loads a pending file from its (open) :class:`PendingDir`, checks
-whose it is and where it sends, opens its log and takes the log's delivery lock;
-:meth:`Delivery.run` sends what the log holds past the saved position batch by batch
+whose it is, aims it at the host's group and stream, opens its log and takes the log's
+delivery lock; :meth:`Delivery.run` sends what the log holds past the saved position batch by batch
 and saves the position after each batch the service took, so a crash resends at most
 the one unacknowledged batch. Used by :mod:`cronsync.cloudlogs` (``deliver``,
 ``flush_pending`` and the shim's live forwarder).
@@ -80,8 +80,8 @@ class Delivery:
         sender: where to send.
         owner: ``(uid, gid)`` to give the rewritten pending file (root delivering a
             job user's file keeps it theirs), or None.
-        target: the group and stream to send to (checked against the pending file
-            by :func:`open_delivery`).
+        target: the group and stream to send to (what the pending file names when
+            None; :func:`open_delivery` aims the file at it).
     """
 
     def __init__(
@@ -198,16 +198,21 @@ def _refusal(
     """Return why the pending file must not be delivered, or None.
 
     Its owner must own its directory (or root must: a file another user slipped into a
-    job user's directory is not that job's), and it must send where ``target`` says.
+    job user's directory is not that job's).
     """
     if spool.owner_uid not in (0, info.st_uid):
         return f"refused: owned by uid {info.st_uid}, its directory by uid {spool.owner_uid}"
-    if target is not None and (pending.group, pending.stream) != target:
-        return one_line(
-            f"refused: it names stream {pending.stream!r} of group {pending.group!r}, "
-            f"not {target[1]!r} of {target[0]!r}"
-        )
     return None
+
+
+def aimed_at(pending: Pending, target: Optional[Target]) -> Pending:
+    """Return ``pending`` sending to ``target`` (when given) whatever group and stream
+    it names: the file is its user's to write, where it goes is the host's to say. A
+    file written before the host was renamed or the log group changed is delivered to
+    the stream its run has now, not left behind."""
+    if target is None or (pending.group, pending.stream) == target:
+        return pending
+    return replace(pending, group=target[0], stream=target[1])
 
 
 def _open_log(
@@ -254,8 +259,8 @@ def open_delivery(
             delivery).
         name: the pending file's name.
         sender: where the delivery will send.
-        target: the only ``(group, stream)`` the file may send to (a file naming
-            another is refused), or None to trust the file (its own user delivering).
+        target: the ``(group, stream)`` to send to whatever the file names (it is
+            rewritten to name them), or None to trust the file (its own user delivering).
         drop_after: drop a pending file whose log is gone once the file is this many
             seconds old (None: never; a live run's log may not be created yet).
 
@@ -275,7 +280,9 @@ def open_delivery(
     opened = _open_log(spool, name, pending, info, drop_after)
     if isinstance(opened, DeliveryResult):
         return opened
-    delivery = Delivery(spool, name, pending, opened, sender, _owner_to_keep(info), target)
+    delivery = Delivery(
+        spool, name, aimed_at(pending, target), opened, sender, _owner_to_keep(info), target
+    )
     try:
         if not try_lock(opened):
             delivery.close()
@@ -294,5 +301,5 @@ def open_delivery(
     if refused is not None:
         delivery.close()
         return DeliveryResult(error=refused)
-    delivery.pending = reloaded[0]
+    delivery.pending = aimed_at(reloaded[0], target)
     return delivery

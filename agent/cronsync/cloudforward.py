@@ -87,7 +87,8 @@ def flush_all(
     Args:
         host: this host's name (``config.host.name``): streams are ``HOST/JOB/RUN-ID``.
         log_group: the installed release's log group (its settings' ``log_group``);
-            a pending file naming another group or stream is refused.
+            every pending file goes there, to its own run's stream, whatever it
+            names (one written before a host rename or a group change included).
 
     Returns:
         The counts: delivered, left, errors, skipped, sent_events, messages.

@@ -110,8 +110,8 @@ def deliver(
             a symbolic link).
         sender: where to send.
         deadline: a ``time.monotonic()`` value; no batch is sent after it.
-        target: the only ``(group, stream)`` the file may send to, or None to trust
-            the file (its own user delivering it).
+        target: the ``(group, stream)`` to send to whatever the file names, or None
+            to trust the file (its own user delivering it).
 
     Returns:
         What was done. Never raises for a delivery failure: the error is in the result
@@ -211,7 +211,8 @@ def flush_pending(
     symbolic link is refused), and all access to a pending file goes through its
     directory held open, so root never writes or removes anything elsewhere. A
     pending file is delivered only to ``log_group`` and the stream of its own job and
-    run, ``HOST/JOB/RUN-ID``; one naming another group or stream is refused.
+    run, ``HOST/JOB/RUN-ID``, whatever group or stream it names (a file written before
+    the host was renamed or the log group changed is not left behind).
 
     Args:
         runs_dir: the runs directory (one subdirectory per job).
@@ -269,7 +270,8 @@ class LiveForwarder:
         pending_file: the run's pending file (already saved by the shim).
         sender_factory: makes the sender, called in the forwarder's thread.
         poll_interval: seconds between looks at the log.
-        target: the only ``(group, stream)`` the file may send to, or None to trust it.
+        target: the ``(group, stream)`` to send to whatever the file names, or None to
+            trust the file.
     """
 
     def __init__(

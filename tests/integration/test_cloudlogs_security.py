@@ -7,7 +7,8 @@ files, so root's flush must
    outside the real ``runs/<job>/pending/`` of the file's own job (nor read a log
    through another user's symlink);
 2. deliver a pending file only to the configured log group and the stream
-   ``HOST/JOB/RUN-ID`` of the job directory it is in and its own name.
+   ``HOST/JOB/RUN-ID`` of the job directory it is in and its own name, whatever group
+   and stream the file names.
 
 daemon (uid 1) runs job-a, bin (uid 2) runs job-b; what they do is done by processes
 running as them (``sh`` as that user), mid-delivery through our own sender seam.
@@ -39,6 +40,7 @@ from cronsync.cloudlogs import (
     Pending,
     deliver,
     flush_pending,
+    load_pending,
     pending_path,
     save_pending,
 )
@@ -312,26 +314,24 @@ def test_root_keeps_a_users_rewritten_pending_file_theirs_and_private(box: Box) 
     ("group", "stream"),
     [
         (GROUP, f"{HOST}/job-b/r1"),  # another job's history
-        ("/other/group", f"{HOST}/job-a/r1"),  # another group
-        (GROUP, "other-host/job-a/r1"),  # another host
+        ("/other/group", f"{HOST}/job-a/r1"),  # another group (or the group before a change)
+        (GROUP, "other-host/job-a/r1"),  # another host (or this one before a rename)
         (GROUP, f"{HOST}/job-a/r2"),  # another run
         (GROUP, f"{HOST}/job-a/r1/x"),
     ],
 )
-def test_a_pending_file_naming_another_group_or_stream_is_refused(
+def test_a_pending_file_naming_another_group_or_stream_goes_to_its_own_run_only(
     box: Box, group: str, stream: str
 ) -> None:
     box.job("job-a", A)
     pending = box.run("job-a", "r1", A, group=group, stream=stream)
-    before = pending.read_bytes()
 
     sender = Recorder()
     summary = box.flush(sender)
 
-    assert sender.sent == []
-    assert (summary.delivered, summary.left, summary.errors) == (0, 1, 1)
-    assert summary.messages[0].startswith(f"job-a/r1: refused: it names stream {stream!r}")
-    assert pending.read_bytes() == before
+    assert sender.sent == [(GROUP, f"{HOST}/job-a/r1", ["hello"])]
+    assert (summary.delivered, summary.left, summary.errors) == (1, 0, 0)
+    assert not pending.exists()
 
 
 def test_a_pending_file_is_delivered_to_its_own_jobs_stream_only(box: Box) -> None:
@@ -352,10 +352,10 @@ def test_a_pending_file_is_delivered_to_its_own_jobs_stream_only(box: Box) -> No
 
 def test_flush_all_takes_the_host_and_log_group_from_its_caller(box: Box) -> None:
     box.job("job-a", A)
-    box.run("job-a", "r1", A, stream=f"{HOST}/job-b/r1")
+    pending = box.run("job-a", "r1", A, group="/old/group", stream="other-host/job-b/r1")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        nowhere = f"http://127.0.0.1:{sock.getsockname()[1]}"  # nothing may be sent
+        nowhere = f"http://127.0.0.1:{sock.getsockname()[1]}"  # nothing listens
 
     summary = flush_all(
         box.runs,
@@ -366,21 +366,25 @@ def test_flush_all_takes_the_host_and_log_group_from_its_caller(box: Box) -> Non
     )
 
     assert (summary["delivered"], summary["left"], summary["errors"]) == (0, 1, 1)
-    assert "refused: it names stream" in summary["messages"][0]
+    kept = load_pending(pending)  # the failed attempt is recorded, aimed at its own run
+    assert kept is not None and kept.attempts == 1
+    assert (kept.group, kept.stream) == (GROUP, f"{HOST}/job-a/r1")
 
 
-def test_deliver_and_the_live_forwarder_refuse_a_file_naming_another_target(box: Box) -> None:
+def test_deliver_and_the_live_forwarder_send_to_their_target_only(box: Box) -> None:
     from cronsync.cloudlogs import LiveForwarder
 
     box.job("job-a", A)
-    pending = box.run("job-a", "r1", A, stream=f"{HOST}/job-b/r1")
     target = (GROUP, f"{HOST}/job-a/r1")
-    sender = Recorder()
-
-    result = deliver(pending, sender, time.monotonic() + 30, target=target)
-    live = LiveForwarder(pending, lambda: sender, target=target).finish(time.monotonic() + 5)
-
-    for outcome in (result, live):
-        assert outcome.error is not None and outcome.error.startswith("refused: it names")
-        assert not outcome.complete
-    assert sender.sent == [] and pending.exists()
+    for forward in (
+        lambda path, sender: deliver(path, sender, time.monotonic() + 30, target=target),
+        lambda path, sender: LiveForwarder(path, lambda: sender, target=target).finish(
+            time.monotonic() + 5
+        ),
+    ):
+        pending = box.run("job-a", "r1", A, stream=f"{HOST}/job-b/r1")
+        sender = Recorder()
+        outcome = forward(pending, sender)
+        assert outcome.error is None and outcome.complete
+        assert sender.sent == [(GROUP, f"{HOST}/job-a/r1", ["hello"])]
+        assert not pending.exists()
