@@ -37,7 +37,13 @@ origins from the installed release, and refuses (changing nothing) when a job is
 installed or a line changed since the import. A dry run unless --apply; --apply keeps
 backups under /var/lib/cronsync/adopt-backups and prints how to restore them.
 
-exit codes: 0 done (or nothing to do), 1 refused, 2 usage error, 4 write failed."""
+Cron reads changed crontabs at the top of each minute: a sync and an adopt that land in
+different minutes leave a minute in which both the job and its original line run.
+--apply --sync closes that gap: it syncs and adopts in one minute (waiting up to half
+a minute for the start of one).
+
+exit codes: 0 done (or nothing to do), 1 refused (or the sync refused the commit),
+2 usage error, 3 git failed, 4 write failed, 75 another sync runs."""
 
 
 def _host(args: argparse.Namespace) -> tuple[Path, str, Optional[Any]]:
@@ -149,11 +155,14 @@ def _adopt_lines(plan: Any, apply: bool) -> list[str]:
 
 
 def cmd_adopt(args: argparse.Namespace) -> int:
-    """``cronsync adopt [--apply] [SOURCES...]``: retire the lines imported jobs replace."""
+    """``cronsync adopt [--apply [--sync]] [SOURCES...]``: retire the lines imported jobs
+    replace (after a sync, or with ``--sync`` in the same cron minute as one)."""
     from .adopt import apply_adopt, plan_adopt
     from .config import Paths
     from .importer import host_path
 
+    if args.sync:
+        return _sync_and_adopt(args)
     root, _zone, config = _host(args)
     paths = config.paths if config and not args.root else Paths(root, root / "etc/cron.d/cronsync")
     sources = {host_path(Path(s), root) for s in args.sources} if args.sources else None
@@ -165,12 +174,64 @@ def cmd_adopt(args: argparse.Namespace) -> int:
         print("dry run: nothing changed; `cronsync adopt --apply` does it")
         return 0
     folder, restores = apply_adopt(plan, paths.root, datetime.now(timezone.utc))
+    _print_done(folder, restores)
+    return 0
+
+
+def _print_done(folder: Optional[Path], restores: list[tuple[Path, Path]]) -> None:
     if folder is not None:
         print(f"done; backups in {folder}")
         print("to undo, restore each file:")
         for backup, original in restores:
             print(f"  cp -p {shlex.quote(str(backup))} {shlex.quote(str(original))}")
     print("run `cronsync inventory --unmanaged-only` to see what cron still runs outside cronsync")
+
+
+_BOTH_RUN = (
+    "the imported jobs are installed and the original lines still run: fix what is "
+    "said above and run `cronsync adopt --apply`, or push a commit without the jobs"
+)
+
+
+def _sync_and_adopt(args: argparse.Namespace) -> int:
+    """``cronsync adopt --apply --sync``: sync, then adopt in the same cron minute."""
+    from .adopt import AdoptRefused
+    from .config import load_config
+    from .cutover import sync_and_adopt
+    from .importer import host_path
+    from .model import Problem
+
+    if not args.apply:
+        raise UsageError("--sync installs and retires for real: it needs --apply")
+    if args.root:
+        raise UsageError("--sync takes the host root from the agent config, not --root")
+    config = load_config(args.config)
+    root = config.paths.root
+    sources = {host_path(Path(s), root) for s in args.sources} if args.sources else None
+    try:
+        done = sync_and_adopt(config, sources, announce=print)
+    except AdoptRefused as exc:
+        print(f"refused, nothing retired: {exc.message}", file=sys.stderr)
+        print(_BOTH_RUN, file=sys.stderr)
+        return 1
+    record = done.sync.record
+    print(f"sync {record.result}: {record.message}", file=sys.stdout if record.ok else sys.stderr)
+    if done.plan is None:
+        for problem in record.errors:
+            print("  " + Problem.from_dict(problem).format(), file=sys.stderr)
+        print("nothing retired: the original lines keep running", file=sys.stderr)
+        return done.sync.exit_code or 1
+    print("\n".join(_adopt_lines(done.plan, done.adopted)))
+    if not done.adopted:
+        print(_BOTH_RUN, file=sys.stderr)
+        return 1
+    _print_done(done.backups, done.restores)
+    if done.crossed_minute:
+        print(
+            f"warning: the sync and adopt spanned {done.crossed_minute} UTC: jobs due then "
+            "may have run twice (see `cronsync history JOB`)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -236,6 +297,12 @@ def add_import_verbs(verbs: Any, add_config: Callable[[argparse.ArgumentParser],
     )
     adopt.add_argument("sources", nargs="*", metavar="SOURCE", help="only these crontabs")
     adopt.add_argument("--apply", action="store_true", help="do it (default: a dry run)")
+    adopt.add_argument(
+        "--sync",
+        action="store_true",
+        help="with --apply: sync first, then adopt within the same cron minute (waits for "
+        "the start of a minute when needed), so no job runs twice",
+    )
     adopt.add_argument(
         "--root", metavar="DIR", help="the host below DIR (default: paths.root, else /)"
     )

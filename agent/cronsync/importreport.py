@@ -146,10 +146,10 @@ def render_migration(plan: ImportPlan, destination: Optional[str] = None) -> str
         _secrets_step(plan, destination),
         "- [ ] Go through *Not imported*: fix and add by hand what should run, "
         "delete what is dead.",
-        "- [ ] `cronsync validate .`, commit and push. On the host, `cronsync adopt` "
-        "after the sync is a dry run; cut over with `cronsync sync && cronsync adopt "
-        "--apply` in one go: cron reads the new jobs and the retired lines at the same "
-        "minute, so nothing runs twice (or not at all) in between.",
+        "- [ ] `cronsync validate .`, commit and push. On the host (agent stopped), cut "
+        "over with `cronsync adopt --apply --sync`: it syncs and comments out the "
+        "replaced lines within one minute, so cron reads both changes together and "
+        "nothing runs twice (or not at all) in between.",
         "",
         "## Jobs",
         "",
