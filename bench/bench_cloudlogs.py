@@ -28,7 +28,7 @@ from cronsync import logformat
 from cronsync.awsclients import AwsSettings
 from cronsync.cloudbatch import Batcher, Event, Position
 from cronsync.cloudlogs import LogsSender, Pending, deliver, pending_path, save_pending
-from cronsync.cloudspool import read_pieces
+from cronsync.logreader import read_pieces
 
 BLOCK_LINES = 50
 CHUNK = 4 * 1024 * 1024

@@ -20,15 +20,9 @@ from typing import Any, Optional, Union
 
 from cronsync.cloudbatch import Batch, Batcher, Position
 from cronsync.cloudsend import DeliveryError, LogsSender, one_line
-from cronsync.cloudspool import (
-    Pending,
-    PendingDir,
-    log_mtime,
-    open_log,
-    read_pieces,
-    try_lock,
-)
+from cronsync.cloudspool import Pending, PendingDir
 from cronsync.errors import CronsyncError
+from cronsync.logreader import log_mtime, open_log, read_pieces, try_lock
 
 # Where a run's log goes: (log group, stream).
 Target = tuple[str, str]

@@ -1,4 +1,5 @@
-"""The spool of CloudWatch Logs deliveries: pending files and incremental log reading.
+"""The spool of CloudWatch Logs deliveries: the pending files (reading the logs they
+point to is :mod:`cronsync.logreader`'s).
 
 A run's local log is the spool itself; what is left to deliver is one small JSON file
 per run log, ``<runs_dir>/<job>/pending/<run_id>.json`` (mode 0600, written
@@ -11,41 +12,35 @@ deliver the same log at once; every rewrite of a pending file happens under that
 Root delivers files that job users control (``runs/<job>`` belongs to the job's user),
 so a delivery goes through a :class:`PendingDir`: the real pending directory held
 open, every file in it read, written, renamed and removed relative to that descriptor,
-never through a symbolic link; and the log is opened by :func:`open_log` following no
-symbolic link that root (or the delivering user) does not own.
+never through a symbolic link; and the log is opened by
+:func:`cronsync.logreader.open_log` following no symbolic link that root (or the
+delivering user) does not own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import stat
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
 from cronsync import logformat
-from cronsync.cloudbatch import Piece, Position, scan_pieces
+from cronsync.cloudbatch import Position
 from cronsync.errors import InstallError
 from cronsync.fsutil import atomic_write
 
 PENDING_FORMAT = "cronsync.pending/1"
 PENDING_DIR = "pending"
-# Reads of the log: large enough for a few thousand lines per system call, small
-# enough to keep memory bounded (one chunk is alive at a time).
-CHUNK_SIZE = 4 * 1024 * 1024
 _MAX_PENDING_BYTES = 64 * 1024
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-# Walking a log's path needs only search permission on its directories (Linux: O_PATH).
-_WALK_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_MAX_LINKS = 40  # symbolic links followed in one log path, as the kernel allows
 
 
 def stream_name(host: str, job: str, run_id: str) -> str:
@@ -227,7 +222,7 @@ class UnsafeEntry(PermissionError):
     """A directory entry cronsync refuses to go through (a symbolic link, a swap)."""
 
 
-def _same_file(one: os.stat_result, other: os.stat_result) -> bool:
+def same_file(one: os.stat_result, other: os.stat_result) -> bool:
     """Whether two statuses are of the same file."""
     return (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
 
@@ -249,7 +244,7 @@ def open_subdir(parent_fd: int, name: str) -> int:
     if not stat.S_ISDIR(info.st_mode):
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), name)
     fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
-    if not _same_file(os.fstat(fd), info):
+    if not same_file(os.fstat(fd), info):
         os.close(fd)
         raise UnsafeEntry(f"{name} was replaced while being opened")
     return fd
@@ -359,7 +354,7 @@ class PendingDir:
             InstallError: the entry is gone or is another file now (a swap).
         """
         try:
-            same = _same_file(
+            same = same_file(
                 os.stat(self.name, dir_fd=self.parent_fd, follow_symlinks=False),
                 os.fstat(self.fd),
             )
@@ -417,140 +412,3 @@ class PendingDir:
         """
         self.check()
         os.unlink(name, dir_fd=self.fd)
-
-
-def open_log(path: Path, owner_uid: int) -> int:
-    """Open a run log for reading, refusing one that ``owner_uid`` does not own.
-
-    A pending file is written by the job's user; checking that the log belongs to the
-    same user keeps a forged pending file from making root ship someone else's file.
-    No symbolic link is followed unless root (or we) own it: neither the log itself
-    nor a directory on its way (see :func:`_open_parent`).
-
-    Returns:
-        A read-only descriptor (close it; closing releases the lock).
-
-    Raises:
-        FileNotFoundError: the log (or a directory on its way) is gone.
-        OSError: it cannot be opened, is a symlink, not a regular file, not owned
-            by ``owner_uid``, or its path goes through another user's symlink.
-    """
-    parent, name = _open_parent(str(path))
-    try:
-        # before opening: never open a device or fifo
-        _check_log(os.stat(name, dir_fd=parent, follow_symlinks=False), path, owner_uid)
-        fd = os.open(name, _READ_FLAGS, dir_fd=parent)
-    finally:
-        os.close(parent)
-    try:
-        _check_log(os.fstat(fd), path, owner_uid)  # still the file checked
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _open_parent(path: str) -> tuple[int, str]:
-    """Open the directory holding ``path``, walking it one directory at a time.
-
-    A symbolic link on the way is followed only when root or we own it (one a job
-    user made could lead root anywhere); each directory is opened without following
-    and checked to be the entry just looked at.
-
-    Returns:
-        The directory's descriptor (close it) and the last component of ``path``.
-
-    Raises:
-        FileNotFoundError, NotADirectoryError: a component is missing or not a
-            directory.
-        UnsafeEntry: a symbolic link of another user, too many links, or a swap.
-    """
-    head, _slash, last = path.rpartition("/")
-    if last in ("", ".", ".."):
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-    trusted = (0, os.geteuid())
-    todo = head.split("/")[::-1]  # a stack: the next component last
-    fd = os.open("/" if path.startswith("/") else ".", _WALK_FLAGS)
-    links = 0
-    try:
-        while todo:
-            part = todo.pop()
-            if part in ("", "."):
-                continue
-            info = os.stat(part, dir_fd=fd, follow_symlinks=False)
-            if stat.S_ISLNK(info.st_mode):
-                links += 1
-                if info.st_uid not in trusted or links > _MAX_LINKS:
-                    raise UnsafeEntry(f"{path}: not following the symbolic link {part!r}")
-                target = os.readlink(part, dir_fd=fd)
-                if target.startswith("/"):
-                    root = os.open("/", _WALK_FLAGS)
-                    os.close(fd)
-                    fd = root
-                todo.extend(target.split("/")[::-1])
-                continue
-            if not stat.S_ISDIR(info.st_mode):
-                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
-            child = os.open(part, _WALK_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = child
-            if not _same_file(os.fstat(fd), info):
-                raise UnsafeEntry(f"{path}: {part!r} was replaced while being opened")
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, last
-
-
-def _check_log(info: os.stat_result, path: Path, owner_uid: int) -> None:
-    """Raise PermissionError unless ``info`` is a regular file owned by ``owner_uid``."""
-    if not stat.S_ISREG(info.st_mode) or info.st_uid != owner_uid:
-        raise PermissionError(f"{path} is not a regular file of uid {owner_uid}")
-
-
-def try_lock(fd: int) -> bool:
-    """Take the delivery lock on an open log without waiting.
-
-    Returns:
-        True when taken, False when another delivery holds it.
-
-    Raises:
-        OSError: the lock could not be taken for another reason.
-    """
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def read_pieces(fd: int, start: Position, *, final: bool) -> Iterator[Piece]:
-    """Yield the log's pieces of output from ``start``, reading a chunk at a time.
-
-    Args:
-        fd: the open log.
-        start: where to resume.
-        final: nothing more will be appended, so a last line without its newline is
-            yielded too; otherwise only complete lines (and whole pieces of very long
-            ones) are, and the rest waits for a later call.
-
-    Raises:
-        OSError: the log could not be read.
-    """
-    position = start
-    while True:
-        data = os.pread(fd, CHUNK_SIZE, position.offset)
-        short = len(data) < CHUNK_SIZE
-        progressed = False
-        for piece in scan_pieces(data, position, complete=final and short):
-            progressed = True
-            yield piece
-            position = piece.after
-        del data
-        if short or not progressed:
-            return
-
-
-def log_mtime(fd: int) -> float:
-    """Return the last modification time of the open log (seconds since the epoch)."""
-    return os.fstat(fd).st_mtime

@@ -39,7 +39,7 @@ from cronsync.cloudlogs import (
     pending_path,
     save_pending,
 )
-from cronsync.cloudspool import open_log, try_lock
+from cronsync.logreader import open_log, try_lock
 
 GROUP = "/cronsync/test"
 MIB = 1024 * 1024
