@@ -93,6 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         job = find_job(load_release(root), args.job)
         user = str(job.raw.get("user"))
+        if args.force and not job.installed and os.geteuid() == 0:
+            _prepare_dirs(config, args.job, user)
         me = _user_name()
         if user != me:
             if os.geteuid() != 0:
@@ -111,6 +113,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise
     except Exception as exc:
         raise ShimError(f"cronsync run failed: {type(exc).__name__}: {exc}", EXIT_SHIM) from exc
+
+
+def _prepare_dirs(config: Any, job: str, user: str) -> None:
+    """Give a job the sync did not install (disabled, or for other hosts) the run and
+    log directories an installed job gets, so ``--force`` can run it.
+
+    Raises:
+        InstallError: they cannot be created.
+    """
+    from .install import ensure_job_dirs
+
+    ensure_job_dirs(config.paths.runs_dir, config.paths.log_dir, {job: user})
 
 
 def _user_name() -> str:

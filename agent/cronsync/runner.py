@@ -255,9 +255,15 @@ def run_job(name: str, options: RunOptions) -> int:
         raise ShimError(f"cronsync-run failed: {describe_error(exc)}", EXIT_SHIM) from exc
     try:
         lock = take_lock(run)
+    except FileNotFoundError as exc:
+        where = f"{run.runs_dir}/{name}"
+        why = "a sync creates it" if job.installed else "the job is not installed on this host"
+        raise ShimError(
+            f"cannot take the lock of {name}: {where} does not exist ({why})", EXIT_SHIM
+        ) from exc
     except OSError as exc:
         raise ShimError(
-            f"cannot take the lock of {name} in {run.runs_dir}: {exc.strerror}", EXIT_SHIM
+            f"cannot take the lock of {name} in {run.runs_dir}/{name}: {exc.strerror}", EXIT_SHIM
         ) from exc
     except Exception as exc:
         raise ShimError(f"cronsync-run failed: {describe_error(exc)}", EXIT_SHIM) from exc

@@ -375,3 +375,27 @@ def test_status_history_and_logs_show_the_runs(box: ShimSandbox) -> None:
     by_hand = cli("run", "shown")
     assert by_hand.returncode == 2 and "visible output" in by_hand.stdout
     assert len(list_records(box.runs_dir, "shown")) == 2
+
+
+def test_force_runs_a_job_this_host_does_not_install(box: ShimSandbox) -> None:
+    box.job(
+        "retired",
+        'schedule = "* * * * *"\nshell = "echo forced run"\nenabled = false\nreason = "replaced"\n',
+    )
+    box.sync()
+    env = {**os.environ, "CRONSYNC_CONFIG": str(box.config_path)}
+    forced = subprocess.run(
+        [sys.executable, "-m", "cronsync.cli", "run", "retired", "--force"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if os.geteuid() == 0:  # root prepares the job's directories, as a sync would
+        assert forced.returncode == 0, forced.stderr
+        assert "forced run" in forced.stdout
+        assert box.last("retired")["status"] == "succeeded"
+    else:  # nobody else may: the message says why, and where
+        assert forced.returncode == 125
+        assert f"{box.runs_dir}/retired does not exist" in forced.stderr
+        assert "not installed on this host" in forced.stderr
+    assert "Traceback" not in forced.stderr
