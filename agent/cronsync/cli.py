@@ -229,6 +229,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     jobs = hostview.installed_jobs(config)
     state = load_state(config.paths.state_file)
     state.drift = hostview.live_drift(config, state)  # now, not as of the last sync
+    if state.installed is None and state.unreadable:  # what cron runs is still known
+        state.installed = hostview.release_as_installed(config, jobs)
     runs = hostview.last_runs(config, jobs)
     now = datetime.now(timezone.utc)
     installed_at = state.installed.at if state.installed else None

@@ -4,6 +4,7 @@ and ``status``)."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -14,7 +15,7 @@ from .errors import UsageError
 from .fsutil import ExclusiveLock, remove_tree
 from .install import RELEASE_REPO, make_dir, new_staging_dir, read_cron_file
 from .render import SourceInfo
-from .state import AgentState
+from .state import AgentState, Installed
 from .urls import redact_url
 
 if TYPE_CHECKING:
@@ -60,6 +61,25 @@ def installed_jobs(config: AgentConfig) -> Optional[dict[str, Any]]:
     if not isinstance(data.get("settings", {}), dict):
         data["settings"] = {}
     return data
+
+
+def release_as_installed(
+    config: AgentConfig, jobs_doc: Optional[dict[str, Any]]
+) -> Optional[Installed]:
+    """What the ``current`` release says was installed, for ``status`` when the state
+    file cannot say (unreadable or damaged): the commit from the release's jobs file,
+    the release from the link, the time the link was made. None when no usable release
+    is installed. The hashes stay empty (unknown)."""
+    commit = (jobs_doc or {}).get("commit")
+    if not isinstance(commit, str) or not commit:
+        return None
+    try:
+        release = Path(os.readlink(config.paths.current)).name
+        made = os.lstat(config.paths.current).st_mtime
+    except OSError:
+        return None
+    at = datetime.fromtimestamp(made, timezone.utc).isoformat(timespec="seconds")
+    return Installed(commit, release, at, cron_sha256="", config_digest="")
 
 
 def _unusable(fmt: Any, problem: str) -> dict[str, Any]:

@@ -196,6 +196,24 @@ def test_garbage_last_json_neither_crashes_nor_hangs_status(box: ShimSandbox) ->
     assert box.last("due")["status"] == "succeeded"
 
 
+def test_a_damaged_state_file_still_shows_what_cron_runs(box: ShimSandbox) -> None:
+    box.job("kept", 'schedule = "* * * * *"\nshell = "true"\n')
+    box.sync()
+    before = json.loads(cli(box, "status", "--json").stdout)["installed"]
+    (box.root / "var/lib/cronsync/state.json").write_text("{not json")
+
+    done = cli(box, "status", "--json")
+    status = json.loads(done.stdout)
+
+    assert done.returncode == 1 and status["health"] == "degraded"
+    assert "not valid JSON" in status["state_problem"]
+    installed = status["installed"]  # from the `current` release, not the state file
+    assert (installed["commit"], installed["release"]) == (before["commit"], before["release"])
+    assert installed["at"][:10] == before["at"][:10]
+    text = cli(box, "status")
+    assert f"installed:  {before['commit'][:12]} at " in text.stdout
+
+
 def test_history_skips_records_of_the_wrong_shape(box: ShimSandbox) -> None:
     box.job("shape", 'schedule = "* * * * *"\nshell = "true"\n')
     box.sync()
