@@ -93,7 +93,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         job = find_job(load_release(root), args.job)
         user = str(job.raw.get("user"))
-        if args.force and not job.installed and os.geteuid() == 0:
+        if not job.installed and not args.force:  # says why, and how to run it anyway
+            return run_job(args.job, RunOptions(root=root, by_hand=True))
+        if not job.installed and os.geteuid() == 0:
             _prepare_dirs(config, args.job, user)
         me = _user_name()
         if user != me:

@@ -109,6 +109,7 @@ def build_remote(config: AgentConfig) -> tuple[str, Build]:
         The fetched commit and its build.
 
     Raises:
+        UsageError: this user cannot write the state directory (not root).
         LockBusyError: a sync is running (it owns the checkout).
         SourceError: the remote cannot be fetched.
     """
@@ -116,6 +117,11 @@ def build_remote(config: AgentConfig) -> tuple[str, Build]:
     from .build import build_tree
 
     paths = config.paths
+    if paths.state_dir.is_dir() and not os.access(paths.state_dir, os.W_OK):
+        raise UsageError(
+            f"plan fetches into {paths.state_dir}, which this user cannot write: run it "
+            "as root, or `cronsync plan --repo DIR` on a clone of the jobs repository"
+        )
     make_dir(paths.state_dir, 0o755)
     with ExclusiveLock(paths.sync_lock, "sync"):
         fetched = gitsource.fetch_branch(

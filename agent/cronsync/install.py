@@ -275,16 +275,19 @@ def make_dir(path: Path, mode: int) -> None:
     try:
         _ensure_dir(path, mode, None)
     except OSError as exc:
-        raise InstallError(f"cannot create {path}: {exc.strerror or exc}") from exc
+        verb = "prepare" if path.is_dir() else "create"
+        raise InstallError(f"cannot {verb} {path}: {exc.strerror or exc}") from exc
 
 
 def _ensure_dir(path: Path, mode: int, owner: Optional[tuple[int, int]]) -> None:
+    """Create ``path`` if missing; give it ``mode`` and ``owner`` where they differ (an
+    existing, right directory is left alone: a user who may not change it may use it)."""
     path.mkdir(mode=mode, parents=True, exist_ok=True)
-    os.chmod(path, mode)
-    if owner is not None:
-        status = path.stat()
-        if (status.st_uid, status.st_gid) != owner:
-            os.chown(path, *owner)
+    status = path.stat()
+    if stat.S_IMODE(status.st_mode) != mode:
+        os.chmod(path, mode)
+    if owner is not None and (status.st_uid, status.st_gid) != owner:
+        os.chown(path, *owner)
 
 
 # what a run creates in runs/<job> that the next run must be able to write: when one of

@@ -399,3 +399,23 @@ def test_force_runs_a_job_this_host_does_not_install(box: ShimSandbox) -> None:
         assert f"{box.runs_dir}/retired does not exist" in forced.stderr
         assert "not installed on this host" in forced.stderr
     assert "Traceback" not in forced.stderr
+
+
+def test_by_hand_a_disabled_job_says_it_is_not_installed_before_anything_else(
+    box: ShimSandbox,
+) -> None:
+    box.job(
+        "gone",
+        'schedule = "* * * * *"\nshell = "true"\nenabled = false\nreason = "replaced"\n',
+        user="no-such-user-for-cronsync",
+    )
+    box.sync()
+    done = subprocess.run(
+        [sys.executable, "-m", "cronsync.cli", "run", "gone"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CRONSYNC_CONFIG": str(box.config_path)},
+    )
+    assert done.returncode == 125
+    assert "not installed on this host" in done.stderr and "--force" in done.stderr
+    assert "does not exist" not in done.stderr

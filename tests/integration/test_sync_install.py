@@ -253,3 +253,20 @@ def test_secret_values_never_reach_the_host_files(
                 continue
             assert needle not in path.read_bytes(), path
     assert value not in done.stdout + done.stderr
+
+
+def test_make_dir_leaves_a_right_directory_alone_and_fixes_a_wrong_one(tmp_path: Path) -> None:
+    from cronsync.install import make_dir
+
+    right, wrong = tmp_path / "right", tmp_path / "wrong"
+    right.mkdir(mode=0o755)
+    right.chmod(0o755)
+    wrong.mkdir()
+    wrong.chmod(0o700)
+    before = right.stat().st_ctime_ns
+    make_dir(right, 0o755)  # untouched: a user who may not chmod it may still use it
+    make_dir(wrong, 0o755)
+    make_dir(tmp_path / "new/deeper", 0o750)
+    assert right.stat().st_ctime_ns == before
+    assert stat.S_IMODE(wrong.stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "new/deeper").stat().st_mode) == 0o750
