@@ -40,8 +40,8 @@ def parse_repo_config(
     """Parse ``cronsync.toml``; an absent file means empty defaults and default settings.
 
     Returns:
-        The job defaults and the repo-wide settings (both empty where the file has
-        problems) and the problems.
+        The job defaults (those of the right type, where the file has problems), the
+        repo-wide settings (the defaults' where the file has problems) and the problems.
     """
     if source is None:
         return Defaults(), RepoSettings(), []
@@ -49,17 +49,23 @@ def parse_repo_config(
     if doc is None:
         return Defaults(), RepoSettings(), problems
     problems = check_table(doc, doc.data, schema.REPO_FIELDS)
-    if problems:
-        return Defaults(), RepoSettings(), problems
-    table: Mapping[str, Any] = doc.data.get("defaults", {})
-    cloudwatch: Mapping[str, Any] = doc.data.get("cloudwatch", {})
+    bad = {problem.field for problem in problems}
+    raw = doc.data.get("defaults", {})
+    if not isinstance(raw, dict) or "defaults" in bad:
+        raw = {}
+    table = {key: value for key, value in raw.items() if f"defaults.{key}" not in bad}
     defaults = Defaults(
         user=table.get("user"),
         timezone=table.get("timezone"),
         timeout_seconds=_seconds(table.get("timeout")),
         concurrency=table.get("concurrency", "forbid"),
         jitter_seconds=_seconds(table.get("jitter")) or 0,
+        lines={key: line for key, line in doc.lines.items() if key.startswith("defaults.")},
+        broken=frozenset(key for key in raw if key not in table),
     )
+    if problems:  # the good defaults still apply, so the jobs' own problems are true
+        return defaults, RepoSettings(), problems
+    cloudwatch: Mapping[str, Any] = doc.data.get("cloudwatch", {})
     settings = RepoSettings(
         log_group=cloudwatch.get("log_group", RepoSettings.log_group),
         metrics_namespace=cloudwatch.get("metrics_namespace", RepoSettings.metrics_namespace),
@@ -94,6 +100,8 @@ def _missing_required(doc: Located, data: Mapping[str, Any], defaults: Defaults)
     for item in schema.JOB_FIELDS:
         if item.required and item.name not in data:
             if item.name == "user" and defaults.user:
+                continue
+            if item.name in defaults.broken:  # reported once, at cronsync.toml
                 continue
             where = " (here or in cronsync.toml [defaults])" if item.default else ""
             problems.append(
@@ -143,7 +151,8 @@ def parse_job(source: SourceFile, defaults: Defaults) -> tuple[Optional[Job], li
     """Parse one job file against the job schema, applying the repository defaults.
 
     Returns:
-        The job (None when the file has any structural problem) and the problems.
+        The job (None when the file has any structural problem, or relies on a default
+        ``cronsync.toml`` got wrong: that problem is cronsync.toml's) and the problems.
     """
     name = job_name_for(source.path)
     problems = []
@@ -163,7 +172,11 @@ def parse_job(source: SourceFile, defaults: Defaults) -> tuple[Optional[Job], li
         return None, problems + syntax
     problems += check_table(doc, doc.data, schema.JOB_FIELDS)
     problems += _missing_required(doc, doc.data, defaults)
-    if problems:
+    inherits_broken = any(
+        item.required and item.name not in doc.data and item.name in defaults.broken
+        for item in schema.JOB_FIELDS
+    )
+    if problems or inherits_broken:
         return None, problems
     return _build_job(doc, name, doc.data, defaults), []
 

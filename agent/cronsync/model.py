@@ -93,13 +93,20 @@ class SuccessSpec:
 
 @dataclass(frozen=True)
 class Defaults:
-    """Repo-wide defaults from ``cronsync.toml``."""
+    """Repo-wide defaults from ``cronsync.toml``.
+
+    ``lines`` maps ``defaults.FIELD`` to the line it was written on; ``broken`` names
+    the fields given a value of the wrong type (reported once, at ``cronsync.toml``,
+    and left out: a job relying on one is not reported again for lacking it).
+    """
 
     user: Optional[str] = None
     timezone: Optional[str] = None
     timeout_seconds: Optional[int] = None
     concurrency: str = "forbid"
     jitter_seconds: int = 0
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False)
+    broken: frozenset[str] = field(default=frozenset(), compare=False)
 
 
 @dataclass(frozen=True)

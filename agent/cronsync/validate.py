@@ -110,8 +110,9 @@ def _check_command(job: Job) -> list[Problem]:
 
 
 def _check_user(job: Job, host: Optional[HostContext]) -> list[Problem]:
-    if not USER_NAME.fullmatch(job.user):
-        return [job.problem("user", f"{job.user!r} is not a valid user name")]
+    if not USER_NAME.fullmatch(job.user):  # inherited: said once, at cronsync.toml
+        own = "user" in job.lines
+        return [job.problem("user", f"{job.user!r} is not a valid user name")] if own else []
     if host is None:
         return []
     if host.allowed_users and job.user not in host.allowed_users:
@@ -152,7 +153,8 @@ def _check_schedule(job: Job) -> list[Problem]:
         parse_schedule(job.schedule)
     except ScheduleError as exc:
         problems.append(job.problem("schedule", f"{job.schedule!r}: {exc.message}"))
-    if job.timezone is not None and not is_known_zone(job.timezone):
+    # an inherited zone is checked once, at cronsync.toml (validate_defaults)
+    if job.timezone is not None and "timezone" in job.lines and not is_known_zone(job.timezone):
         problems.append(
             job.problem(
                 "timezone",
@@ -220,11 +222,22 @@ def validate_defaults(defaults: Defaults, path: str) -> list[Problem]:
     problems = []
     if defaults.timezone is not None and not is_known_zone(defaults.timezone):
         problems.append(
-            Problem(path, None, "defaults.timezone", f"unknown time zone {defaults.timezone!r}")
+            Problem(
+                path,
+                defaults.lines.get("defaults.timezone"),
+                "defaults.timezone",
+                f"unknown time zone {defaults.timezone!r} (use an IANA name such as "
+                "'Asia/Tokyo'; every job without its own timezone uses it)",
+            )
         )
     if defaults.user is not None and not USER_NAME.fullmatch(defaults.user):
         problems.append(
-            Problem(path, None, "defaults.user", f"{defaults.user!r} is not a valid user name")
+            Problem(
+                path,
+                defaults.lines.get("defaults.user"),
+                "defaults.user",
+                f"{defaults.user!r} is not a valid user name",
+            )
         )
     return problems
 

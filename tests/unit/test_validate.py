@@ -481,3 +481,40 @@ def test_todo_placeholders_left_by_import_are_errors(field: str) -> None:
     problems = [p for p in validate_job(job) if p.field == field]
     assert len(problems) == 1 and "placeholder" in problems[0].message
     assert not [p for p in validate_job(make_job()) if p.field == field]
+
+
+JOB_RELYING_ON_DEFAULTS = 'description = "d"\nowner = "o"\nschedule = "@daily"\nshell = "true"\n'
+
+
+def test_a_bad_default_is_said_once_at_cronsync_toml_not_once_per_job() -> None:
+    config = SourceFile(
+        "cronsync.toml", '[defaults]\nuser = 5\ntimezone = "Mars/Base"\ntimeout = "1h"\n'
+    )
+    jobs = [SourceFile(f"jobs/j{n}.toml", JOB_RELYING_ON_DEFAULTS) for n in range(3)]
+    repo, problems = parse_repo(config, jobs)
+    problems += validate_repo(repo)
+    assert [p.format() for p in problems] == [
+        "cronsync.toml:2: defaults.user: expected a string, got an integer (5)",
+        "cronsync.toml:3: defaults.timezone: unknown time zone 'Mars/Base' (use an IANA name "
+        "such as 'Asia/Tokyo'; every job without its own timezone uses it)",
+    ]
+    assert repo.defaults.timeout_seconds == 3600  # the good defaults still apply
+
+
+def test_a_job_with_its_own_bad_zone_or_user_is_told_so_itself() -> None:
+    config = SourceFile("cronsync.toml", '[defaults]\nuser = "Bad User"\ntimezone = "Nowhere/X"\n')
+    own = JOB_RELYING_ON_DEFAULTS + 'user = "Also Bad"\ntimezone = "Mars/Base"\n'
+    repo, problems = parse_repo(
+        config,
+        [
+            SourceFile("jobs/own.toml", own),
+            SourceFile("jobs/inherits.toml", JOB_RELYING_ON_DEFAULTS),
+        ],
+    )
+    found = [p.format().split(": ")[0:2] for p in problems + validate_repo(repo)]
+    assert sorted(found) == [
+        ["cronsync.toml:2", "defaults.user"],
+        ["cronsync.toml:3", "defaults.timezone"],
+        ["jobs/own.toml:5", "user"],
+        ["jobs/own.toml:6", "timezone"],
+    ]
