@@ -192,6 +192,9 @@ class _JobsScan:
             self.problems.append(Problem(relative, None, "", message))
             return None
         if stat.S_ISDIR(mode):
+            if name.endswith(JOB_SUFFIX):
+                message = "is a folder, not a job file (the .toml files in it are read as jobs)"
+                self.problems.append(Problem(relative, None, "", message, WARNING))
             return relative
         self._visit_file(relative, name, mode)
         return None

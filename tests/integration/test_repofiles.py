@@ -182,6 +182,15 @@ def test_typo_in_suffix_is_a_warning(tmp_path: Path) -> None:
     assert report.ok
 
 
+def test_a_folder_named_like_a_job_file_is_a_warning(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    (repo / "jobs" / "d.toml").mkdir()
+    report = check_repository(repo)
+    [(severity, message)] = found(report, "jobs/d.toml")
+    assert severity == WARNING and message.startswith("is a folder, not a job file")
+    assert report.ok
+
+
 # -- hidden files ------------------------------------------------------------------
 
 
