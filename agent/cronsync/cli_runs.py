@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import pwd
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -210,17 +211,22 @@ def cmd_logs(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     document = _installed_job(config, args.job)
     records = list_records(config.paths.runs_dir, args.job)
-    chosen = [r for r in records if r.log and (args.run is None or r.run_id == args.run)]
+    chosen = [str(r.log) for r in records if r.log and (args.run is None or r.run_id == args.run)]
+    if not chosen and args.run and _RUN_ID.fullmatch(args.run):  # a record damaged or gone
+        beside = config.paths.log_dir / args.job / f"{args.run}.log"
+        chosen = [str(beside)] if beside.is_file() else []
     if not chosen:
         which = f"run {args.run} of {args.job}" if args.run else f"{args.job}"
         raise CronsyncError(f"no log recorded for {which} (see cronsync history {args.job})")
-    path = str(chosen[0].log)
-    fd = _open_log(path, _log_dirs(config, document, args.job))
+    fd = _open_log(chosen[0], _log_dirs(config, document, args.job))
     try:
         _copy_log(fd, sys.stdout.buffer, raw=args.raw, with_streams=not args.no_streams)
     finally:
         os.close(fd)
     return 0
+
+
+_RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4}")  # runrecord.new_run_id's
 
 
 def _log_dirs(config: Any, document: Mapping[str, Any], job: str) -> list[str]:

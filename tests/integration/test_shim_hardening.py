@@ -105,6 +105,20 @@ def test_logs_refuses_a_record_naming_another_file(box: ShimSandbox) -> None:
     assert done.returncode == 1 and "root-only" not in done.stdout
 
 
+def test_logs_of_a_run_whose_record_is_damaged_reads_its_log_file(box: ShimSandbox) -> None:
+    box.job("mended", 'schedule = "* * * * *"\nshell = "echo still here"\n')
+    box.sync()
+    assert box.run("mended").returncode == 0
+    run_id = box.last("mended")["run_id"]
+    record_path(box, "mended").write_text("{damaged")
+
+    done = cli(box, "logs", "mended", "--run", run_id)
+    assert done.returncode == 0 and "still here" in done.stdout
+    for bad in ("../../../etc/passwd", "20990101T000000Z-0000"):
+        done = cli(box, "logs", "mended", "--run", bad)
+        assert done.returncode == 1 and "no log recorded" in done.stderr
+
+
 def test_logs_refuses_hard_links_and_does_not_hang_on_a_fifo(box: ShimSandbox) -> None:
     secret = box.base / "hard"
     secret.write_text("linked secret\n")
