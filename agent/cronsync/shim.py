@@ -6,6 +6,7 @@ when the job has AWS secrets or the host forwards to CloudWatch).
 
 from __future__ import annotations
 
+import os
 import sys
 
 from . import __version__
@@ -60,7 +61,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .runner import RunOptions, run_job
 
     try:
-        return run_job(job, RunOptions(root=root))
+        # absolute: the shim changes directory for a moment to start the job
+        return run_job(job, RunOptions(root=os.path.abspath(root)))
     except CronsyncError as exc:
         print(f"cronsync-run: {job}: {exc.message}", file=sys.stderr)
         return exc.exit_code
