@@ -306,12 +306,12 @@ def test_release_format_matches_what_sync_writes() -> None:
     assert "not a cronsync jobs file" in str(jobspec.format_problem(True, "x"))
 
 
-def test_the_shim_starts_without_pathlib_typing_or_dataclasses() -> None:
+def test_the_shim_starts_without_pathlib_typing_dataclasses_or_subprocess() -> None:
     code = (
         "import sys\n"
         f"sys.path.insert(0, {AGENT!r})\n"
         "import cronsync.shim, cronsync.runner, cronsync.runsteps, cronsync.runafter\n"
-        "print(sorted({'pathlib', 'typing', 'dataclasses'} & set(sys.modules)))\n"
+        "print(sorted({'pathlib', 'typing', 'dataclasses', 'subprocess'} & set(sys.modules)))\n"
     )
     done = subprocess.run(
         [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
