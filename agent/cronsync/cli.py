@@ -2,6 +2,8 @@
 
 A known error prints one line (``cronsync: ...``) and exits with its code; an
 unexpected one says so in one line and shows the traceback only with ``--verbose``.
+A command given ``--json`` that ends with an error also prints one error document
+(``cronsync.error/1``) on stdout, so a script always has JSON to read.
 """
 
 from __future__ import annotations
@@ -10,16 +12,17 @@ import argparse
 import json
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NoReturn, Optional, cast
 
 from . import __version__
-from .errors import EXIT_INSTALL, CronsyncError, UsageError
+from .errors import EXIT_INSTALL, EXIT_USAGE, CronsyncError, UsageError
 
 EXIT_INTERNAL = 70
 EXIT_CHANGES = 2  # plan --exit-code: a sync would change something (as terraform's)
 HEALTH_EXIT = {"ok": 0, "degraded": 1, "failed": 2}  # status, as monitoring plugins do
+ERROR_FORMAT = "cronsync.error/1"
 
 DESCRIPTION = """\
 cronsync keeps a host's cron jobs in a git repository: it validates the job files,
@@ -34,6 +37,29 @@ exit codes: 0 ok, 1 problems found or sync refused, 2 usage or config error,
 def _emit_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
+
+
+def error_document(line: str, exit_code: int) -> dict[str, Any]:
+    """The ``--json`` answer of a command that ends with an error.
+
+    Args:
+        line: the one line printed on stderr (``cronsync: ...``).
+        exit_code: the command's exit code.
+
+    Returns:
+        ``{"format": "cronsync.error/1", "error": line, "exit_code": exit_code}``.
+    """
+    return {"format": ERROR_FORMAT, "error": line, "exit_code": exit_code}
+
+
+def _emit_error_json(line: str, exit_code: int) -> None:
+    """Print the error document on stdout; a closed stdout is left alone (stderr has
+    the line already)."""
+    try:
+        _emit_json(error_document(line, exit_code))
+        sys.stdout.flush()
+    except OSError:
+        pass
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -179,9 +205,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
         else hostview.build_remote(config)[1]
     )
     if not build.ok:
+        failed = "FAILED: a sync would refuse this commit; nothing would change"
         for problem in build.problems:
             print(problem.format(), file=sys.stderr)
-        print("FAILED: a sync would refuse this commit; nothing would change", file=sys.stderr)
+        print(failed, file=sys.stderr)
+        if args.json:
+            problems = [p.as_dict() for p in build.problems]
+            _emit_json({**error_document(failed, 1), "problems": problems})
         return 1
     changes = plan.diff_jobs(hostview.installed_jobs(config), build.jobs_doc)
     diff = plan.cron_diff(
@@ -265,25 +295,63 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+CONFIG_HELP = "agent config (default: $CRONSYNC_CONFIG, else /etc/cronsync/agent.toml)"
+VERBOSE_HELP = "show details (tracebacks of internal errors)"
+
+
+class _BadCommandLine(SystemExit):
+    """argparse refused the command line (exit 2). A SystemExit, as argparse raises,
+    so callers of ``build_parser().parse_args`` see no difference; ``line`` is the
+    error line printed on stderr, for the ``--json`` error document."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(EXIT_USAGE)
+        self.line = line
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors remember their line (see _BadCommandLine).
+    Subparsers are made of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the usage and ``PROG: error: MESSAGE`` on stderr.
+
+        Raises:
+            _BadCommandLine: always (exit code 2).
+        """
+        line = f"{self.prog}: error: {message}"
+        self.print_usage(sys.stderr)
+        print(line, file=sys.stderr)
+        raise _BadCommandLine(line)
+
+
 def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        metavar="PATH",
-        help="agent config (default: $CRONSYNC_CONFIG, else /etc/cronsync/agent.toml)",
-    )
+    """Add ``--config PATH`` to a verb. Suppressed default: when it is not given after
+    the verb, the value given before it (or None) stays."""
+    parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP)
+
+
+def _add_verbose_to_verbs(verbs: Any) -> None:
+    """Let every verb take ``-v/--verbose`` after its name too (suppressed default, so
+    ``cronsync -v VERB`` keeps working)."""
+    parsers = cast(Mapping[str, argparse.ArgumentParser], verbs.choices)
+    for verb in dict.fromkeys(parsers.values()):  # one parser may have several names
+        verb.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of every verb."""
-    parser = argparse.ArgumentParser(
+    """Return the argument parser of every verb. ``--config`` and ``-v/--verbose`` are
+    accepted before the verb and after it (the one after wins)."""
+    parser = _Parser(
         prog="cronsync",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"cronsync {__version__}")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="show details (tracebacks of internal errors)"
-    )
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    parser.add_argument("--config", metavar="PATH", help=CONFIG_HELP)
     verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
     verbs.required = True
 
@@ -385,37 +453,73 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.add_argument("--format", choices=("markdown", "json"), default="markdown")
     schema.set_defaults(func=cmd_schema)
+    _add_verbose_to_verbs(verbs)
     return parser
 
 
+def _asks_for_json(tokens: Sequence[str]) -> bool:
+    """Whether a command line argparse refused had ``--json`` (or an abbreviation of it,
+    which argparse accepts) before any ``--``."""
+    for arg in tokens:
+        if arg == "--":
+            return False
+        name = arg.partition("=")[0]
+        if len(name) > 2 and "--json".startswith(name):
+            return True
+    return False
+
+
+def _fail(args: argparse.Namespace, line: str, exit_code: int) -> int:
+    """Report the error that ended a command: ``line`` on stderr and, when the command
+    was given ``--json``, the error document on stdout. Returns ``exit_code``."""
+    print(line, file=sys.stderr)
+    if getattr(args, "json", False):
+        _emit_error_json(line, exit_code)
+    return exit_code
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the ``cronsync`` command; return its exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the ``cronsync`` command; return its exit code.
+
+    Args:
+        argv: the arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code (README "Commands"); an error is one line on stderr, plus the
+        ``cronsync.error/1`` document on stdout when ``--json`` was given.
+
+    Raises:
+        SystemExit: only for ``--help`` and ``--version`` (exit 0).
+    """
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(tokens)
+    except _BadCommandLine as exc:  # argparse printed the usage and the line
+        if _asks_for_json(tokens):
+            _emit_error_json(exc.line, EXIT_USAGE)
+        return EXIT_USAGE
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
     except CronsyncError as exc:
-        print(f"cronsync: {exc.message}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(args, f"cronsync: {exc.message}", exc.exit_code)
     except KeyboardInterrupt:
-        print("cronsync: interrupted", file=sys.stderr)
-        return 130
+        return _fail(args, "cronsync: interrupted", 130)
     except BrokenPipeError:
         return 0
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"cronsync: {where}{exc.strerror or exc}", file=sys.stderr)
-        return EXIT_INSTALL
+        return _fail(args, f"cronsync: {where}{exc.strerror or exc}", EXIT_INSTALL)
     except Exception as exc:
-        print(
+        code = _fail(
+            args,
             f"cronsync: internal error: {type(exc).__name__}: {exc} "
             "(please report it; --verbose shows the traceback)",
-            file=sys.stderr,
+            EXIT_INTERNAL,
         )
         if args.verbose:
             traceback.print_exc()
-        return EXIT_INTERNAL
+        return code
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ from .validate import is_known_zone
 DEFAULT_CONFIG = Path("/etc/cronsync/agent.toml")
 MAX_CONFIG_BYTES = 1024 * 1024
 CONFIG_ENV = "CRONSYNC_CONFIG"
+CRON_DIR = "/etc/cron.d"
+DEFAULT_CRON_FILE = "/etc/cron.d/cronsync"
 CRON_FILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 BRANCH_NAME = re.compile(r"(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![./])")
 SHIM_PATH = re.compile(r"/[A-Za-z0-9._/+-]+")
@@ -138,6 +140,74 @@ def config_path(explicit: Optional[str]) -> Path:
     return Path(chosen) if chosen else DEFAULT_CONFIG
 
 
+def is_relative_path(url: str) -> bool:
+    """Whether a ``repo.url`` is a local path relative to the current folder.
+
+    Args:
+        url: the configured remote, as git would read it.
+
+    Returns:
+        False for an absolute path, a URL (``scheme://...``), a remote helper address
+        (``transport::address``) and an scp-like ``[user@]host:path`` (git's rule: a
+        colon before the first slash); True for anything else (``../jobs.git``,
+        ``jobs``, ``./x:y``), which git would resolve against whatever folder the
+        agent happens to run in.
+    """
+    if url.startswith("/") or "://" in url:
+        return False
+    before_slash = url.partition("/")[0]
+    return ":" not in before_slash
+
+
+def _cron_file_problem(cron_file: str) -> Optional[str]:
+    """Return why ``cron_file`` (``cron.file``) cannot be the managed file, or None.
+
+    Cron reads system crontabs only directly inside ``/etc/cron.d``, and skips names
+    with a dot: a file anywhere else (a typo, ``..``, a subfolder) would never run, and
+    a sync would still remove the last good file. The value must be exactly
+    ``/etc/cron.d/NAME`` (normalized: no ``..``, ``.``, ``//`` or trailing slash).
+    """
+    folder, _, name = cron_file.rpartition("/")
+    if folder != CRON_DIR or name in ("", ".", ".."):
+        return (
+            f"{cron_file!r} is not a file directly inside {CRON_DIR}/ (cron reads system "
+            f'crontabs only there; write "{CRON_DIR}/NAME", below paths.root)'
+        )
+    if not CRON_FILE_NAME.fullmatch(name):
+        return (
+            f"{cron_file!r}: the file name may have only letters, digits, '-' and '_' "
+            "(cron silently ignores names with a dot)"
+        )
+    return None
+
+
+def _location_problems(doc: Located, data: Mapping[str, Any]) -> list[Problem]:
+    """Check where things are (schema-checked ``data``): a relative ``repo.url`` or
+    ``paths.root`` would depend on the folder cronsync happens to start in, and a
+    ``cron.file`` outside /etc/cron.d would never be read by cron.
+
+    Returns:
+        One located Problem per bad key; empty when all three are fine.
+    """
+    problems = []
+    url = data.get("repo", {}).get("url")
+    if url is not None and is_relative_path(url):
+        problems.append(doc.problem("repo.url", "a relative path; use an absolute path or a URL"))
+    root = data.get("paths", {}).get("root", "/")
+    if not root.startswith("/"):
+        problems.append(
+            doc.problem(
+                "paths.root",
+                f"{root!r} is a relative path; use an absolute path (cronsync runs "
+                "from any folder: systemd, cron, a shell)",
+            )
+        )
+    cron_problem = _cron_file_problem(data.get("cron", {}).get("file", DEFAULT_CRON_FILE))
+    if cron_problem:
+        problems.append(doc.problem("cron.file", cron_problem))
+    return problems
+
+
 def _logic_problems(doc: Located, data: Mapping[str, Any]) -> list[Problem]:
     problems = []
     if "url" not in data.get("repo", {}):
@@ -145,16 +215,7 @@ def _logic_problems(doc: Located, data: Mapping[str, Any]) -> list[Problem]:
     branch = data.get("repo", {}).get("branch", "main")
     if not BRANCH_NAME.fullmatch(branch):
         problems.append(doc.problem("repo.branch", f"{branch!r} is not a branch name"))
-    cron_file = data.get("cron", {}).get("file", "/etc/cron.d/cronsync")
-    if not cron_file.startswith("/") or not CRON_FILE_NAME.fullmatch(Path(cron_file).name):
-        problems.append(
-            doc.problem(
-                "cron.file",
-                f"{cron_file!r}: an absolute path whose file "
-                "name has only letters, digits, '-' and '_' (cron "
-                "silently ignores names with a dot)",
-            )
-        )
+    problems += _location_problems(doc, data)
     shim = data.get("cron", {}).get("shim", "/usr/local/bin/cronsync-run")
     if not SHIM_PATH.fullmatch(shim):
         problems.append(
@@ -198,10 +259,8 @@ def _build(path: Path, data: Mapping[str, Any]) -> AgentConfig:
     repo, host = data["repo"], data.get("host", {})
     users, cron = data.get("users", {}), data.get("cron", {})
     sync, drift = data.get("sync", {}), data.get("drift", {})
-    root = Path(data.get("paths", {}).get("root", "/"))
-    if not root.is_absolute():
-        root = (path.parent / root).resolve()
-    cron_file = root / cron.get("file", "/etc/cron.d/cronsync").lstrip("/")
+    root = Path(data.get("paths", {}).get("root", "/"))  # absolute: checked above
+    cron_file = root / cron.get("file", DEFAULT_CRON_FILE).lstrip("/")
     return AgentConfig(
         path=path,
         repo_url=repo["url"],

@@ -31,6 +31,8 @@ _TABLE_HEADER = re.compile(r"\[\[?\s*([^\]]+?)\s*\]\]?")
 _KEY_PART = r"""(?:"(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)"""
 _KEY = re.compile(rf"({_KEY_PART}(?:\s*\.\s*{_KEY_PART})*)\s*=")
 _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
+_BOM = "\ufeff"
+BOM_MESSAGE = "starts with a UTF-8 byte-order mark; save the file without it"
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,12 @@ def parse_toml(path: str, text: str) -> tuple[Optional[Located], list[Problem]]:
 
     Returns:
         The located document, or None with one Problem naming the line of the syntax
-        error.
+        error (or, for text starting with a UTF-8 byte-order mark, line 1 and what to
+        do about it: TOML allows no BOM, and the parser would only say "Invalid
+        statement").
     """
+    if text.startswith(_BOM):
+        return None, [Problem(path, 1, "", BOM_MESSAGE)]
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from helpers.sandbox import TEMPLATE, Sandbox, copy_template
+from helpers.sandbox import TEMPLATE, Sandbox, agent_toml, copy_template
 
 LOCK_HOLDER = """\
 import sys
@@ -35,8 +38,10 @@ def assert_one_clean_line(done: subprocess.CompletedProcess[str]) -> str:
 # -- sync lock ---------------------------------------------------------------------
 
 
-def test_sync_exits_75_while_another_process_holds_the_lock(synced: Sandbox) -> None:
-    lock = synced.state_dir / "sync.lock"
+@contextlib.contextmanager
+def sync_lock_held(sandbox: Sandbox) -> Iterator[subprocess.Popen[str]]:
+    """Hold the sandbox's sync lock in another real process while the block runs."""
+    lock = sandbox.state_dir / "sync.lock"
     holder = subprocess.Popen(
         [sys.executable, "-c", LOCK_HOLDER, str(lock)],
         stdin=subprocess.PIPE,
@@ -46,13 +51,7 @@ def test_sync_exits_75_while_another_process_holds_the_lock(synced: Sandbox) -> 
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline() == "locked\n"
-
-        done = synced.cli("sync")
-
-        assert done.returncode == 75, done
-        line = assert_one_clean_line(done)
-        assert line.startswith("cronsync: another sync is running")
-        assert str(holder.pid) in line
+        yield holder
     finally:
         assert holder.stdin is not None
         holder.stdin.close()
@@ -60,6 +59,16 @@ def test_sync_exits_75_while_another_process_holds_the_lock(synced: Sandbox) -> 
         assert holder.stdout is not None
         holder.stdout.close()
     assert holder.returncode == 0
+
+
+def test_sync_exits_75_while_another_process_holds_the_lock(synced: Sandbox) -> None:
+    with sync_lock_held(synced) as holder:
+        done = synced.cli("sync")
+
+        assert done.returncode == 75, done
+        line = assert_one_clean_line(done)
+        assert line.startswith("cronsync: another sync is running")
+        assert str(holder.pid) in line
     assert synced.cli("sync").returncode == 0  # free again once the holder is gone
 
 
@@ -96,6 +105,151 @@ def test_invalid_agent_config_exits_2_naming_file_and_line(
         line = assert_one_clean_line(done)
         assert f"{sandbox.config_path}{expected}" in line, line
     assert not sandbox.state_dir.exists()  # nothing was attempted
+
+
+def test_cron_file_outside_cron_d_is_refused_and_the_good_file_stays(synced: Sandbox) -> None:
+    before = synced.cron_file.read_bytes()
+    escaped = f"/etc/cron.d/../../../../escaped-{synced.base.name}"
+    for cron_file in ("/etc/crond.d/cronsync", escaped):
+        synced.write_config(f"[cron]\nfile = {json.dumps(cron_file)}\n")
+
+        for verb in ("sync", "status"):
+            done = synced.cli(verb)
+            assert done.returncode == 2, done
+            assert done.stdout == ""
+            line = assert_one_clean_line(done)
+            assert f"{synced.config_path}:17: cron.file: {cron_file!r} is not a file " in line
+            assert "directly inside /etc/cron.d/" in line
+        assert synced.cron_file.read_bytes() == before
+    assert not (synced.root / "etc/crond.d").exists()
+    assert not os.path.lexists(os.path.normpath(f"{synced.root}{escaped}"))
+
+
+def test_relative_repo_url_is_a_config_error_not_a_git_failure(sandbox: Sandbox) -> None:
+    relative = os.path.relpath(sandbox.upstream.bare, sandbox.config_path.parent)
+    assert relative.startswith("..")  # what a user might write next to agent.toml
+    sandbox.config_path.write_text(agent_toml(relative, sandbox.root))
+
+    done = sandbox.cli("sync")
+
+    assert done.returncode == 2, done
+    assert assert_one_clean_line(done).endswith(
+        f"{sandbox.config_path}:2: repo.url: a relative path; use an absolute path or a URL"
+    )
+    assert not sandbox.state_dir.exists()
+
+
+def test_relative_paths_root_is_a_config_error(sandbox: Sandbox) -> None:
+    text = agent_toml(str(sandbox.upstream.bare), sandbox.root)
+    sandbox.config_path.write_text(text.replace(json.dumps(str(sandbox.root)), '"root"'))
+
+    done = sandbox.cli("status")
+
+    assert done.returncode == 2, done
+    line = assert_one_clean_line(done)
+    assert f"{sandbox.config_path}:15: paths.root: 'root' is a relative path" in line
+    assert not (sandbox.config_path.parent / "root").exists()
+
+
+def test_agent_config_with_a_byte_order_mark_names_it(sandbox: Sandbox) -> None:
+    sandbox.config_path.write_bytes(b"\xef\xbb\xbf" + sandbox.config_path.read_bytes())
+
+    done = sandbox.cli("sync")
+
+    assert done.returncode == 2, done
+    assert assert_one_clean_line(done) == (
+        f"cronsync: invalid agent config: {sandbox.config_path}:1: starts with a UTF-8 "
+        "byte-order mark; save the file without it"
+    )
+
+
+# -- --json when a command fails ----------------------------------------------------
+
+
+def assert_error_json(done: subprocess.CompletedProcess[str], exit_code: int) -> dict[str, Any]:
+    """The command exited ``exit_code`` with the error document on stdout, its
+    ``error`` being the last line on stderr; return the document."""
+    assert done.returncode == exit_code, done
+    assert "Traceback" not in done.stdout + done.stderr
+    doc: dict[str, Any] = json.loads(done.stdout)
+    assert doc["format"] == "cronsync.error/1"
+    assert doc["exit_code"] == exit_code
+    assert doc["error"] == done.stderr.strip().splitlines()[-1]
+    return doc
+
+
+def test_json_error_document_while_another_process_holds_the_lock(synced: Sandbox) -> None:
+    with sync_lock_held(synced):
+        for verb in ("sync", "plan"):
+            doc = assert_error_json(synced.cli(verb, "--json"), 75)
+            assert doc["error"].startswith("cronsync: another sync is running"), verb
+
+
+@pytest.mark.parametrize("verb", ["sync", "plan", "status"])
+def test_json_error_document_for_a_broken_agent_config(sandbox: Sandbox, verb: str) -> None:
+    sandbox.config_path.write_text('[repo\nurl = "x"\n')
+
+    doc = assert_error_json(sandbox.cli(verb, "--json"), 2)
+
+    assert doc["error"].startswith(f"cronsync: invalid agent config: {sandbox.config_path}:1: ")
+
+
+def test_plan_json_of_a_repo_with_broken_jobs_lists_its_problems(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    repo = tmp_path / "jobs-repo"
+    copy_template(repo)
+    job = repo / "jobs/nightly-aggregate.toml"
+    job.write_bytes(b"\xef\xbb\xbf" + job.read_bytes())
+
+    doc = assert_error_json(sandbox.cli("plan", "--repo", str(repo), "--json"), 1)
+
+    assert doc["error"] == "FAILED: a sync would refuse this commit; nothing would change"
+    assert [(p["file"], p["line"], p["message"]) for p in doc["problems"]] == [
+        (
+            "jobs/nightly-aggregate.toml",
+            1,
+            "starts with a UTF-8 byte-order mark; save the file without it",
+        )
+    ]
+
+
+def test_plan_json_of_an_unreachable_remote_exits_3(sandbox: Sandbox) -> None:
+    sandbox.config_path.write_text(agent_toml(str(sandbox.base / "gone.git"), sandbox.root))
+
+    doc = assert_error_json(sandbox.cli("plan", "--json"), 3)
+
+    assert "repository not found" in doc["error"]
+
+
+def test_bad_command_line_with_json_prints_an_error_document(sandbox: Sandbox) -> None:
+    doc = assert_error_json(sandbox.cli("sync", "--json", "--bogus"), 2)
+
+    assert doc["error"] == "cronsync: error: unrecognized arguments: --bogus"
+    without = sandbox.cli("sync", "--bogus")
+    assert without.returncode == 2
+    assert without.stdout == ""
+
+
+# -- options before or after the verb ------------------------------------------------
+
+
+def test_config_and_verbose_are_taken_before_and_after_the_verb(sandbox: Sandbox) -> None:
+    elsewhere = {"CRONSYNC_CONFIG": str(sandbox.base / "missing.toml")}
+    config = str(sandbox.config_path)
+    for args in (
+        ("--config", config, "status", "--json"),
+        ("status", "--json", "--config", config),
+        ("status", "-v", "--json", "--config", config),
+        ("-v", "--config", config, "status", "--verbose", "--json"),
+    ):
+        done = sandbox.cli(*args, env=elsewhere)
+
+        assert done.returncode == 2, (args, done)  # health failed: nothing synced yet
+        assert json.loads(done.stdout)["host"] == "batch-1", args
+
+    missing = assert_error_json(sandbox.cli("status", "-v", "--json", env=elsewhere), 2)
+    assert "missing.toml" in missing["error"]
 
 
 # -- validate ----------------------------------------------------------------------
@@ -203,6 +357,26 @@ def test_validate_broken_repo_reports_every_problem_at_once(tmp_path: Path) -> N
         "scripts/e.sh",
     }
     assert all(isinstance(p["line"], int) for p in report["problems"])
+
+
+def test_validate_names_a_byte_order_mark_in_a_job_file(tmp_path: Path) -> None:
+    repo = tmp_path / "jobs-repo"
+    copy_template(repo)
+    job = repo / "jobs/nightly-aggregate.toml"
+    job.write_bytes(b"\xef\xbb\xbf" + job.read_bytes())
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cronsync.cli", "validate", "--no-lint", str(repo)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+
+    assert done.returncode == 1, done
+    assert done.stdout.splitlines() == [
+        "jobs/nightly-aggregate.toml:1: starts with a UTF-8 byte-order mark; save the file "
+        "without it"
+    ]
 
 
 def test_validate_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
