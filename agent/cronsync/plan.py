@@ -11,7 +11,8 @@ from typing import Any, Optional
 from zoneinfo import ZoneInfo
 
 from .errors import ScheduleError
-from .schedule import next_runs, parse_schedule
+from .schedule import parse_schedule
+from .tzrender import next_runs
 
 ADDED = "added"
 REMOVED = "removed"

@@ -13,7 +13,8 @@ from datetime import datetime
 
 from .errors import ScheduleError
 from .model import HostContext, Job, JobRepo, Problem
-from .schedule import parse_schedule, render_in_host_time
+from .schedule import parse_schedule
+from .tzrender import render_in_host_time
 from .validate import is_targeted
 
 HEADER = "# managed by cronsync — do not edit: edits here are reported as drift"

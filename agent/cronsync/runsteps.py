@@ -101,7 +101,8 @@ def due_now(job: JobSpec, now: float) -> bool:
     from datetime import datetime, timezone
     from zoneinfo import ZoneInfo
 
-    from .schedule import is_due, parse_schedule
+    from .schedule import parse_schedule
+    from .tzrender import is_due
 
     moment = datetime.fromtimestamp(now, timezone.utc).replace(second=0, microsecond=0)
     return is_due(

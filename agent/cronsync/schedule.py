@@ -1,13 +1,11 @@
 """Cron schedule expressions exactly as Debian's cron (vixie cron 3.0pl1) reads them.
 
-Pure: no I/O apart from time-zone lookups. What Debian cron accepts silently but never
-runs (reversed ranges, ``0 0 31 2 *``) is an error here, so a broken schedule fails in
-review instead of never running.
+Pure: parse, validate, match a wall-clock minute, write field values back as cron text.
+What Debian cron accepts silently but never runs (reversed ranges, ``0 0 31 2 *``) is an
+error here, so a broken schedule fails in review instead of never running.
 
-DST, in the zone a schedule is evaluated in: a wall-clock time that does not exist that
-day (spring forward) is skipped; a wall-clock time that occurs twice (fall back) fires
-once, at its first occurrence. ``next_runs`` and ``is_due`` both follow this rule; they
-and ``render_in_host_time`` live in ``cronsync.tzrender`` and are re-exported here.
+Elsewhere: when a schedule fires in a time zone (``next_runs``, ``is_due``) and how to
+write it in host time live in ``cronsync.tzrender``; English in ``cronsync.scheduletext``.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
 from cronsync.errors import ScheduleError
 
@@ -29,9 +26,6 @@ FULL_DAYS_OF_WEEK = frozenset(range(7))
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_MONTH_WORDS: tuple[str, ...] = ("January", "February", "March", "April", "May", "June")
-_MONTH_WORDS += ("July", "August", "September", "October", "November", "December")
-_DAY_WORDS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 _MAX_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February: leap years count
 
 MACROS: Mapping[str, str] = {
@@ -163,19 +157,17 @@ def _check_characters(text: str) -> None:
 
 def _parse_macro(text: str) -> CronSchedule:
     name, *rest = text.split()
+    if name != REBOOT and name not in MACROS:
+        # here, not on top: only a bad schedule needs it (the shim parses good ones)
+        from cronsync.scheduletext import unknown_macro_message
+
+        raise ScheduleError(unknown_macro_message(name, rest))
     if rest:
         raise ScheduleError(f"{name} stands alone in a schedule; remove {' '.join(rest)!r}")
     if name == REBOOT:
         empty: frozenset[int] = frozenset()
         return CronSchedule(name, empty, empty, empty, empty, empty, False, False, reboot=True)
-    if name in MACROS:
-        return replace(parse_schedule(MACROS[name]), text=name)
-    known = [REBOOT, *MACROS]
-    if name.lower() in known:
-        raise ScheduleError(f"unknown macro {name!r}: cron macros are lower-case ({name.lower()})")
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean {close[0]}? " if close else ""
-    raise ScheduleError(f"unknown macro {name!r} ({hint}known: {', '.join(known)})")
+    return replace(parse_schedule(MACROS[name]), text=name)
 
 
 def _field_count_message(count: int) -> str:
@@ -340,61 +332,6 @@ def matches(schedule: CronSchedule, when: datetime) -> bool:
     )
 
 
-def is_due(schedule: CronSchedule, when: datetime, zone: ZoneInfo) -> bool:
-    """Tell whether cron in ``zone`` fires the schedule in the minute of instant ``when``.
-
-    Like ``matches`` on ``when`` seen in ``zone``, plus the DST rule: in a repeated hour
-    only the first occurrence of a wall-clock time fires (the shim's gate).
-
-    Args:
-        schedule: a parsed schedule. when: an aware datetime. zone: the schedule's zone.
-    Returns:
-        True when the job is due.
-    Raises:
-        ValueError: ``when`` is naive.
-    """
-    from cronsync import tzrender  # here, not on top: tzrender imports this module
-
-    return tzrender.is_due(schedule, when, zone)
-
-
-def next_runs(
-    schedule: CronSchedule, after: datetime, count: int, zone: ZoneInfo
-) -> list[datetime]:
-    """List the next ``count`` times cron in ``zone`` fires the schedule after ``after``.
-
-    Args:
-        schedule: a parsed schedule. after: an aware datetime (excluded).
-        count: how many runs (0 or less gives ``[]``). zone: the schedule's zone.
-    Returns:
-        aware datetimes in ``zone``, ascending; ``[]`` for ``@reboot``. Wall-clock times
-        that do not exist (spring forward) are skipped; repeated ones fire once, first.
-    Raises:
-        ValueError: ``after`` is naive.
-    """
-    from cronsync import tzrender  # here, not on top: tzrender imports this module
-
-    return tzrender.next_runs(schedule, after, count, zone)
-
-
-def render_in_host_time(
-    schedule: CronSchedule, job_zone: str, host_zone: str, now: datetime
-) -> HostRendering:
-    """Render a schedule written for ``job_zone`` as cron lines in ``host_zone`` time.
-
-    Args:
-        schedule: a parsed schedule. job_zone, host_zone: IANA zone names.
-        now: the current time; offsets are checked in a window of years around it.
-    Returns:
-        the host-time lines and whether they are exact (see ``cronsync.tzrender``).
-    Raises:
-        ScheduleError: a zone name is unknown.
-    """
-    from cronsync import tzrender  # here, not on top: tzrender imports this module
-
-    return tzrender.render_in_host_time(schedule, job_zone, host_zone, now)
-
-
 def format_field(values: Iterable[int], low: int, high: int, *, star_when_full: bool = True) -> str:
     """Write a set of field values as compact canonical cron text.
 
@@ -431,96 +368,3 @@ def _runs(ordered: list[int]) -> Iterator[str]:
             yield from (str(v) for v in range(start, prev + 1))
         if value is not None:
             start = prev = value
-
-
-def describe(schedule: CronSchedule) -> str:
-    """Describe a schedule in short English, best effort (for reports).
-
-    Args:
-        schedule: a parsed schedule.
-    Returns:
-        e.g. "at 03:30 every day", "every 15 minutes", "at 09:00 on Monday through Friday".
-    """
-    if schedule.reboot:
-        return "at boot"
-    time_text, daily = _describe_time(schedule)
-    parts = [time_text, _describe_days(schedule)]
-    if schedule.months != FULL_MONTHS:
-        parts.append("in " + _join(_word_runs(sorted(schedule.months), _MONTH_WORDS, 1)))
-    elif not parts[1] and daily:
-        parts[1] = "every day"
-    return " ".join(part for part in parts if part)
-
-
-def _describe_time(schedule: CronSchedule) -> tuple[str, bool]:
-    minutes, hours = sorted(schedule.minutes), sorted(schedule.hours)
-    if schedule.hours == FULL_HOURS:
-        return _describe_minutes(minutes), False
-    if len(minutes) * len(hours) <= 4:
-        return "at " + _join([f"{h:02d}:{m:02d}" for h in hours for m in minutes]), True
-    step = _step_from_zero(hours, 24)
-    if step and len(minutes) == 1:
-        at = f" at minute {minutes[0]}" if minutes[0] else ""
-        return f"every {step} hours{at}", False
-    text = f"at minutes {format_field(minutes, 0, 59)} past hours {format_field(hours, 0, 23)}"
-    return text, True
-
-
-def _describe_minutes(minutes: list[int]) -> str:
-    if len(minutes) == 60:
-        return "every minute"
-    step = _step_from_zero(minutes, 60)
-    if step:
-        return f"every {step} minutes"
-    if minutes == [0]:
-        return "every hour"
-    plural = "s" if len(minutes) > 1 else ""
-    return f"every hour at minute{plural} {_join([str(m) for m in minutes])}"
-
-
-def _step_from_zero(values: list[int], size: int) -> int | None:
-    if len(values) < 2 or size % values[1] or values != list(range(0, size, values[1])):
-        return None
-    return values[1]
-
-
-def _describe_days(schedule: CronSchedule) -> str:
-    rule = day_rule(schedule)
-    dom_text = _describe_doms(sorted(schedule.days_of_month))
-    monday_first = sorted(schedule.days_of_week, key=lambda d: (d - 1) % 7)
-    dow_text = "on " + _join(_word_runs(monday_first, _DAY_WORDS, 0))
-    if rule == "all":
-        return ""
-    if rule == "or":
-        return f"{dom_text} or {dow_text}"
-    if schedule.days_of_week == FULL_DAYS_OF_WEEK:
-        return dom_text
-    if schedule.days_of_month == FULL_DAYS_OF_MONTH:
-        return dow_text
-    return f"{dom_text} when it falls {dow_text}"
-
-
-def _describe_doms(days: list[int]) -> str:
-    if len(days) == 1:
-        return f"on day {days[0]} of the month"
-    listed = _join([str(d) for d in days]) if len(days) <= 3 else format_field(days, 1, 31)
-    return f"on days {listed} of the month"
-
-
-def _word_runs(values: list[int], words: tuple[str, ...], first: int) -> list[str]:
-    """Name the values; 3+ consecutive ones (in the given order) become 'X through Y'."""
-    groups: list[list[int]] = []
-    for value in values:
-        if groups and (groups[-1][-1] + 1 - first) % len(words) == value - first:
-            groups[-1].append(value)
-        else:
-            groups.append([value])
-    out: list[str] = []
-    for group in groups:
-        names = [words[v - first] for v in group]
-        out.extend([f"{names[0]} through {names[-1]}"] if len(names) >= 3 else names)
-    return out
-
-
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -39,7 +39,8 @@ from cronsync.jobwriter import parse_origins, render_job
 from cronsync.manifest import SourceFile, parse_job
 from cronsync.model import Defaults, HostContext
 from cronsync.render import plan_entries
-from cronsync.schedule import describe, parse_schedule
+from cronsync.schedule import parse_schedule
+from cronsync.scheduletext import describe
 from cronsync.secretscan import find_secrets, mask_findings
 from helpers.crontabdata import DATA, SECRETS, put
 

@@ -21,7 +21,8 @@ from cronsync.render import (
     plan_entries,
     render_crontab,
 )
-from cronsync.schedule import is_due, matches, parse_schedule, render_in_host_time
+from cronsync.schedule import matches, parse_schedule
+from cronsync.tzrender import is_due, render_in_host_time
 
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=timezone.utc)
 HOST = HostContext("batch-eu-1", groups=("eu",), timezone="UTC")

@@ -11,16 +11,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from cronsync.errors import ScheduleError
-from cronsync.schedule import (
-    CronSchedule,
-    day_matches,
-    describe,
-    format_field,
-    is_due,
-    matches,
-    next_runs,
-    parse_schedule,
-)
+from cronsync.schedule import CronSchedule, day_matches, format_field, matches, parse_schedule
+from cronsync.tzrender import is_due, next_runs
 
 UTC = timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")
@@ -130,7 +122,6 @@ def test_reboot_has_no_time_fields_and_never_runs_on_the_clock() -> None:
     assert not schedule.minutes and not schedule.days_of_week
     assert not matches(schedule, datetime(2024, 1, 1))
     assert next_runs(schedule, datetime(2024, 1, 1, tzinfo=UTC), 5, TOKYO) == []
-    assert describe(schedule) == "at boot"
     with pytest.raises(ScheduleError, match="@reboot"):
         schedule.fields()
 
@@ -177,6 +168,11 @@ def test_reboot_has_no_time_fields_and_never_runs_on_the_clock() -> None:
         ("@often", "unknown macro '@often'"),
         ("@DAILY", "lower-case"),
         ("@daily 5", "stands alone"),
+        ("@DAILY 5", "lower-case"),
+        ("@foo bar", "unknown macro '@foo' (known: @reboot @yearly @annually @monthly"),
+        ("@every 5m", "unknown macro '@every' (known: @reboot @yearly"),
+        ("@every 5m", "; for every 5m write '*/5 * * * *'"),
+        ("@EVERY 2h", "; for every 2h write '0 */2 * * *'"),
         ("* * L * *", "day-of-month: 'L'"),
         ("* * 15W * *", "day-of-month: '15W'"),
         ("* * LW * *", "day-of-month"),
@@ -371,33 +367,7 @@ def test_quarter_hour_zone() -> None:
     assert runs[0].astimezone(UTC) == at(UTC, 2024, 1, 1, 3, 15)
 
 
-# --- describe and format_field -------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("30 3 * * *", "at 03:30 every day"),
-        ("*/15 * * * *", "every 15 minutes"),
-        ("0 9 * * 1-5", "at 09:00 on Monday through Friday"),
-        ("* * * * *", "every minute"),
-        ("0 * * * *", "every hour"),
-        ("15,45 * * * *", "every hour at minutes 15 and 45"),
-        ("0 */6 * * *", "at 00:00, 06:00, 12:00 and 18:00 every day"),
-        ("0 */2 * * *", "every 2 hours"),
-        ("30 */3 * * *", "every 3 hours at minute 30"),
-        ("0 9,17 * * *", "at 09:00 and 17:00 every day"),
-        ("0 0 * * sat,sun", "at 00:00 on Saturday and Sunday"),
-        ("0 0 1 * *", "at 00:00 on day 1 of the month"),
-        ("0 0 1,15 * *", "at 00:00 on days 1 and 15 of the month"),
-        ("0 0 1 * mon", "at 00:00 on day 1 of the month or on Monday"),
-        ("@yearly", "at 00:00 on day 1 of the month in January"),
-        ("0 0 * 3-5 *", "at 00:00 in March through May"),
-        ("0,30 9-17 * * *", "at minutes 0,30 past hours 9-17 every day"),
-    ],
-)
-def test_describe(text: str, expected: str) -> None:
-    assert describe(parse_schedule(text)) == expected
+# --- format_field -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -10,16 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cronsync.errors import ScheduleError
-from cronsync.schedule import (
-    CronSchedule,
-    HostRendering,
-    is_due,
-    matches,
-    next_runs,
-    parse_schedule,
-    render_in_host_time,
-)
-from cronsync.tzrender import MAX_LINES, offset_deltas
+from cronsync.schedule import CronSchedule, HostRendering, matches, parse_schedule
+from cronsync.tzrender import MAX_LINES, is_due, next_runs, offset_deltas, render_in_host_time
 
 UTC = timezone.utc
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
