@@ -167,6 +167,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_seconds(text: str) -> float:
+    """argparse type: a number of seconds above 0 (a finite one)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text}")
+    return value
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     """``cronsync history JOB``: the job's runs, newest first."""
     from .config import load_config
@@ -395,6 +406,9 @@ def add_run_verbs(verbs: Any, add_config: Callable[[argparse.ArgumentParser], No
         add_config,
     )
     flush.add_argument(
-        "--seconds", type=float, default=FLUSH_SECONDS, help="give up after this long (default 60)"
+        "--seconds",
+        type=positive_seconds,
+        default=FLUSH_SECONDS,
+        help="give up after this long (default 60)",
     )
     flush.add_argument("--json", action="store_true", help="machine-readable output")

@@ -88,3 +88,17 @@ def test_main_answers_a_bad_command_line_with_json_only_when_asked(
             "exit_code": 2,
         }
         assert out.err.splitlines()[-1] == line
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "soon"])
+def test_flush_seconds_must_be_a_finite_positive_number(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["flush", "--seconds", value])
+    assert exc.value.code == 2
+    assert "--seconds" in capsys.readouterr().err
+
+
+def test_flush_seconds_takes_fractions() -> None:
+    assert build_parser().parse_args(["flush", "--seconds", "2.5"]).seconds == 2.5
