@@ -6,11 +6,13 @@ below a root, or files given), the users' home directories and, for
 repository, or Secrets Manager) and writes ``cronsync.toml``, ``jobs/NAME.toml``,
 ``scripts/`` and ``MIGRATION.md``.
 
-Everything that can refuse is checked before anything is written: a non-empty
-``REPO/jobs``, a ``cronsync.toml`` of another content, a secrets file inside the
-repository or readable by others. The secrets are stored first, so a failure there
-leaves the repository untouched and a re-run is safe (an existing secret gets a new
-value: PutSecretValue).
+Everything that can refuse is checked before anything is written: a missing or
+unreadable SOURCE (or no crontab for ``--user``), a non-empty ``REPO/jobs``, a
+``cronsync.toml`` of another content, a secrets file inside the repository or readable
+by others, a secret name that already holds another value (in the secrets file or in
+Secrets Manager: another import's secret is never overwritten). The secrets are stored
+first, so a failure there leaves the repository untouched and a re-run is safe (a
+secret that already holds the same value is left as it is).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any, Optional, Union
 from zoneinfo import ZoneInfo
 
 from .awsclients import AwsSettings, make_client
-from .crontabs import host_users, read_crontab_file, read_host_crontabs
+from .crontabs import SPOOL, host_users, read_crontab_file, read_host_crontabs
 from .errors import EXIT_INSTALL, CronsyncError, InstallError, UsageError
 from .fsutil import atomic_write, remove_tree
 from .importmodel import ImportOptions, ImportPlan, MovedSecret, ScriptFile, ScriptReader
@@ -54,8 +56,10 @@ class ImportRequest:
     Attributes:
         into: the repository directory to write.
         sources: crontab files given on the command line; empty reads the host's.
-        system: the ``sources`` are system crontabs (a user field).
-        user: the ``sources`` are this user's crontab.
+        system: the ``sources`` are system crontabs (a user field); without sources,
+            import only the host's system crontabs.
+        user: the ``sources`` are this user's crontab; without sources, import only
+            this user's crontab on the host (none is a usage error).
         root: the host root (the host's crontabs, ``etc/passwd``, scripts).
         timezone: the host's zone.
         options: ``--copy-scripts``, ``--include-commented``, ``--secret-prefix``.
@@ -118,16 +122,58 @@ def _kind_of(path: str, request: ImportRequest) -> tuple[bool, Optional[str]]:
 
 
 def read_sources(request: ImportRequest) -> list[CrontabFile]:
-    """Read the crontabs to import, sources named as host paths."""
+    """Read the crontabs to import, sources named as host paths.
+
+    Without ``request.sources``: the host's crontabs below ``request.root`` (a file
+    absent there is simply not imported); with ``--user USER`` only USER's crontab,
+    with ``--system`` only the system ones.
+
+    Raises:
+        UsageError: a SOURCE cannot be read (``SOURCE: No such file or directory``),
+            its kind is unknown, or ``--user USER`` has no crontab on the host (nothing
+            is written).
+    """
     if not request.sources:
         files = read_host_crontabs(request.root)
+        if request.user is not None:
+            files = _user_crontab(files, request.user, request.root)
+        elif request.system:
+            files = [f for f in files if f.system]
     else:
         files = []
         for path in request.sources:
             shown = host_path(path, request.root)
             system, user = _kind_of(shown, request)
-            files.append(replace(read_crontab_file(path, user, system), source=shown))
+            crontab = read_crontab_file(path, user, system)
+            if crontab.text is None:
+                raise UsageError(f"{path}: {_unreadable(crontab)}")
+            files.append(replace(crontab, source=shown))
     return [f for f in files if f.source not in request.skip_sources]
+
+
+def _unreadable(crontab: CrontabFile) -> str:
+    """Why a crontab could not be read (``No such file or directory``)."""
+    reason = crontab.problems[-1] if crontab.problems else "cannot read it"
+    prefix = "cannot read: "
+    return reason[len(prefix) :] if reason.startswith(prefix) else reason
+
+
+def _user_crontab(files: list[CrontabFile], user: str, root: Path) -> list[CrontabFile]:
+    """Return USER's crontab among the host's ``files``.
+
+    Raises:
+        UsageError: there is none, the spool cannot be listed or the file not read.
+    """
+    spool = root / SPOOL
+    mine = [f for f in files if f.source == f"/{SPOOL}/{user}"]
+    if not mine:
+        unlisted = [f for f in files if f.source == f"/{SPOOL}" and f.text is None]
+        if unlisted:
+            raise UsageError(f"{spool}: {_unreadable(unlisted[0])}")
+        raise UsageError(f"no crontab for user {user} in {spool}")
+    if mine[0].text is None:
+        raise UsageError(f"{spool / user}: {_unreadable(mine[0])}")
+    return mine
 
 
 def home_directories(root: Path) -> dict[str, str]:
@@ -210,7 +256,12 @@ def secrets_path(request: ImportRequest) -> Path:
 
 
 def _read_existing(path: Path) -> dict[str, str]:
-    """Return the entries of an existing secrets file (kept when merging)."""
+    """Return the entries of an existing secrets file (kept when merging).
+
+    Raises:
+        UsageError: it is not a regular file, is readable by others, is not TOML, or
+            holds entries other than strings (a merge would drop them).
+    """
     try:
         info = path.lstat()
     except FileNotFoundError:
@@ -227,7 +278,22 @@ def _read_existing(path: Path) -> dict[str, str]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"{path} exists and is not a readable secrets file") from exc
+    tables = sorted(k for k, v in data.items() if not isinstance(v, str))
+    if tables:
+        raise UsageError(
+            f"{path} holds entries that are not plain values ({', '.join(tables[:3])}): "
+            "an import would drop them; pass another --secrets-file"
+        )
     return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
+def _conflict(where: str, reference: str, remedy: str) -> SecretsNotStored:
+    """The refusal to overwrite ``reference`` (named, its value never shown)."""
+    return SecretsNotStored(
+        f"{where} already holds the secret {reference} with another value (another "
+        f"import's?): nothing was overwritten or written; pass --secret-prefix PREFIX (one "
+        f"per host) or {remedy}"
+    )
 
 
 def write_secrets_files(template: Path, secrets: Mapping[str, MovedSecret]) -> list[Path]:
@@ -235,8 +301,13 @@ def write_secrets_files(template: Path, secrets: Mapping[str, MovedSecret]) -> l
     file: entries of other imports are kept). ``{user}`` in ``template`` gives one file
     per user with the references that user's jobs read.
 
+    Every file is read and checked before any is written.
+
     Returns:
         the files written.
+    Raises:
+        UsageError: an existing file cannot be merged into (see :func:`_read_existing`).
+        SecretsNotStored: an existing file holds one of the names with another value.
     """
     per_user = USER_PLACEHOLDER in str(template)
     groups: dict[Path, list[MovedSecret]] = {}
@@ -245,33 +316,54 @@ def write_secrets_files(template: Path, secrets: Mapping[str, MovedSecret]) -> l
         for user in users:
             path = Path(str(template).replace(USER_PLACEHOLDER, user))
             groups.setdefault(path, []).append(secret)
+    merged: dict[Path, dict[str, str]] = {}
     for path, items in groups.items():
-        merged = _read_existing(path)
-        merged.update({s.reference: s.value for s in items})
-        header = [
-            "Secrets moved out of crontabs by `cronsync import`. Keep this file private",
-            "(mode 0600) and out of every repository; delete it once the values are in place.",
-        ]
+        entries = _read_existing(path)
+        for secret in items:
+            if entries.get(secret.reference, secret.value) != secret.value:
+                raise _conflict(f"{path}", secret.reference, "another --secrets-file")
+            entries[secret.reference] = secret.value
+        merged[path] = entries
+    header = [
+        "Secrets moved out of crontabs by `cronsync import`. Keep this file private",
+        "(mode 0600) and out of every repository; delete it once the values are in place.",
+    ]
+    for path, entries in merged.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, render_secrets(sorted(merged.items()), header).encode(), mode=0o600)
+        atomic_write(path, render_secrets(sorted(entries.items()), header).encode(), mode=0o600)
     return sorted(groups)
 
 
 def create_aws_secrets(secrets: Mapping[str, MovedSecret], aws: AwsSettings) -> None:
-    """Store each value in Secrets Manager (CreateSecret, else PutSecretValue).
+    """Store each value in Secrets Manager (CreateSecret), after checking every name:
+    a secret that already holds the same value is left as it is, one that holds another
+    value is never overwritten.
 
     Raises:
-        SecretsNotStored: AWS refused or could not be reached (the message names the
-            reference, never the value).
+        SecretsNotStored: a name already holds another value (nothing created), or AWS
+            refused or could not be reached (the message names the reference, never
+            the value).
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
     where = ""
     try:
         client = make_client("secretsmanager", aws)
+        missing = []
         for reference, secret in sorted(secrets.items()):
             where = f" ({reference})"
-            _store_one(client, reference, secret.value, ClientError)
+            exists, current = _current_value(client, reference, ClientError)
+            if not exists:
+                missing.append((reference, secret.value))
+            elif current != secret.value:
+                raise _conflict("Secrets Manager", reference, "delete that secret if unused")
+        for reference, value in missing:
+            where = f" ({reference})"
+            client.create_secret(
+                Name=reference,
+                SecretString=value,
+                Description="moved out of a crontab by cronsync import",
+            )
     except (BotoCoreError, ClientError) as exc:
         error = getattr(exc, "response", {}).get("Error", {})
         reason = error.get("Code") or type(exc).__name__
@@ -281,18 +373,23 @@ def create_aws_secrets(secrets: Mapping[str, MovedSecret], aws: AwsSettings) -> 
         ) from None
 
 
-def _store_one(client: Any, reference: str, value: str, client_error: type[Exception]) -> None:
+def _current_value(
+    client: Any, reference: str, client_error: type[Exception]
+) -> tuple[bool, Optional[str]]:
+    """Return whether a secret exists and its current text (None when it is binary).
+
+    Raises:
+        client_error: AWS refused the read for another reason than a missing secret.
+    """
     try:
-        client.create_secret(
-            Name=reference,
-            SecretString=value,
-            Description="moved out of a crontab by cronsync import",
-        )
+        found = client.get_secret_value(SecretId=reference)
     except client_error as exc:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-        if code != "ResourceExistsException":
-            raise
-        client.put_secret_value(SecretId=reference, SecretString=value)
+        if code == "ResourceNotFoundException":
+            return False, None
+        raise
+    value = found.get("SecretString")
+    return True, value if isinstance(value, str) else None
 
 
 # --- writing --------------------------------------------------------------------------
@@ -373,7 +470,8 @@ def run_import(request: ImportRequest) -> ImportResult:
         what was done (see :class:`ImportResult`).
     Raises:
         UsageError: the target or a source cannot be used (nothing written).
-        SecretsNotStored: the secrets could not be stored (nothing written).
+        SecretsNotStored: the secrets could not be stored, or a secret name already
+            holds another value (nothing written).
         InstallError: a file could not be written.
     """
     check_target(request)

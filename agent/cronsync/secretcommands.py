@@ -1,7 +1,8 @@
 """Secret detectors on the words of a command: flags and per-program conventions.
 
-Pure: no I/O. :func:`scan_command` finds ``--password X``-style flags for any program
-and the per-program forms (``mysql -pX``, ``sshpass -p X``, ``curl -u user:pass``,
+Pure: no I/O. :func:`scan_command` finds ``--password X``-style flags for any program,
+quoted ``"DB_PASSWORD=X"`` words (``docker run -e``) and the per-program forms
+(``mysql -pX``, ``sshpass -p X``, ``curl -u user:pass``, ``curl -d "token=X"``,
 ``sqlplus user/pass@db``, a nested ``sh -c '...'``) in one simple command.
 :func:`scan_text` runs every detector (these and :mod:`cronsync.secretpatterns`) over a
 text and keeps the strongest of overlapping findings (a nested shell script is scanned
@@ -19,19 +20,25 @@ from .secretkinds import (
     AWS_ACCESS_KEY_ID,
     AWS_SECRET_ACCESS_KEY,
     ENV_ASSIGNMENT,
+    FORM_FIELD,
+    KNOWN_TOKEN,
     PASSWORD_FLAG,
     TOKEN_FLAG,
     URL_CREDENTIALS,
     URL_PARAMETER,
     USER_PASSWORD,
+    WEBHOOK_URL,
     Finding,
     env_name,
+    is_secret_assignment,
+    may_name_secret,
 )
 from .secretpatterns import scan_patterns
 from .secretwords import Scan, ShellWord, WordReader, find_program, program_name, word_span
 
 # Where two findings overlap, the higher one wins (AWS_SECRET_ACCESS_KEY=... is an AWS
-# secret key rather than just a secret-looking variable).
+# secret key rather than just a secret-looking variable); among equals, the one that
+# starts first, then the longer (SLACK_WEBHOOK=URL moves the whole URL).
 _PRIORITY = {
     AWS_SECRET_ACCESS_KEY: 6,
     AWS_ACCESS_KEY_ID: 6,
@@ -40,8 +47,11 @@ _PRIORITY = {
     PASSWORD_FLAG: 4,
     TOKEN_FLAG: 4,
     AUTH_HEADER: 4,
+    FORM_FIELD: 4,
     URL_PARAMETER: 3,
     ENV_ASSIGNMENT: 3,
+    WEBHOOK_URL: 3,
+    KNOWN_TOKEN: 3,
 }
 
 _MYSQL = frozenset(
@@ -138,6 +148,7 @@ def scan_command(scan: Scan, words: Sequence[ShellWord]) -> None:
         return
     program = program_name(words[at].text)
     args = words[at + 1 :]
+    _quoted_assignments(scan, program, words)
     _generic_flags(scan, program, args)
     for rule in _PROGRAM_RULES:
         rule(scan, program, args)
@@ -173,6 +184,27 @@ def _generic_flags(scan: Scan, program: str, args: Sequence[ShellWord]) -> None:
             scan.attached(word, text.index("=") + 1, kind, env, label)
         elif program not in _MYSQL:  # mysql --password X prompts; X is the database
             scan.separate(args, index, kind, env, label)
+
+
+_QUOTED_ASSIGNMENT = re.compile(r"(?:-D)?(?P<name>[A-Za-z_][\w.-]*)=")
+
+
+def _quoted_assignments(scan: Scan, program: str, words: Sequence[ShellWord]) -> None:
+    """``docker run -e "DB_PASSWORD=X"``, ``ansible -e 'api_token=X'``: a quoted word
+    setting a secret (unquoted ones are the raw ``NAME=value`` pattern's; request data
+    such as ``curl -F 'token=@file'`` is :func:`_rule_form_data`'s)."""
+    data = _DATA_OPTIONS.get(program, {})
+    for index, word in enumerate(words):
+        if word.brk or scan.text[word.raw_start : word.raw_start + 1] not in ("'", '"', "\\"):
+            continue
+        if index and words[index - 1].text in data:
+            continue
+        match = _QUOTED_ASSIGNMENT.match(word.text)
+        if match and may_name_secret(match["name"]):
+            value = word.text[match.end() :]
+            if is_secret_assignment(match["name"], value):
+                env = env_name(match["name"])
+                scan.attached(word, match.end(), ENV_ASSIGNMENT, env, match["name"])
 
 
 def _short_option(
@@ -264,6 +296,71 @@ def _rule_user_password(scan: Scan, program: str, args: Sequence[ShellWord]) -> 
         _user_password(scan, args, ("-U", "--user"), "%", "SMB_PASSWORD", f"{program} -U")
 
 
+# Options whose value is request data: name=value pairs joined by & (split), one
+# name=content (whole), or a form field name=value (a @file or <file is no secret).
+_DATA_OPTIONS = {
+    "curl": {
+        "-d": "pairs",
+        "--data": "pairs",
+        "--data-ascii": "pairs",
+        "--data-binary": "pairs",
+        "--data-raw": "pairs",
+        "--url-query": "pairs",
+        "--data-urlencode": "whole",
+        "-F": "form",
+        "--form": "form",
+        "--form-string": "form",
+    },
+    "wget": {"--post-data": "pairs", "--body-data": "pairs"},
+    "wget2": {"--post-data": "pairs", "--body-data": "pairs"},
+}
+_FORM_PARAMETERS = re.compile(r";(?:type|filename|headers|encoder)=")
+
+
+def _rule_form_data(scan: Scan, program: str, args: Sequence[ShellWord]) -> None:
+    """``curl -d "token=X"``, ``--data "a=1&api_key=X"``, ``-F password=X``,
+    ``wget --post-data=...``: fields with a secret name."""
+    options = _DATA_OPTIONS.get(program)
+    if options is None:
+        return
+    for index, word in enumerate(args):
+        text, value, offset, option = word.text, None, 0, ""
+        if text in options and index + 1 < len(args) and not args[index + 1].brk:
+            value, option = args[index + 1], text
+        elif text.startswith("--") and text.partition("=")[0] in options:
+            value, option = word, text.partition("=")[0]
+            offset = len(option) + 1
+        elif text[:2] in options and len(text) > 2 and not text.startswith("--"):
+            value, option, offset = word, text[:2], 2
+        if value is not None:
+            _data_fields(scan, value, offset, options[option], f"{program} {option}")
+
+
+def _data_fields(scan: Scan, word: ShellWord, offset: int, style: str, label: str) -> None:
+    text = word.text
+    if style == "pairs" and text.startswith("@", offset) and not label.endswith("-raw"):
+        return  # curl -d @file reads the file
+    bounds = [(offset, len(text))]
+    if style == "pairs":
+        bounds, start = [], offset
+        for end in [i for i, c in enumerate(text) if c == "&" and i >= offset] + [len(text)]:
+            bounds.append((start, end))
+            start = end + 1
+    for start, end in bounds:
+        name, equals, value = text[start:end].partition("=")
+        if not equals or not name or not may_name_secret(name):
+            continue
+        first = start + len(name) + 1
+        if style == "form":
+            if value.startswith(("@", "<")):
+                continue
+            cut = _FORM_PARAMETERS.search(value)
+            value = value[: cut.start()] if cut else value
+        if value and is_secret_assignment(name, value, parameter=True):
+            span = word_span(scan.text, word, first, first + len(value))
+            scan.add(FORM_FIELD, span, value, env_name(name), f"{label} {name}")
+
+
 def _rule_openssl(scan: Scan, program: str, args: Sequence[ShellWord]) -> None:
     if program != "openssl":
         return
@@ -324,6 +421,7 @@ _PROGRAM_RULES: tuple[_Rule, ...] = (
     _rule_sshpass,
     _rule_simple_short,
     _rule_user_password,
+    _rule_form_data,
     _rule_openssl,
     _rule_oracle,
     _rule_nested_shell,

@@ -13,13 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .secretcommands import scan_text
-from .secretkinds import (
-    MASK,
-    Finding,
-    is_reference,
-    is_secret_name,
-    is_setting,
-)
+from .secretkinds import MASK, Finding, is_secret_assignment
 
 
 def find_secrets(text: str) -> list[Finding]:
@@ -62,9 +56,11 @@ def mask_env_value(name: str, value: str) -> str:
     Args:
         name: the variable's name. value: its value as the job sees it.
     Returns:
-        ``***`` when the name looks secret (and the value is not empty or a
-        reference), else the value with any inline secret masked (a password in a URL).
+        ``***`` when ``NAME=value`` sets a secret
+        (:func:`~cronsync.secretkinds.is_secret_assignment`: a secret-looking name, a
+        KEY-named value that is no path, a webhook URL, a DSN with a key), else the
+        value with any inline secret masked (a password in a URL, a known token shape).
     """
-    if is_secret_name(name) and not is_reference(value) and not is_setting(value):
+    if is_secret_assignment(name, value):
         return MASK
     return mask_secrets(value)

@@ -31,6 +31,7 @@ from cronsync.cli_import import add_import_verbs
 from cronsync.cronline import split_percent
 from cronsync.errors import UsageError
 from cronsync.gate import check_repository
+from cronsync.importer import SecretsNotStored
 from cronsync.importmodel import ImportOptions, command_field, entry_body
 from cronsync.importplan import plan_import
 from cronsync.importreport import import_json, render_migration
@@ -527,11 +528,15 @@ def test_create_secrets_in_secrets_manager(
     names = {s["Name"] for s in sm.list_secrets()["SecretList"] if s["Name"].startswith("host-1/")}
     values = {sm.get_secret_value(SecretId=n)["SecretString"] for n in names}
     assert set(SECRETS) <= values
-    sm.put_secret_value(SecretId="host-1/cron-hourly-DB_PASSWORD", SecretString="rotated")
-    argv[-1] = str(tmp_path / "again")
+    argv[-1] = str(tmp_path / "again")  # a re-run: the same values are left as they are
     assert run_cli([*argv, "--create-secrets", "--secret-prefix", "host-1"], capsys)[0] == 0
+    sm.put_secret_value(SecretId="host-1/cron-hourly-DB_PASSWORD", SecretString="rotated")
+    argv[-1] = str(tmp_path / "third")
+    with pytest.raises(SecretsNotStored, match="host-1/cron-hourly-DB_PASSWORD with another"):
+        run_cli([*argv, "--create-secrets", "--secret-prefix", "host-1"], capsys)
     value = sm.get_secret_value(SecretId="host-1/cron-hourly-DB_PASSWORD")["SecretString"]
-    assert value == "hunterZx01"  # PutSecretValue on an existing secret
+    assert value == "rotated"  # never overwritten
+    assert not (tmp_path / "third").exists()
     migration = (tmp_path / "repo/MIGRATION.md").read_text()
     assert "created in Secrets Manager (host-1/)" in migration
     assert_no_secret(migration)

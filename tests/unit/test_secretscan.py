@@ -15,12 +15,17 @@ from cronsync.secretkinds import (
     AWS_ACCESS_KEY_ID,
     AWS_SECRET_ACCESS_KEY,
     ENV_ASSIGNMENT,
+    FORM_FIELD,
+    KNOWN_TOKEN,
     PASSWORD_FLAG,
     TOKEN_FLAG,
     URL_CREDENTIALS,
     URL_PARAMETER,
     USER_PASSWORD,
+    WEBHOOK_URL,
+    is_secret_assignment,
     is_secret_name,
+    is_secret_parameter,
 )
 from cronsync.secretscan import find_secrets, mask_env_value, mask_secrets
 
@@ -116,6 +121,81 @@ CASES = [
      "curl -H 'authorization: token ***' https://api.github.com", "API_TOKEN"),
     ('curl -H "X-Api-Key: xkey1" https://api/x', AUTH_HEADER, "xkey1",
      'curl -H "X-Api-Key: ***" https://api/x', "X_API_KEY"),
+    # a name ending in KEY holds a secret unless its value is a path, file, URL, public key
+    ("STRIPE_KEY=sk_live_4eC39HqLyjWDarjtT1zdp7dc ./charge.sh", ENV_ASSIGNMENT,
+     "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "STRIPE_KEY=*** ./charge.sh", "STRIPE_KEY"),
+    ("MAILGUN_KEY=key-3ax6xnjp29jd6fds4gc373sgvjxteol0 ./send", ENV_ASSIGNMENT,
+     "key-3ax6xnjp29jd6fds4gc373sgvjxteol0", "MAILGUN_KEY=*** ./send", "MAILGUN_KEY"),
+    ("LICENSE_KEY=ABCD-EFGH-1234 ./activate", ENV_ASSIGNMENT, "ABCD-EFGH-1234",
+     "LICENSE_KEY=*** ./activate", "LICENSE_KEY"),
+    ("ENCRYPTION_KEY=/9j4kLqPz8Xv2Rt7Wn5Mb3Hc1Ys6Fd0Ga== ./x", ENV_ASSIGNMENT,
+     "/9j4kLqPz8Xv2Rt7Wn5Mb3Hc1Ys6Fd0Ga==", "ENCRYPTION_KEY=*** ./x", "ENCRYPTION_KEY"),
+    ("php artisan x APP_KEY=base64:c2VjcmV0a2V5", ENV_ASSIGNMENT, "base64:c2VjcmV0a2V5",
+     "php artisan x APP_KEY=***", "APP_KEY"),
+    # a DSN with a key in it, a webhook URL in a webhook-named variable: the whole value
+    ("SENTRY_DSN=https://k3y0@o1.ingest.sentry.io/5 ./x", ENV_ASSIGNMENT,
+     "https://k3y0@o1.ingest.sentry.io/5", "SENTRY_DSN=*** ./x", "SENTRY_DSN"),
+    ("SLACK_WEBHOOK=https://hooks.slack.com/services/T0/B0/Xy1 ./x", ENV_ASSIGNMENT,
+     "https://hooks.slack.com/services/T0/B0/Xy1", "SLACK_WEBHOOK=*** ./x", "SLACK_WEBHOOK"),
+    ("TEAMS_WEBHOOK_URL='https://example.com/hook/abc' ./x", ENV_ASSIGNMENT,
+     "https://example.com/hook/abc", "TEAMS_WEBHOOK_URL='***' ./x", "TEAMS_WEBHOOK_URL"),
+    ('docker run --rm -e "DB_PASSWORD=dockpw1" app', ENV_ASSIGNMENT, "dockpw1",
+     'docker run --rm -e "DB_PASSWORD=***" app', "DB_PASSWORD"),
+    # webhook and bot URLs carry their secret in the path
+    ("curl -d x https://hooks.slack.com/services/T000/B000/XXXXXXXX", WEBHOOK_URL,
+     "T000/B000/XXXXXXXX", "curl -d x https://hooks.slack.com/services/***",
+     "SLACK_WEBHOOK_PATH"),
+    ("curl 'https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJx/sendMessage?chat_id=1'",
+     WEBHOOK_URL, "123456789:AAHdqTcvCH1vGWJx",
+     "curl 'https://api.telegram.org/bot***/sendMessage?chat_id=1'", "TELEGRAM_BOT_TOKEN"),
+    ("curl https://tg.example.com/proxy/bot42:AAsecretY/getMe", WEBHOOK_URL, "42:AAsecretY",
+     "curl https://tg.example.com/proxy/bot***/getMe", "TELEGRAM_BOT_TOKEN"),
+    ("curl -d '{}' https://discord.com/api/webhooks/1234567/tok-EN_x1", WEBHOOK_URL,
+     "tok-EN_x1", "curl -d '{}' https://discord.com/api/webhooks/1234567/***",
+     "DISCORD_WEBHOOK_TOKEN"),
+    ("curl -X POST https://chat.example.org/hooks/xq8zk3n5f7a9b1c2d4e6g8h0ij/", WEBHOOK_URL,
+     "xq8zk3n5f7a9b1c2d4e6g8h0ij", "curl -X POST https://chat.example.org/hooks/***/",
+     "CHAT_WEBHOOK_PATH"),
+    # request data and query parameters with a secret name
+    ('curl -d "token=tokval1234" https://example.com/x', FORM_FIELD, "tokval1234",
+     'curl -d "token=***" https://example.com/x', "TOKEN"),
+    ("curl --data 'user=bob&api_key=apikeyval99&x=1' https://e/x", FORM_FIELD, "apikeyval99",
+     "curl --data 'user=bob&api_key=***&x=1' https://e/x", "API_KEY"),
+    ("curl -F password=formpw777 -F 'file=@/tmp/r.csv' https://e/x", FORM_FIELD, "formpw777",
+     "curl -F password=*** -F 'file=@/tmp/r.csv' https://e/x", "PASSWORD"),
+    ("curl -F 'secret=fs1;type=text/plain' https://e/x", FORM_FIELD, "fs1",
+     "curl -F 'secret=***;type=text/plain' https://e/x", "SECRET"),
+    ("wget -q --post-data='login=me&passwd=wgetpw1' https://e/x", FORM_FIELD, "wgetpw1",
+     "wget -q --post-data='login=me&passwd=***' https://e/x", "PASSWD"),
+    ("""curl -d '{"api_key": "jsonkey1", "n": 2}' https://e/x""", FORM_FIELD, "jsonkey1",
+     """curl -d '{"api_key": "***", "n": 2}' https://e/x""", "API_KEY"),
+    ('curl -d "{\\"token\\":\\"jsontok2\\"}" https://e/x', FORM_FIELD, "jsontok2",
+     'curl -d "{\\"token\\":\\"***\\"}" https://e/x', "TOKEN"),
+    ('wget -qO- "https://example.com/cron.php?cron_key=cronkeyval55"', URL_PARAMETER,
+     "cronkeyval55", 'wget -qO- "https://example.com/cron.php?cron_key=***"', "CRON_KEY"),
+    ("curl 'https://e/x?a=1&X-Amz-Signature=5ig9&b=2'", URL_PARAMETER, "5ig9",
+     "curl 'https://e/x?a=1&X-Amz-Signature=***&b=2'", "X_AMZ_SIGNATURE"),
+    ("curl 'https://e/x?apiKey=camel123'", URL_PARAMETER, "camel123",
+     "curl 'https://e/x?apiKey=***'", "APIKEY"),
+    # values shaped like a service's credential, wherever they stand
+    ("/opt/bill.sh sk_live_4eC39HqLyjWDarjtT1zdp7dc", KNOWN_TOKEN,
+     "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "/opt/bill.sh ***", "STRIPE_SECRET_KEY"),
+    ("/opt/bill.sh --restricted rk_live_abcdefghijklmn", KNOWN_TOKEN, "rk_live_abcdefghijklmn",
+     "/opt/bill.sh --restricted ***", "STRIPE_SECRET_KEY"),
+    ("notify xoxb-1234567890-abcdefghij '#ops'", KNOWN_TOKEN, "xoxb-1234567890-abcdefghij",
+     "notify *** '#ops'", "SLACK_TOKEN"),
+    ("gh-sync ghp_abcdefghijklmnopqrstuvwxyz012345", KNOWN_TOKEN,
+     "ghp_abcdefghijklmnopqrstuvwxyz012345", "gh-sync ***", "GITHUB_TOKEN"),
+    ("sync.sh glpat-abcdefghij0123456789 main", KNOWN_TOKEN, "glpat-abcdefghij0123456789",
+     "sync.sh *** main", "GITLAB_TOKEN"),
+    ("geo.py AIzaSyA1234567890abcdefghijklmnopqrstuv", KNOWN_TOKEN,
+     "AIzaSyA1234567890abcdefghijklmnopqrstuv", "geo.py ***", "GOOGLE_API_KEY"),
+    ("mail.py SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+     KNOWN_TOKEN, "SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+     "mail.py ***", "SENDGRID_API_KEY"),
+    ("call eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N", KNOWN_TOKEN,
+     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N", "call ***",
+     "JWT"),
 ]  # fmt: skip
 
 
@@ -164,6 +244,41 @@ NOT_SECRETS = [
     "sqlplus -s / as sysdba @/opt/sql/x.sql",
     "find /tmp -name '*.tmp' -mtime +7 -delete",
     "echo password=",
+    # KEY-named paths, files, URLs and public keys; indexes and lookups named KEY
+    "SSH_KEY=/root/.ssh/id_rsa rsync -e ssh /srv b:/c",
+    "SSH_KEY=~/.ssh/id_ed25519 ./deploy.sh",
+    "SSH_KEY=id_rsa ./deploy.sh",
+    "TLS_KEY=server.key ./renew",
+    "PRIVATE_KEY=/etc/ssl/private/site.key ./renew",
+    "S3_KEY=backups/db.sql.gz ./upload",
+    "GPG_KEY=https://example.com/release.asc ./verify",
+    "KEY_FILE=/etc/app.key ./x",
+    'PUBLIC_KEY="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIabc user@host" ./x',
+    "STRIPE_PUBLISHABLE_KEY=pk_live_abcdefghijklmnop ./x",
+    "SORT_KEY=created_at ./report",
+    "GPG_KEY_ID=ABCDEF0123456789 ./x",
+    "php /var/www/cron.php --key-file=/etc/app.key",
+    "ssh -o StrictHostKeyChecking=no -o PasswordAuthentication=no host uptime",
+    "gpg --recv-keys 0xABCDEF0123456789",
+    # URLs without credentials, and web paths that only look like hooks
+    "DATABASE_URL=postgres://db/app ./x",
+    "REPO_URL=https://deploy@github.com/org/repo.git ./x",
+    "SENTRY_DSN=https://o1.ingest.sentry.io/1 ./x",
+    "WEBHOOK_ENABLED=1 ./x",
+    "curl -fsS -m 10 https://hc-ping.com/eb095278-f28d-448d-87fb-7b75c171a6aa",
+    'curl -s "https://example.com/search?q=x&keyword=cron&author=bob&design=1"',
+    'curl -s "https://example.com/api?token_type=bearer&key_id=12&public_key=abc"',
+    "wget -q https://example.com/download/keys/release.asc",
+    "curl https://api.github.com/repos/o/r/hooks/12345678",
+    "curl -X POST https://example.com/webhooks/deployment-notifications",
+    "git clone https://github.com/org/webhooks-demo.git",
+    "/usr/share/git-core/templates/hooks/pre-commit",
+    # request data without a secret, files, and look-alike words
+    "curl -F 'file=@/var/backups/db.tar.gz' -F 'token=@/etc/token' https://e/upload",
+    "curl -d @/etc/payload.json -d 'name=x&count=3' https://e/x",
+    """curl -d '{"name": "job", "keys": "a", "token": "$TOKEN"}' https://e/x""",
+    "cd /srv/sk_test_runner && ./run key-rotation",
+    "openssl genrsa -out /etc/ssl/private/key.pem 2048",
 ]
 
 
@@ -205,7 +320,7 @@ def test_value_is_unquoted_for_import_and_the_span_keeps_quotes_outside() -> Non
         "DB_PASSWORD", "PASSWORD", "MYSQL_PWD", "DB_PW", "SMTP_PASS", "SSHPASS", "GPG_PASSPHRASE",
         "API_TOKEN", "GITHUBTOKEN", "CLIENT_SECRET", "SECRET_KEY_BASE", "AWS_SECRET_ACCESS_KEY",
         "API_KEY", "STRIPE_PRIVATE_KEY", "GOOGLE_CREDENTIALS", "REDISCLI_AUTH",
-        "spring.datasource.password", "api-key",
+        "spring.datasource.password", "api-key", "STRIPE_KEY", "MAILGUN_KEY", "APIKEY", "apiKey",
     ],
 )  # fmt: skip
 def test_secret_names(name: str) -> None:
@@ -217,7 +332,8 @@ def test_secret_names(name: str) -> None:
     [
         "PWD", "OLDPWD", "PATH", "HOME", "MAILTO", "SHELL", "PASSWORD_FILE", "SECRET_NAME",
         "TOKEN_URL", "AWS_ACCESS_KEY_ID", "SSH_KEY_PATH", "TOKENIZERS_PARALLELISM", "BYPASS",
-        "KEYBOARD", "COMPASS_DIR", "DB_USER",
+        "KEYBOARD", "COMPASS_DIR", "DB_USER", "PUBLIC_KEY", "STRIPE_PUBLISHABLE_KEY", "SORT_KEY",
+        "KEY_FILE", "MONKEY", "KEYS",
     ],
 )  # fmt: skip
 def test_not_secret_names(name: str) -> None:
@@ -262,3 +378,103 @@ def test_generated_secret_values_never_survive_masking(prefix: str, value: str) 
     program = "redis-cli " if prefix == "-a " else ("tool " if prefix.startswith("--") else "")
     command = f"{program}{prefix}{value} --verbose"
     assert value not in mask_secrets(command).replace("--verbose", "")
+
+
+# --- NAME=value: the value decides for KEY, DSN and webhook names ---------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "secret"),
+    [
+        ("STRIPE_KEY", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", True),
+        ("MAILGUN_KEY", "key-3ax6xnjp29jd6fds4gc373sgvjxteol0", True),
+        ("KEY", "abc123", True),
+        ("SSH_KEY", "/root/.ssh/id_rsa", False),
+        ("SSH_KEY", "~/.ssh/id_ed25519", False),
+        ("SSH_KEY", "id_ecdsa", False),
+        ("API_KEY", "./api.key", False),
+        ("API_KEY", "keys/prod.json", False),
+        ("API_KEY", "https://vault.example.com/v1/key", False),
+        ("API_KEY", "/Kq8vZ2xPw9LmN4tRb7Yc", True),  # base64 starts with / too
+        ("API_KEY", "$API_KEY_FROM_ENV", False),
+        ("API_KEY", "", False),
+        ("DEPLOY_KEY", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIabc ci@example", False),
+        ("DEPLOY_KEY", "-----BEGIN OPENSSH PRIVATE KEY-----", True),
+        ("PUBLIC_KEY", "anything", False),
+        ("CACHE_KEY", "v2", False),
+        ("SENTRY_DSN", "https://abc@o1.ingest.sentry.io/1", True),
+        ("SENTRY_DSN", "https://o1.ingest.sentry.io/1", False),
+        ("SLACK_WEBHOOK", "https://hooks.slack.com/services/T0/B0/X", True),
+        ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/X", True),
+        ("ALERT_HOOK_URL", "https://example.com/h/1", True),
+        ("WEBHOOK_ENABLED", "yes", False),
+        ("STATUS_URL", "https://example.com/status", False),
+        ("DB_PASSWORD", "/not/a/path/but/a/password", True),  # only KEY names look
+    ],
+)
+def test_is_secret_assignment(name: str, value: str, secret: bool) -> None:
+    assert is_secret_assignment(name, value) is secret
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("key", True), ("cron_key", True), ("apiKey", True), ("access_token", True),
+        ("sig", True), ("X-Amz-Signature", True), ("auth", True), ("client_secret", True),
+        ("pass", True), ("keyword", False), ("author", False), ("design", False),
+        ("token_type", False), ("key_id", False), ("public_key", False), ("q", False),
+        ("signed", False), ("monkey", False),
+    ],
+)  # fmt: skip
+def test_is_secret_parameter(name: str, secret: bool) -> None:
+    assert is_secret_parameter(name) is secret
+
+
+def test_env_lines_with_the_probe_values_are_masked_whole() -> None:
+    assert mask_env_value("STRIPE_KEY", "sk_live_4eC39HqLyjWDarjtT1zdp7dc") == "***"
+    assert mask_env_value("MAILGUN_KEY", "key-3ax6xnjp29jd6fds4gc373sgvjxteol0") == "***"
+    assert mask_env_value("SENTRY_DSN", "https://k3y@o1.ingest.sentry.io/1") == "***"
+    hook = "https://hooks.slack.com/services/T0AAAA/B0BBBB/XXXXXXXX"
+    assert mask_env_value("SLACK_WEBHOOK", hook) == "***"
+    assert mask_env_value("SLACK_WEBHOOK_URL", hook) == "***"
+    assert mask_env_value("NOTIFY", hook) == "https://hooks.slack.com/services/***"
+    assert mask_env_value("BILLING", "sk_live_4eC39HqLyjWDarjtT1zdp7dc") == "***"
+    assert mask_env_value("SSH_KEY", "/root/.ssh/id_rsa") == "/root/.ssh/id_rsa"
+    assert mask_env_value("KEY_FILE", "/etc/k") == "/etc/k"
+    assert mask_env_value("STATUS_URL", "https://e/s") == "https://e/s"
+
+
+KNOWN_SHAPES = [
+    ("sk_live_", string.ascii_letters + string.digits, 24),
+    ("sk_test_", string.ascii_letters + string.digits, 24),
+    ("rk_live_", string.ascii_letters + string.digits, 24),
+    ("xoxb-", string.digits + "-" + string.ascii_letters, 40),
+    ("xoxp-", string.digits + "-" + string.ascii_letters, 40),
+    ("ghp_", string.ascii_letters + string.digits, 36),
+    ("github_pat_", string.ascii_letters + string.digits + "_", 60),
+    ("glpat-", string.ascii_letters + string.digits + "_-", 20),
+    ("AKIA", string.ascii_uppercase + string.digits, 16),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(KNOWN_SHAPES).flatmap(
+        lambda shape: st.text(alphabet=shape[1], min_size=shape[2], max_size=shape[2]).map(
+            lambda tail: shape[0] + tail
+        )
+    ),
+    st.sampled_from(
+        [
+            "/opt/x.sh {}", "notify --channel ops {} -v", "X={} ./run", "curl -H 'X: {}' h",
+            "echo {} | tee /tmp/t", "curl 'https://e/x?q={}'", "sh -c 'tool {}'",
+            'curl -d "{{\\"v\\": \\"{}\\"}}" h', "curl https://{}@git.example.com/r",
+        ]
+    ),
+)  # fmt: skip
+def test_known_token_shapes_never_survive_masking_wherever_they_stand(
+    token: str, template: str
+) -> None:
+    assume(not token.endswith("-"))
+    command = template.format(token)
+    assert token not in mask_secrets(command), command
