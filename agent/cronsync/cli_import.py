@@ -254,8 +254,16 @@ def add_import_verbs(verbs: Any, add_config: Callable[[argparse.ArgumentParser],
     )
     imp.add_argument("--into", required=True, metavar="REPO", help="the repository to write")
     kind = imp.add_mutually_exclusive_group()
-    kind.add_argument("--system", action="store_true", help="SOURCES have a user field")
-    kind.add_argument("--user", metavar="USER", help="SOURCES are USER's crontab")
+    kind.add_argument(
+        "--system",
+        action="store_true",
+        help="SOURCES have a user field (without SOURCES: only the host's system crontabs)",
+    )
+    kind.add_argument(
+        "--user",
+        metavar="USER",
+        help="SOURCES are USER's crontab (without SOURCES: USER's crontab on the host)",
+    )
     imp.add_argument(
         "--root", metavar="DIR", help="the host below DIR (default: paths.root, else /)"
     )
