@@ -182,12 +182,13 @@ def _cron_file_problem(cron_file: str) -> Optional[str]:
 
 
 def _location_problems(doc: Located, data: Mapping[str, Any]) -> list[Problem]:
-    """Check where things are (schema-checked ``data``): a relative ``repo.url`` or
-    ``paths.root`` would depend on the folder cronsync happens to start in, and a
-    ``cron.file`` outside /etc/cron.d would never be read by cron.
+    """Check where things are (schema-checked ``data``): a relative ``repo.url``,
+    ``paths.root`` or ``aws.credentials_file`` would depend on the folder cronsync (or
+    a job) happens to start in, and a ``cron.file`` outside /etc/cron.d would never be
+    read by cron.
 
     Returns:
-        One located Problem per bad key; empty when all three are fine.
+        One located Problem per bad key; empty when all are fine.
     """
     problems = []
     url = data.get("repo", {}).get("url")
@@ -205,6 +206,15 @@ def _location_problems(doc: Located, data: Mapping[str, Any]) -> list[Problem]:
     cron_problem = _cron_file_problem(data.get("cron", {}).get("file", DEFAULT_CRON_FILE))
     if cron_problem:
         problems.append(doc.problem("cron.file", cron_problem))
+    credentials = data.get("aws", {}).get("credentials_file")
+    if credentials is not None and not credentials.startswith("/"):
+        problems.append(
+            doc.problem(
+                "aws.credentials_file",
+                f"{credentials!r} is a relative path; use an absolute path (jobs start "
+                "in their own folders)",
+            )
+        )
     return problems
 
 

@@ -290,7 +290,7 @@ AGENT_FIELDS = (
             Field(
                 "root",
                 STRING,
-                "Every host path below hangs off this directory, so the "
+                "An absolute directory every host path below hangs off, so the "
                 "agent can run unprivileged in a sandbox.",
                 '"/"',
                 default="/",
@@ -305,7 +305,8 @@ AGENT_FIELDS = (
             Field(
                 "file",
                 STRING,
-                "The managed file (below paths.root); its name must not contain a dot.",
+                "The managed file: directly in /etc/cron.d (below paths.root), its name "
+                "without a dot (cron skips such files).",
                 '"/etc/cron.d/cronsync"',
                 default="/etc/cron.d/cronsync",
             ),
@@ -458,7 +459,8 @@ AGENT_FIELDS = (
             Field(
                 "credentials_file",
                 STRING,
-                "A shared credentials file for hosts outside AWS (readable by the jobs' users).",
+                "A shared credentials file for hosts outside AWS (an absolute path, "
+                "readable by the jobs' users).",
                 '"/etc/cronsync/aws-credentials"',
             ),
         ),

@@ -128,6 +128,15 @@ def test_relative_paths_root_is_a_config_error(root: str) -> None:
     assert expected in message
 
 
+def test_relative_aws_credentials_file_is_a_config_error() -> None:
+    text = agent_toml() + '[aws]\ncredentials_file = "aws-credentials"\n'
+    message = config_error(text)
+
+    assert "aws.credentials_file: 'aws-credentials' is a relative path" in message
+    absolute = agent_toml() + '[aws]\ncredentials_file = "/etc/cronsync/aws-credentials"\n'
+    assert parse_config(CONFIG, absolute) is not None
+
+
 def test_every_problem_is_reported_at_once() -> None:
     message = config_error(agent_toml(url="jobs.git", root="root", cron='file = "/tmp/x"'))
 
