@@ -12,6 +12,8 @@ run the same thing:
 * A command with no shell syntax at all (:func:`shell_features` finds none) can run as
   an argv list: its words by ``shlex.split``, which reads such a line exactly as
   ``/bin/sh`` does. Anything else stays a shell line, byte for byte.
+* A ``%`` that cut the command inside a shell construct (``$(date +%F)``) is kept as
+  cron read it; :func:`percent_cut_note` says so and gives the line that was meant.
 
 Naming a job after its command is ``importnames``.
 """
@@ -24,7 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
-from .cronline import split_percent
+from .cronline import escape_percents, percent_cut, split_percent
+from .jobwriter import code_span
 
 ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 
@@ -35,6 +38,7 @@ def word_set(text: str) -> frozenset[str]:
 
 
 _PLACEHOLDER = re.compile("\x00([0-9]+)\x00")
+_SHOWN = 60  # characters of a cut command shown (its end: where the cut is)
 _KEYWORDS = word_set(
     "if then else elif fi case esac for select while until do done function in time [[ ]] ! { }"
 )
@@ -304,3 +308,42 @@ def translate(command: str, spans: Sequence[SecretSpan] = ()) -> CommandForm:
     if not features and not spans and not stdin:
         argv = plain_words(text) or None
     return CommandForm(text, argv, lines, features, tuple(notes))
+
+
+def percent_cut_note(
+    command: str, spans: Sequence[SecretSpan], shown: str, shell: str = "sh"
+) -> Optional[str]:
+    """Say that cron's ``%`` cut a command inside a shell construct, if it did.
+
+    Args:
+        command: the command field (as for :func:`translate`).
+        spans: the secrets moved out of it (as for :func:`translate`).
+        shown: the shell text cron ran, secrets masked (shown, shortened).
+        shell: the shell cron used (``sh``, ``bash``...).
+    Returns:
+        None when no ``%`` cuts it inside a construct; else a sentence for the person
+        migrating: the original line never worked as written, and the line that was
+        presumably meant (each such ``%`` literal, ``\\%`` in a crontab).
+    """
+    cut = percent_cut(command)
+    if cut is None:
+        return None
+    if len(shown) > _SHOWN:
+        shown = "…" + shown[-_SHOWN:]
+    note = (
+        f"the original line never worked as written: an unescaped % cut the command "
+        f"{cut.where}, so cron ran {code_span(shown)}, which the shell cannot parse, and "
+        "fed the rest to its stdin, every time; this job does the same"
+    )
+    if not cut.fixable:
+        return note + ": write the line that was meant (a literal % is \\% in a crontab)"
+    moved = [
+        SecretSpan(_shift(s.start, cut.literal), _shift(s.end, cut.literal), s.env) for s in spans
+    ]
+    meant = code_span(translate(escape_percents(command, cut.literal), moved).shell_line(shell))
+    return f"{note}: if a literal % was meant (\\% in a crontab), the line to run is {meant}"
+
+
+def _shift(index: int, inserted: Sequence[int]) -> int:
+    """Where ``index`` of a command is once a backslash is put before each of ``inserted``."""
+    return index + sum(position < index for position in inserted)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -160,6 +161,11 @@ class KnownValues:
         """Return whether a known value is in ``text``."""
         return bool(self._values) and self._compiled().search(text) is not None
 
+    def first(self, text: str) -> Optional[str]:
+        """Return the first known value found in ``text``, or None."""
+        match = self._compiled().search(text) if self._values else None
+        return match[0] if match else None
+
     def hide(self, text: str) -> str:
         """Return ``text`` with every known value in it replaced by ``***``."""
         if not self._values:
@@ -195,6 +201,30 @@ def effective_schedule(written: str) -> Optional[str]:
 @functools.lru_cache(maxsize=4096)
 def env_is_secret(name: str, value: str) -> bool:
     return secretscan.mask_env_value(name, value) != value
+
+
+CRON_PATH = "/usr/bin:/bin"
+"""The PATH cron gives a job unless the crontab sets one."""
+_STANDARD_BIN = ("/bin", "/usr/bin")
+
+
+def shell_program(shell: str, path: str) -> str:
+    """Return how a job names the shell cron ran it with (``SHELL=...``).
+
+    Args:
+        shell: the SHELL value (cron execs it as written).
+        path: the PATH the job gets (cronsync looks a bare program name up in it).
+    Returns:
+        the bare name (``bash``) when that finds the same program: the shell is in
+        /bin or /usr/bin and no other folder comes before it in ``path``; else the
+        value as written (``/usr/local/bin/bash``), so the same interpreter runs.
+    """
+    folder, name = posixpath.split(shell)
+    if folder not in _STANDARD_BIN:
+        return shell
+    folders = path.split(":")
+    before = folders[: folders.index(folder)] if folder in folders else folders
+    return name if all(f in _STANDARD_BIN for f in before) else shell
 
 
 _ONE_WORD = re.compile(r"(?:[^ \t]+[ \t]*)?")
@@ -238,9 +268,47 @@ def env_at(lines: Sequence[str], wanted: set[int]) -> dict[int, tuple[tuple[str,
     return found
 
 
-def leaked(text: str, secrets: Sequence[MovedSecret]) -> bool:
-    """Return whether any of the ``secrets`` values (long enough to tell) is in ``text``."""
-    return any(len(s.value) >= _MIN_CHECKED and s.value in text for s in secrets)
+def where_value_shows(model: JobModel, value: str) -> str:
+    """Say where ``value`` shows in a job's command or variables, without the value.
+
+    Returns:
+        "as the value of -u", "inside word 3 of the command", "in the value of X
+        (set above the line)", or "in the command" when it cannot be told better.
+    """
+    for name, text in model.env:
+        if value in text:
+            return f"in the value of {name} (set above the line)"
+    words = list(model.command) if model.shell is None else (model.shell or "").split()
+    for number, word in enumerate(words, 1):
+        if value not in word:
+            continue
+        before = words[number - 2] if number > 1 else ""
+        bare = word.strip("'\"") == value
+        if bare and before.startswith("-") and value not in before:
+            return f"as the value of {before}"
+        option = word.partition("=")[0]
+        if "=" in word and option.startswith("-") and value not in option:
+            return f"as the value of {option}="
+        return f"{'as' if bare else 'inside'} word {number} of the command"
+    return "in the command"
+
+
+def secret_left_behind(model: JobModel, secrets: Sequence[MovedSecret]) -> Optional[str]:
+    """Return why a job cannot be written when a moved-out secret value still shows in
+    its command or variables (it also stood somewhere no rule replaced), else None.
+    Values shorter than 4 characters are not looked for (they match by chance)."""
+    text = written_values(model)
+    secret = next((s for s in secrets if len(s.value) >= _MIN_CHECKED and s.value in text), None)
+    return None if secret is None else _left_behind(model, secret)
+
+
+def _left_behind(model: JobModel, secret: MovedSecret) -> str:
+    where = where_value_shows(model, secret.value)
+    if secret.kind == secretkinds.ENV_ASSIGNMENT:
+        what = f"the value of the secret variable {secret.label} also shows in this job"
+    else:
+        what = f"the secret value ({secret.label}) also shows elsewhere in this line"
+    return f"{what} ({where}), so it cannot be replaced safely: move it out by hand"
 
 
 def written_values(model: JobModel) -> str:
@@ -254,7 +322,8 @@ def _job_texts(job: PlannedJob) -> str:
 
 def hide_known_values(plan: ImportPlan) -> None:
     """Mask every secret value found anywhere wherever else it shows, and drop a job
-    whose command holds one that no rule moved out (found only on another line).
+    whose command holds one that no rule moved out (found on another line, or
+    elsewhere in its own line, where it was too short for ``secret_left_behind``).
 
     One regex pass over everything first: usually no value shows anywhere but where
     the scanner masked it, and nothing else is done."""
@@ -269,9 +338,10 @@ def hide_known_values(plan: ImportPlan) -> None:
             kept.append(job)
             continue
         model = job.model
-        if known.contains(written_values(model)):
+        value = known.first(written_values(model))
+        if value is not None:
             where = model.origins[0]
-            reason = "its command holds a secret value found on another line: move it by hand"
+            reason = _known_value_reason(plan, job, value)
             hidden = known.hide(model.original)
             plan.skipped.append(Skipped(where.source, where.line, "unsupported", reason, hidden))
             continue
@@ -286,6 +356,19 @@ def hide_known_values(plan: ImportPlan) -> None:
         dataclasses.replace(item, text=known.hide(item.text), reason=known.hide(item.reason))
         for item in plan.skipped
     ]
+
+
+def _known_value_reason(plan: ImportPlan, job: PlannedJob, value: str) -> str:
+    own = next((s for s in job.secrets if s.value == value), None)
+    if own is not None:
+        return _left_behind(job.model, own)
+    where = where_value_shows(job.model, value)
+    other = next((s for s in plan.secrets.values() if s.value == value and s.jobs), None)
+    found = f" (job {other.jobs[0]}'s {other.label})" if other else ""
+    return (
+        f"its command holds ({where}) a value that is a secret on another line{found}, "
+        "so it cannot be replaced safely here: move it out by hand"
+    )
 
 
 class Unsupported(Exception):

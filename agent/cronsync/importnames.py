@@ -3,48 +3,100 @@
 ``/usr/local/bin/backup-db.sh --full`` -> ``backup-db``; ``php /var/www/app/artisan
 schedule:run`` -> ``artisan-schedule-run``; ``cd /x && ./run.sh`` -> ``run``;
 ``test -x /usr/sbin/anacron || { cd / && run-parts --report /etc/cron.daily; }`` ->
-``cron-daily``. Setup commands (``cd``, ``test``, ``echo``...), variable assignments and
-wrappers (``nice``, ``flock LOCK``, ``timeout 60``, ``sudo -u U``) are looked through;
-an interpreter's script names the job, with its subcommand. Names are lowercase
-``[a-z0-9_-]``, start with a letter and have at most 64 characters; :func:`unique_name`
-adds ``-2``, ``-3``... in source order.
+``cron-daily``; ``run-parts /etc/periodic/15min`` -> ``run-parts-15min``. Looked
+through: setup commands (``cd``, ``test``, ``echo``...), reserved words (``if``,
+``then``...), variable assignments and wrappers (``nice``, ``flock LOCK``, ``timeout
+60``, ``sudo -u U``, ``envdir DIR``, ``chpst``, ``setlock``...); a command string
+(``sh -c '…'``, ``su - U -c '…'``, ``flock LOCK -c '…'``) is read for what it runs; an
+interpreter's script names the job, with its subcommand. Names are lowercase
+``[a-z0-9_-]``, start with a letter and have at most 64 characters.
+
+Of several commands of one name (:func:`distinct_names`), the first keeps it and each
+other gets the first argument that tells it apart (``rsnapshot alpha``, ``rsnapshot
+daily`` -> ``rsnapshot``, ``rsnapshot-daily``); :func:`unique_name` then adds ``-2``,
+``-3``... to what is still the same, in source order.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from typing import Optional
 
+from .cronline import escape_percents, percent_cut, split_percent
 from .importcmd import ASSIGNMENT, word_set
 
 MAX_NAME = 64
-_SEPARATORS = frozenset({"&&", "||", ";", "|", "&", "(", ")", ";;", "|&", "{", "}", "!"})
+_SEPARATORS = frozenset({"&&", "||", ";", "|", "&", "(", ")", ";;", "|&", "{", "}"})
 _SETUP = word_set(
-    "cd test [ true false : echo printf cat sleep export set umask ulimit source . "
-    "exit mkdir rm touch date"
+    "cd test [ [[ true false : echo printf cat sleep export set umask ulimit source . "
+    "exit mkdir rm touch date fi done esac for case wait"
 )
-_WRAPPERS = {
-    "nice": {"-n"},
-    "ionice": {"-c", "-n", "-p"},
+_KEYWORDS = word_set("if then else elif do while until !")
+# Setup that only guards or prepares: a line of setup only is named after the rest.
+_GUARDS = word_set(
+    "cd test [ [[ true false : sleep export set umask ulimit source . exit fi done esac for "
+    "case wait"
+)
+_WRAPPERS = {  # wrapper -> its options that take a value
+    "nice": {"-n", "--adjustment"},
+    "ionice": {"-c", "-n", "-p", "-P", "-u", "--class", "--classdata"},
     "nohup": set(),
     "timeout": {"-s", "-k", "--signal", "--kill-after"},
     "flock": {"-w", "-E", "--timeout", "--conflict-exit-code"},
-    "env": {"-u", "-C"},
-    "sudo": {"-u", "-g", "-h", "-p", "-C"},
+    "env": {"-u", "-C", "--unset", "--chdir"},
+    "sudo": {"-u", "-g", "-h", "-p", "-C", "-D", "-R", "-T", "-U", "--user", "--group"},
+    "doas": {"-u", "-C"},
     "chronic": set(),
     "cronic": set(),
-    "time": set(),
+    "time": {"-f", "-o", "--format", "--output"},
     "exec": {"-a"},
     "command": set(),
     "setsid": set(),
     "stdbuf": {"-i", "-o", "-e"},
     "run-one": set(),
+    "run-this-one": set(),
+    "envdir": set(),
+    "setlock": set(),
+    "chpst": set(word_set("-u -U -e -/ -n -l -L -m -d -o -p -f -c -r -t")),
+    "softlimit": set(word_set("-m -a -d -o -p -f -c -r -t -s -l")),
+    "setuidgid": set(),
+    "envuidgid": set(),
+    "lockrun": {"-L", "--lockfile"},
+    "unbuffer": set(),
+    "su": {"-s", "-g", "-G", "-w", "--shell", "--group", "--supp-group"},
+    "runuser": {"-u", "-s", "-g", "-G", "-w", "--user", "--shell", "--group"},
 }
-_TAKES_POSITIONAL = frozenset({"timeout", "flock"})
+# Wrappers whose first plain word is theirs (a lock file, a directory, a user...).
+_TAKES_POSITIONAL = frozenset({"timeout", "flock", "envdir", "setlock", "setuidgid", "envuidgid"})
+# Wrappers that run a command string given with -c (read like sh -c).
+_COMMAND_STRING = frozenset({"flock", "su", "runuser"})
+_SHELLS = re.compile(r"sh|bash|dash|ksh|mksh|zsh|ash")
 _INTERPRETER = re.compile(
     r"sh|bash|dash|ksh|zsh|python[0-9.]*|perl|ruby|node|nodejs|php[0-9.]*|Rscript|java|run-parts"
 )
+_FAMILY = re.compile(r"[a-zA-Z]+")
+_INTERPRETER_VALUES = {  # options that take a value, by interpreter family
+    "python": {"-W", "-X", "-Q"},
+    "php": {"-c", "-d", "-z", "-t"},
+    "perl": {"-I", "-M", "-m"},
+    "ruby": {"-I", "-r", "-C", "-E"},
+    "node": {"-r", "--require", "--import", "--loader", "--experimental-loader"},
+    "nodejs": {"-r", "--require", "--import", "--loader"},
+    "java": {"-cp", "-classpath", "--class-path", "-p", "--module-path"},
+    "run": {"-a", "--arg", "-u", "--umask", "--regex"},
+}
+_CODE_OPTIONS = {  # options whose value is program text: nothing to name the job after
+    "python": {"-c"},
+    "perl": {"-e", "-E"},
+    "ruby": {"-e"},
+    "node": {"-e", "-p", "--eval", "--print"},
+    "nodejs": {"-e", "-p", "--eval", "--print"},
+    "php": {"-r"},
+    "Rscript": {"-e"},
+}
 _EXTENSION = re.compile(
     r"\.(sh|bash|py|php|pl|rb|js|mjs|ts|r|jar|ksh|zsh|awk|sql|cron|bat)$", re.IGNORECASE
 )
@@ -52,9 +104,14 @@ _NUMBERISH = re.compile(r"[0-9][0-9.]*[smhd]?")
 _NOT_NAME_CHARS = re.compile(r"(?:[^a-z0-9_]|-)+")  # a run (dashes too) becomes one '-'
 _LEADING_NON_LETTERS = re.compile(r"^[^a-z]+")
 _SUBCOMMAND = re.compile(r"[A-Za-z][A-Za-z0-9:._-]{0,31}")
-
+_MAX_DEPTH = 3  # command strings inside command strings
+_MAX_TOKEN = 24
+_PLAIN_DIRS = word_set(
+    "usr bin sbin local opt var srv etc lib lib64 libexec home root tmp share http: https:"
+)
 
 _TOKEN = re.compile(r"""(?:[^\s'"\\|&;<>()]+|'[^']*'?|"(?:\\.|[^"\\])*"?|\\.?)+|[|&;<>()]+""")
+_PLAIN = re.compile(r"[^'\"$`]+")
 _QUOTED = re.compile(r"""'([^']*)'?|"((?:\\.|[^"\\])*)"?|\\(.?)""")
 
 
@@ -62,11 +119,55 @@ def _unquote(match: re.Match[str]) -> str:
     return next((group for group in match.groups() if group is not None), "")
 
 
+def _without_substitutions(text: str) -> str:
+    """Replace each ``$( )``, ``$(( ))``, ``${ }`` and backtick substitution outside single
+    quotes by ``_``: what they run names nothing (``tar czf www-$(date +%F).tgz``)."""
+    if "$(" not in text and "${" not in text and "`" not in text:
+        return text
+    out, index, quoted = [], 0, False
+    while index < len(text):
+        plain = _PLAIN.match(text, index)
+        if plain is not None and plain.end() > index:
+            out.append(plain[0])
+            index = plain.end()
+            continue
+        char = text[index]
+        if char == "'" and not quoted:
+            end = text.find("'", index + 1)
+            if end < 0:
+                out.append(text[index:])  # an unclosed quote: the rest as it is
+                break
+            out.append(text[index : end + 1])
+            index = end + 1
+            continue
+        quoted = quoted != (char == '"')
+        end = _substitution_end(text, index)
+        out.append("_" if end > index else char)
+        index = max(end, index + 1)
+    return "".join(out)
+
+
+def _substitution_end(text: str, index: int) -> int:
+    """The index after the substitution starting at ``index``, else ``index``."""
+    if text[index] == "`":
+        end = text.find("`", index + 1)
+        return len(text) if end < 0 else end + 1
+    if not text.startswith(("$(", "${"), index):
+        return index
+    opening, closing = ("(", ")") if text[index + 1] == "(" else ("{", "}")
+    depth = 0
+    for position in range(index + 1, len(text)):
+        depth += {opening: 1, closing: -1}.get(text[position], 0)
+        if depth == 0:
+            return position + 1
+    return len(text)
+
+
 def _words(text: str) -> list[str]:
     """Split a shell line into words and operators (quotes removed), like ``shlex`` with
     ``punctuation_chars``; good enough for a name, and never fails."""
     words = []
-    for token in _TOKEN.findall(text):
+    for token in _TOKEN.findall(_without_substitutions(text)):
         words.append(token if token[0] in "|&;<>()" else _QUOTED.sub(_unquote, token))
     return words
 
@@ -86,12 +187,21 @@ def _segments(words: list[str]) -> list[list[str]]:
     return [segment for segment in segments if segment]
 
 
-def _unwrap(words: list[str]) -> list[str]:
-    """Drop assignments and wrappers (``nice -n 5``, ``flock -n LOCK``) in front."""
+def _takes_value(option: str, values: set[str]) -> bool:
+    """Whether ``option`` is followed by its value: ``-u`` or a cluster ending in one
+    (``-iu``) when ``-u`` takes a value; ``--opt=x`` carries its own."""
+    if option in values:
+        return True
+    return not option.startswith("--") and len(option) > 2 and f"-{option[-1]}" in values
+
+
+def _unwrap(words: list[str]) -> tuple[list[str], Optional[str]]:
+    """Drop assignments, reserved words and wrappers (``nice -n 5``, ``flock -n LOCK``)
+    in front; return the rest, and the command string of a wrapper's ``-c`` if any."""
     index = 0
     while index < len(words):
         word = words[index]
-        if ASSIGNMENT.match(word):
+        if ASSIGNMENT.match(word) or word in _KEYWORDS:
             index += 1
             continue
         name = posixpath.basename(word)
@@ -101,56 +211,129 @@ def _unwrap(words: list[str]) -> list[str]:
         positional = name in _TAKES_POSITIONAL
         while index < len(words):
             option = words[index]
-            if option.startswith("-"):
-                index += 2 if option in _WRAPPERS[name] else 1
-            elif positional or _NUMBERISH.fullmatch(option):
+            if name in _COMMAND_STRING and option in ("-c", "--command"):
+                return [], words[index + 1] if index + 1 < len(words) else ""
+            if name in _COMMAND_STRING and option.startswith("--command="):
+                return [], option.partition("=")[2]
+            if option == "--" and not positional:  # the end of its options: the command
+                index += 1
+                break
+            if option.startswith("-") and len(option) > 1:
+                index += 2 if _takes_value(option, _WRAPPERS[name]) else 1
+            elif positional or _NUMBERISH.fullmatch(option) or option == "-":
                 positional, index = False, index + 1
+            elif name in ("su", "runuser"):
+                index += 1  # the user: what su runs is its -c
             else:
                 break
-    return words[index:]
+    return words[index:], None
+
+
+def _shell_string(program: str, args: list[str]) -> Optional[str]:
+    """The command string of ``sh -c '…'`` (``bash -lc``, ``sh -ec``...), if any."""
+    if not _SHELLS.fullmatch(program):
+        return None
+    reads_string, skip = False, False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("-o", "-O", "+o", "+O"):
+            skip = True
+        elif arg.startswith(("-", "+")) and not arg.startswith("--"):
+            reads_string = reads_string or "c" in arg[1:]
+        elif not arg.startswith("--"):
+            return arg if reads_string else None
+    return None
+
+
+def _argv(segment: list[str], depth: int) -> Optional[list[str]]:
+    """The program and arguments a segment runs, reading command strings."""
+    words, script = _unwrap(segment)
+    if script is None and words:
+        script = _shell_string(posixpath.basename(words[0]), words[1:])
+    if script is not None and depth < _MAX_DEPTH:
+        inner = _choose(_words(script), depth + 1)
+        if inner:
+            return inner
+    return words or None
+
+
+def _is_setup(argv: list[str]) -> bool:
+    return posixpath.basename(argv[0]) in _SETUP or argv[0].startswith("-")
+
+
+def _choose(words: list[str], depth: int = 0) -> Optional[list[str]]:
+    """The argv that names the line: the first one that is not setup (``cd``, ``test``);
+    in a line of setup only, the last that is not a guard (``[ -f x ] && echo hi``)."""
+    argvs = [argv for argv in (_argv(s, depth) for s in _segments(words)) if argv]
+    chosen = next((argv for argv in argvs if not _is_setup(argv)), None)
+    if chosen is None:
+        actions = [a for a in argvs if posixpath.basename(a[0]) not in _GUARDS]
+        chosen = actions[-1] if actions else None
+    return chosen or (argvs[0] if argvs else None)
 
 
 def _stem(path: str) -> str:
     return _EXTENSION.sub("", posixpath.basename(path.rstrip("/")), count=1) or path
 
 
-def _interpreted(program: str, args: list[str], depth: int) -> Optional[str]:
-    """Name what an interpreter runs (its script and a subcommand), if anything."""
+def _family(program: str) -> str:
+    match = _FAMILY.match(program)
+    return match[0] if match else program
+
+
+def _script_index(program: str, args: list[str]) -> Optional[int]:
+    """The index in ``args`` of the script an interpreter runs, or None."""
+    family = _family(program)
+    values = _INTERPRETER_VALUES.get(family, {"-o", "-O", "+o", "+O"})
+    code = _CODE_OPTIONS.get(family, {"-c"} if _SHELLS.fullmatch(program) else set())
+    skip = False
     for index, arg in enumerate(args):
-        if arg == "-c":
-            shell = program.endswith("sh") and depth == 0 and index + 1 < len(args)
-            return _name_words(_words(args[index + 1]), depth + 1) if shell else None
-        if arg in ("-m", "-jar") and index + 1 < len(args):
-            return _stem(args[index + 1])
-        if arg.startswith("-"):
-            continue
-        name = posixpath.basename(arg.rstrip("/")) if program == "run-parts" else _stem(arg)
-        rest = args[index + 1 : index + 2]
-        if rest and program != "run-parts" and _SUBCOMMAND.fullmatch(rest[0]):
-            name += "-" + rest[0]
-        return name
+        if skip:
+            skip = False
+        elif arg in code:
+            return None
+        elif arg in ("-m", "-jar"):
+            return index + 1 if index + 1 < len(args) else None
+        elif arg.startswith(("-", "+")) and len(arg) > 1:
+            skip = arg in values
+        else:
+            return index
     return None
 
 
-def _name_words(words: list[str], depth: int = 0) -> Optional[str]:
-    candidates = [_unwrap(segment) for segment in _segments(words)]
-    candidates = [c for c in candidates if c]
-    chosen = next((c for c in candidates if posixpath.basename(c[0]) not in _SETUP), None)
-    chosen = chosen or (candidates[0] if candidates else None)
-    if not chosen:
+def _interpreted(program: str, args: list[str]) -> Optional[str]:
+    """Name what an interpreter runs (its script and a subcommand), if anything."""
+    index = _script_index(program, args)
+    if index is None:
         return None
-    program = posixpath.basename(chosen[0])
+    script = args[index]
+    if program == "run-parts":
+        name = posixpath.basename(script.rstrip("/"))
+        return name if name[:1].isalpha() else f"run-parts-{name}"
+    name = _stem(script)
+    rest = args[index + 1 : index + 2]
+    if rest and _SUBCOMMAND.fullmatch(rest[0]):
+        name += "-" + rest[0]
+    return name
+
+
+def _name_argv(argv: list[str]) -> str:
+    program = posixpath.basename(argv[0])
     if _INTERPRETER.fullmatch(program):
-        return _interpreted(program, chosen[1:], depth) or program
-    return _stem(chosen[0])
+        return _interpreted(program, argv[1:]) or program
+    return _stem(argv[0])
+
+
+def _clean(text: str) -> str:
+    name = _NOT_NAME_CHARS.sub("-", text.lower())
+    return _LEADING_NON_LETTERS.sub("", name)[:MAX_NAME].rstrip("-_")
 
 
 def clean_name(text: str) -> str:
     """Return ``text`` as a job name: lowercase ``[a-z0-9_-]``, starting with a letter,
     at most 64 characters; ``job`` when nothing usable is left."""
-    name = _NOT_NAME_CHARS.sub("-", text.lower())
-    name = _LEADING_NON_LETTERS.sub("", name)[:MAX_NAME].rstrip("-_")
-    return name or "job"
+    return _clean(text) or "job"
 
 
 def derive_name(command: str) -> str:
@@ -162,12 +345,124 @@ def derive_name(command: str) -> str:
     Returns:
         a valid job name (:func:`clean_name`), not yet made unique.
     """
+    return _derive(*_parse(command))
+
+
+_Parsed = tuple[list[str], Optional[list[str]]]
+
+
+def _parse(command: str) -> _Parsed:
     words = _words(command)
-    name = clean_name(_name_words(words) or "")
-    if name != "job":
+    return words, _choose(words)
+
+
+def _derive(words: list[str], chosen: Optional[list[str]]) -> str:
+    name = _clean(_name_argv(chosen)) if chosen else ""
+    if name:
         return name
-    # the program gave nothing usable ("2024 /x/yearly.sh"): the first word that does
-    return next((n for n in (clean_name(_stem(w)) for w in words) if n != "job"), "job")
+    # the program gave nothing usable ("2024 /x/yearly.sh"): the first word that does,
+    # plain words before options
+    ordered = [w for w in words if not w.startswith("-")] + [w for w in words if w[:1] == "-"]
+    return next((n for n in (_clean(_stem(w)) for w in ordered) if n), "job")
+
+
+def name_source(command: str) -> str:
+    """Return the shell text to name a job after: what cron runs (up to the first
+    unescaped ``%``), or what was meant when that ``%`` cuts it inside ``$( )`` or quotes
+    (``sleep $(( RANDOM % 60 )) && /x/report.sh`` is named after ``report.sh``).
+
+    Args:
+        command: the command field as written (secrets masked).
+    """
+    cut = percent_cut(command) if "%" in command else None
+    if cut is not None and cut.fixable:
+        command = escape_percents(command, cut.literal)
+    return split_percent(command)[0]
+
+
+def _word_tokens(word: str) -> list[str]:
+    if word.startswith("-") and not word.startswith("--"):
+        return []  # a short option says little
+    if "/" not in word:
+        return [word]
+    parts = [p for p in word.split("/") if p]
+    parts[-1:] = [_stem(parts[-1])] if parts else []
+    return [p for p in reversed(parts) if p not in _PLAIN_DIRS]  # the deepest first
+
+
+def name_tokens(command: str) -> list[str]:
+    """Return the words that could tell a command from others of the same name, in
+    order: its arguments (a path's deepest parts first), its program's folders, and
+    the folders it changes to (``cd DIR``); each cleaned like a name, short, with a
+    letter.
+
+    Args:
+        command: the shell command (secrets masked).
+    """
+    return _tokens(*_parse(command))
+
+
+def _tokens(words: list[str], parsed: Optional[list[str]]) -> list[str]:
+    chosen = parsed or []
+    raw = [t for arg in chosen[1:] for t in _word_tokens(arg)]
+    raw += _word_tokens(chosen[0])[1:] if chosen else []
+    for segment in _segments(words):
+        if segment[0] == "cd" and len(segment) > 1:
+            raw += _word_tokens(segment[1])
+    tokens = []
+    for token in raw:
+        cleaned = _NOT_NAME_CHARS.sub("-", token.lower()).strip("-_")
+        usable = 1 < len(cleaned) <= _MAX_TOKEN and re.search("[a-z]", cleaned)
+        if usable and cleaned not in tokens:
+            tokens.append(cleaned)
+    return tokens
+
+
+def _distinguish(
+    members: Sequence[tuple[str, list[str]]], prefix: str, depth: int, found: dict[str, str]
+) -> None:
+    """Give each command of ``members`` (with its unused tokens) ``prefix`` and the
+    first token the others do not all share; again for those still alike."""
+    if len(members) == 1 or depth == 3:
+        found.update((command, prefix) for command, _tokens in members)
+        return
+    common = set(members[0][1]).intersection(*(set(tokens) for _c, tokens in members[1:]))
+    groups: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
+    for command, tokens in members:
+        rest = [t for t in tokens if t not in common and t not in prefix.split("-")]
+        groups[rest[0] if rest else ""].append((command, rest[1:]))
+    for token, group in groups.items():
+        name = clean_name(f"{prefix}-{token}") if token else prefix
+        if token and len(group) > 1:
+            _distinguish(group, name, depth + 1, found)
+        else:
+            found.update((command, name) for command, _tokens in group)
+
+
+def distinct_names(commands: Iterable[str]) -> dict[str, str]:
+    """Name each command (:func:`derive_name`); where several distinct commands get the
+    same name, the first keeps it and each other gets the first token
+    (:func:`name_tokens`) that tells it from the rest.
+
+    Args:
+        commands: the shell commands of every job about to be imported (secrets
+            masked), in source order, repeats allowed.
+    Returns:
+        command -> a valid job name, not yet made unique (the same command twice, or
+        commands nothing tells apart, still share one).
+    """
+    parsed = {command: _parse(command) for command in commands}
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for command, (words, chosen) in parsed.items():
+        by_name[_derive(words, chosen)].append(command)
+    found: dict[str, str] = {}
+    for name, members in by_name.items():
+        if len(members) == 1:
+            found[members[0]] = name
+        else:
+            _distinguish([(c, _tokens(*parsed[c])) for c in members], name, 0, found)
+            found[members[0]] = name  # the first keeps its name
+    return found
 
 
 def unique_name(base: str, taken: set[str], counters: Optional[dict[str, int]] = None) -> str:

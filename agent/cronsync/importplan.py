@@ -12,8 +12,13 @@ How cron's semantics are kept (the details of a command are in ``importcmd``):
 * user: the user field, or the owner of the user crontab.
 * environment: each job gets the variables set above it; ``MAILTO`` is dropped (cronsync
   keeps the output), ``SHELL=/bin/sh`` is the default, another shell runs the line
-  with ``SHELL -c``; ``HOME`` (or the user's home) becomes ``workdir``, as cron
-  starts jobs there.
+  with ``SHELL -c`` (``bash -c`` when PATH finds that same bash, else the path as
+  written); ``HOME`` (or the user's home) becomes ``workdir``, as cron starts jobs
+  there. A value with ``$`` is kept as written (cron does not expand it).
+* what cron got wrong is kept and left for a person: a ``%`` that cut the command
+  inside ``$( )`` or quotes, a line that is not valid UTF-8 (U+FFFD in the job).
+* names: ``importnames.distinct_names`` over every job of the import first, so that
+  jobs of one program get the argument that tells them apart.
 * secrets (``secretscan``) in the command or the environment go to ``[secrets]`` under
   ``PREFIX/JOB-VARIABLE``; a value shared by several jobs is stored once.
 * the same schedule, user, command and environment twice: imported once, both lines
@@ -26,13 +31,15 @@ import dataclasses
 import functools
 import posixpath
 import re
+import shlex
 from collections.abc import Sequence
 from typing import Callable, Optional
 
 from . import secretkinds, secretscan
-from .importcmd import SecretSpan, describe_features, translate
+from .importcmd import SecretSpan, describe_features, percent_cut_note, translate
 from .importmodel import (
     BLANKS,
+    CRON_PATH,
     Draft,
     HomeLookup,
     ImportOptions,
@@ -49,20 +56,26 @@ from .importmodel import (
     env_at,
     env_is_secret,
     hide_known_values,
-    leaked,
-    written_values,
+    secret_left_behind,
+    shell_program,
 )
-from .importnames import derive_name, unique_name
+from .importnames import derive_name, distinct_names, name_source, unique_name
 from .inventory import CrontabFile
-from .inventoryrecords import REJECTED, FileInventory, InventoryEntry
+from .inventoryrecords import PERCENT_CUT, REJECTED, FileInventory, InventoryEntry
 from .jobwriter import Origin, line_digest, visible
 from .tomlcheck import ENV_NAME
 from .validate import USER_NAME, program_path_problem
 
 _AWS_CREDENTIALS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
 _SHELL_NAME = re.compile(r"[A-Za-z0-9._+-]+")
+_SHELL_PATH = re.compile(r"[A-Za-z0-9._+/-]+")
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is fine in a shell line
+_NOT_UTF8 = (
+    "the line is not valid UTF-8: its undecodable bytes were replaced by U+FFFD (\ufffd) "
+    "in this job, so it no longer runs what cron ran: check the command and write the "
+    "characters meant"
+)
 
 
 class Planner:
@@ -77,6 +90,8 @@ class Planner:
         self.seen: dict[tuple[object, ...], PlannedJob] = {}
         self.by_value: dict[tuple[str, str], MovedSecret] = {}
         self.script_paths: dict[str, str] = {}
+        self.base_names: dict[str, str] = {}  # command (masked) -> name (distinct_names)
+        self.not_utf8 = False  # the file being planned was not valid UTF-8
 
     def add_file(self, crontab: CrontabFile, report: FileInventory) -> None:
         """Plan every entry of one crontab."""
@@ -91,6 +106,7 @@ class Planner:
         if report.ignored:
             reason = "; ".join(p for p in report.problems) or "cron ignores this file"
             plan.skipped.append(Skipped(crontab.source, None, "file", reason))
+        self.not_utf8 = any(p.startswith("not UTF-8") for p in crontab.problems)  # crontabs.py
         lines = crontab.text.split("\n")
         envs = env_at(lines, {entry.line for entry in report.entries})
         for entry in report.entries:
@@ -130,6 +146,8 @@ class Planner:
             self.names.discard(exc.name)  # free it: the next job may have it
             self.plan.skipped.append(skip("unsupported", str(exc)))
             return
+        if self.not_utf8 and "\ufffd" in line:
+            job.todo.append(_NOT_UTF8)
         self.seen[key] = job
         self.plan.jobs.append(job)
 
@@ -159,7 +177,8 @@ class Planner:
             raise Unsupported(f"cronsync cannot read the schedule '{visible(entry.schedule)}'")
         if entry.user is None:
             raise Unsupported("whose crontab is it? The user is unknown (import it with --user)")
-        name = unique_name(derive_name(entry.shell_command), self.names, self.name_counters)
+        base = self.base_names.get(entry.command) or derive_name(name_source(entry.command))
+        name = unique_name(base, self.names, self.name_counters)
         try:
             return self._build(Draft(entry, name), command, env, origin, masked, findings)
         except Unsupported as exc:
@@ -187,12 +206,15 @@ class Planner:
         draft.todo[:0] = ["fill in description and owner"]
         if not USER_NAME.fullmatch(draft.user):
             draft.todo.append(f"user {visible(draft.user)!r} is not a name cronsync accepts")
-        draft.todo += [visible(p) for p in entry.problems]
+        cut = percent_cut_note(command, spans, entry.shell_command, draft.shell)
+        draft.todo += [cut] if cut else []
+        draft.todo += [visible(p) for p in entry.problems if not p.startswith(PERCENT_CUT)]
         model = build_model(draft, schedule, (origin,), masked, argv, shell)
         secrets = list(draft.secrets.values())
         job = PlannedJob(model, entry, draft.changes, draft.todo, secrets, draft.script)
-        if job.secrets and leaked(written_values(model), job.secrets):
-            raise Unsupported("a secret value could not be moved out safely: import it by hand")
+        reason = secret_left_behind(model, job.secrets)
+        if reason is not None:
+            raise Unsupported(reason)
         self._commit_secrets(job)
         return job
 
@@ -210,6 +232,7 @@ class Planner:
         return command
 
     def _environment(self, draft: Draft, env: tuple[tuple[str, str], ...]) -> None:
+        shell = None
         for name, value in env:
             if name == "MAILTO":
                 sent = f"mailed to {value}" if value else "not mailed (MAILTO empty)"
@@ -220,13 +243,15 @@ class Planner:
                         "log (cronsync logs, CloudWatch); alert on failures instead"
                     )
             elif name == "SHELL":
-                self._shell(draft, value)
+                shell = value
             elif not ENV_NAME.fullmatch(name) or _CONTROL.search(value):
                 draft.todo.append(f"variable {visible(name)!r} was set but cannot be carried over")
             elif env_is_secret(name, value):
                 self._move_secret(draft, name, secretkinds.ENV_ASSIGNMENT, name, value)
             else:
                 draft.env[name] = value
+        if shell is not None:
+            self._shell(draft, shell)
         home = draft.env.get("HOME")
         if home is not None and home.startswith("/"):
             draft.workdir = home
@@ -234,14 +259,20 @@ class Planner:
             draft.todo.append(f"HOME={visible(home)} is not absolute: set workdir by hand")
 
     def _shell(self, draft: Draft, value: str) -> None:
-        program = posixpath.basename(value)
-        if program == "sh":
+        name = posixpath.basename(value)
+        if value in ("/bin/sh", "/usr/bin/sh"):
             return
-        if not _SHELL_NAME.fullmatch(program):
+        if not _SHELL_NAME.fullmatch(name) or not _SHELL_PATH.fullmatch(value):
             raise Unsupported(f"SHELL={visible(value)} is not a shell cronsync can name")
+        program = shell_program(value, draft.env.get("PATH", CRON_PATH))
         draft.shell = program
         draft.env["SHELL"] = value
         draft.changes.append(f"SHELL={value}: runs as {program} -c (cronsync's shell is /bin/sh)")
+        if not value.startswith("/"):
+            draft.todo.append(
+                f"SHELL={value} is not an absolute path: cron execs it as written, from the "
+                f"home directory, so the job probably never ran; it now runs {name} from PATH"
+            )
         draft.todo.append(
             f"it runs with {program} as under cron; to make it a plain shell line, "
             "check it for bashisms first (shellcheck -s sh)"
@@ -320,7 +351,11 @@ class Planner:
         elif spans:
             draft.changes.append("a shell line, to read the secret from the environment")
         line = form.shell_line(draft.shell)
-        return ((draft.shell, "-c", line), None) if draft.shell != "sh" else ((), line)
+        if draft.shell == "sh":
+            return (), line
+        if draft.shell.startswith("/"):  # validate wants no absolute program: sh execs it
+            return (), f"exec {shlex.quote(draft.shell)} -c {shlex.quote(line)}"
+        return (draft.shell, "-c", line), None
 
     def _copy_script(self, draft: Draft, program: str) -> Optional[str]:
         assert self.scripts is not None
@@ -387,8 +422,24 @@ def plan_import(
     """
     plan = ImportPlan(timezone, options)
     planner = Planner(plan, homes, scripts if options.copy_scripts else None)
+    planner.base_names = _base_names(pairs, options)
     for crontab, report in pairs:
         planner.add_file(crontab, report)
     if plan.known:
         hide_known_values(plan)
     return plan
+
+
+def _base_names(
+    pairs: Sequence[tuple[CrontabFile, FileInventory]], options: ImportOptions
+) -> dict[str, str]:
+    """Name every entry that may become a job, all at once (``distinct_names``)."""
+    sources = {
+        entry.command: name_source(entry.command)
+        for _crontab, report in pairs
+        if not report.managed
+        for entry in report.entries
+        if entry.runs or (entry.commented_out and options.include_commented)
+    }
+    names = distinct_names(sources.values())
+    return {command: names[source] for command, source in sources.items()}

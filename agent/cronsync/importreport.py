@@ -9,13 +9,15 @@ against its own values (:func:`redact`).
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable, Sequence
 from typing import Optional
 
 from . import secretkinds, secretscan
+from .errors import ScheduleError
 from .importmodel import ImportPlan, MovedSecret, PlannedJob, Skipped
-from .jobwriter import visible
+from .jobwriter import code_span, visible
+from .schedule import parse_schedule
+from .scheduletext import describe
 
 FORMAT = 1
 _SKIPPED_TITLES = (
@@ -44,18 +46,22 @@ def masked(text: str) -> str:
     return visible(secretscan.mask_secrets(text))
 
 
-def _code(text: str) -> str:
-    """Return ``text`` as a Markdown code span (any backticks inside kept)."""
-    if "`" not in text and text.strip() == text and text:
-        return f"`{text}`"
-    runs = [len(run) for run in re.findall("`+", text)]
-    fence = "`" * (max(runs, default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
+@functools.lru_cache(maxsize=1024)
+def schedule_words(schedule: str) -> str:
+    """Return a job's schedule in English ("at 06:00 every day"), or "" when it cannot
+    be read (an imported schedule always can)."""
+    try:
+        return describe(parse_schedule(schedule))
+    except ScheduleError:
+        return ""
+
+
+_code = code_span
 
 
 def _job_section(job: PlannedJob) -> list[str]:
-    model, entry = job.model, job.entry
+    model = job.model
+    words = schedule_words(model.schedule)
     origins = ", ".join(_code(f"{o.source}:{o.line}") for o in model.origins)
     runs = (
         "shell " + _code(model.shell)
@@ -68,7 +74,7 @@ def _job_section(job: PlannedJob) -> list[str]:
         f"- From: {origins} as user {_code(model.user)}"
         + ("" if model.enabled else " (commented out: imported disabled)"),
         f"- Original: {_code(model.original)}",
-        f"- Schedule: {_code(model.schedule)} ({entry.description})",
+        f"- Schedule: {_code(model.schedule)}" + (f" ({words})" if words else ""),
         f"- Runs: {runs}",
     ]
     if model.workdir:

@@ -16,10 +16,15 @@ The rules follow Debian's cron 3.0pl1-162 as observed by running it (see FACTS.m
   ``cronsync.debianschedule``); a comment that reads as an entry is listed as
   commented out.
 * ``CRON_TZ`` is passed to the job but ignored for scheduling.
+* Reported although cron runs the entry: an unescaped ``%`` that cuts the command inside
+  a shell construct (``$(date +%F)``: the shell gets a line it cannot parse, every
+  time), an environment value holding ``$NAME`` (cron does not expand it), a trailing
+  ``\\`` (cron has no line continuation; the next line is read on its own).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -32,11 +37,21 @@ from .cronline import (
     FIELD_CHARS,
     EntryLine,
     parse_env_line,
+    percent_cut,
     split_entry_line,
     split_percent,
 )
 from .debianschedule import ScheduleReading, read_debian_schedule
-from .inventoryrecords import FILE_IGNORED, NO_COMMAND, REJECTED, FileInventory, InventoryEntry
+from .inventoryrecords import (
+    FILE_IGNORED,
+    NO_COMMAND,
+    NOT_EXPANDED,
+    PERCENT_CUT,
+    REJECTED,
+    FileInventory,
+    InventoryEntry,
+)
+from .jobwriter import code_span
 from .render import HEADER
 from .schedule import CronSchedule
 from .scheduletext import describe
@@ -54,6 +69,9 @@ _TEMPLATE_EXAMPLES = frozenset(
     }
 )
 _NO_NEWLINE = "the last line has no newline at its end (Missing newline before EOF)"
+_REFERENCE = re.compile(r"\$(?:[A-Za-z_{(]|[0-9#?@*!$-])")  # what a shell would expand
+_TRAILING_BACKSLASHES = re.compile(r"\\+$")
+_SHOWN_CUT = 60  # characters of the cut command shown (its end: where the cut is)
 
 
 @dataclass(frozen=True)
@@ -107,6 +125,7 @@ class _FileState:
     env: dict[str, str] = field(default_factory=dict)
     masked_env: dict[str, str] = field(default_factory=dict)
     env_secrets: dict[str, str] = field(default_factory=dict)
+    unexpanded: dict[str, str] = field(default_factory=dict)  # name -> the problem
     rejected: list[tuple[int, str]] = field(default_factory=list)
     entries: list[tuple[InventoryEntry, bool]] = field(default_factory=list)  # (entry, bad)
 
@@ -128,14 +147,24 @@ def inventory_file(crontab: CrontabFile, host: HostFacts) -> FileInventory:
         )  # fmt: skip
     state = _FileState(crontab, host, crontab.text.startswith(HEADER))
     lines = crontab.text.split("\n")
+    continued = False
     for number, line in enumerate(lines, 1):
         if number == len(lines) and not line:
             break  # the text ended with a newline
-        _read_line(state, number, line, last=number == len(lines))
+        _read_line(state, number, line, last=number == len(lines), continued=continued)
+        continued = _ends_in_backslash(line)
     return _finish(state, _notes(lines))
 
 
-def _read_line(state: _FileState, number: int, line: str, *, last: bool) -> None:
+def _ends_in_backslash(text: str) -> bool:
+    """Whether ``text`` ends in an odd number of backslashes (blanks and \\r aside)."""
+    match = _TRAILING_BACKSLASHES.search(text.rstrip(" \t\r"))
+    return match is not None and len(match[0]) % 2 == 1
+
+
+def _read_line(
+    state: _FileState, number: int, line: str, *, last: bool, continued: bool = False
+) -> None:
     body = line.lstrip(BLANKS)
     if not body:
         return
@@ -149,15 +178,21 @@ def _read_line(state: _FileState, number: int, line: str, *, last: bool) -> None
         else:
             _set_env(state, *setting)
         return
-    _entry(state, number, body, commented=False, unterminated=last)
+    _entry(state, number, body, commented=False, unterminated=last, continued=continued)
 
 
 def _set_env(state: _FileState, name: str, value: str) -> None:
     state.env[name] = value
     state.masked_env[name] = secretscan.mask_env_value(name, value)
     state.env_secrets.pop(name, None)
+    state.unexpanded.pop(name, None)
     if state.masked_env[name] != value:
         state.env_secrets[name] = value
+    elif _REFERENCE.search(value):
+        state.unexpanded[name] = (
+            f"{name}={value}: {NOT_EXPANDED} $ in environment lines, so the job gets "
+            "this text literally: write the value in full"
+        )
 
 
 def _commented_out(state: _FileState, number: int, body: str) -> None:
@@ -171,12 +206,23 @@ def _commented_out(state: _FileState, number: int, body: str) -> None:
 
 
 def _entry(
-    state: _FileState, number: int, body: str, *, commented: bool, unterminated: bool = False
+    state: _FileState,
+    number: int,
+    body: str,
+    *,
+    commented: bool,
+    unterminated: bool = False,
+    continued: bool = False,
 ) -> None:
     crontab, host = state.crontab, state.host
     parts = split_entry_line(body, crontab.system, None if commented else host.users)
     when = read_debian_schedule(parts.schedule) if not parts.bad_schedule else ScheduleReading()
     error = parts.error or when.error or (_NO_NEWLINE if unterminated else None)
+    if error is not None and continued:
+        error += (
+            f" (line {number - 1} ends with \\, but cron has no line continuation: "
+            "this line is read on its own)"
+        )
     readable = not parts.bad_schedule and when.error is None
     if error is not None and not commented:
         state.rejected.append((number, error))
@@ -184,6 +230,8 @@ def _entry(
     findings = secretscan.find_secrets(parts.command)
     command = secretscan.mask_findings(parts.command, findings)
     shell_command, stdin = split_percent(command)
+    if error is None and not commented and "%" in parts.command:
+        problems += _percent_problem(parts.command, shell_command)
     fires = when.schedule is not None and error is None
     entry = InventoryEntry(
         source=crontab.source,
@@ -220,12 +268,33 @@ def _entry_problems(
             "a trailing \\r (e.g. 'touch x' creates 'x\\r')"
         )
     problems.extend(_command_hints(state, command))
+    if _ends_in_backslash(command):
+        problems.append(
+            "the command ends with \\: cron has no line continuation, so the next line is "
+            "not part of it (cron reads that line on its own and passes the \\ to the shell)"
+        )
+    problems.extend(state.unexpanded.values())
     if "CRON_TZ" in state.env:
         problems.append(
             f"CRON_TZ={state.env['CRON_TZ']} is ignored by Debian cron for scheduling: "
             f"it runs in host time ({state.host.zone.key})"
         )
     return problems
+
+
+def _percent_problem(command: str, shown: str) -> list[str]:
+    """The problem of a command cron's ``%`` cuts inside a shell construct (``shown``:
+    what the shell gets, secrets masked), if it is one."""
+    cut = percent_cut(command)
+    if cut is None:
+        return []
+    if len(shown) > _SHOWN_CUT:
+        shown = "…" + shown[-_SHOWN_CUT:]
+    return [
+        f"{PERCENT_CUT} {cut.where}: cron runs {code_span(shown)}, which the shell cannot "
+        "parse, "
+        "every time — write \\% for a literal %"
+    ]
 
 
 def _command_hints(state: _FileState, command: str) -> Iterable[str]:

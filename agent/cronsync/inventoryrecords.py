@@ -15,6 +15,10 @@ REJECTED = "cron rejects this line"
 FILE_IGNORED = "cron ignores this whole file"
 """How a problem starts when cron ignores the whole file."""
 NO_COMMAND = "no command"
+PERCENT_CUT = "an unescaped % cuts the command"
+"""How an entry's problem starts when cron's ``%`` rule leaves the shell a broken line."""
+NOT_EXPANDED = "cron does not expand"
+"""How a problem about a ``$`` in an environment value is worded (after ``NAME=value:``)."""
 
 
 @dataclass(frozen=True)

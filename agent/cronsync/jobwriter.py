@@ -79,6 +79,17 @@ def visible(text: str) -> str:
     return text.translate(_VISIBLE)
 
 
+def code_span(text: str) -> str:
+    """Return ``text`` as a Markdown code span, fenced with more backticks than any run
+    inside it (``echo `date` `` -> ````` ``echo `date` `` `````), padded where needed."""
+    if "`" not in text and text.strip() == text and text:
+        return f"`{text}`"
+    runs = [len(run) for run in re.findall("`+", text)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _comment(text: str) -> str:
     return ("# " + visible(text)).rstrip()
 

@@ -610,3 +610,86 @@ def test_a_secret_value_is_masked_wherever_it_shows(tmp_path: Path) -> None:
     outputs += [render_job(job.model) for job in plan.jobs]
     for output in outputs:
         assert "Cross77" not in output and "EnvLine55" not in output
+
+
+# --- what cron runs but the host does not expect ---------------------------------------
+
+BROKEN_BY_PERCENT = [5, 6, 7, 8, 9]  # lines of percent-in-constructs the % cut breaks
+
+
+def jobs_by_line(repo: Path) -> dict[int, Path]:
+    return {
+        origin.line: path
+        for path in (repo / "jobs").glob("*.toml")
+        for origin in parse_origins(path.read_text())
+    }
+
+
+def test_percent_cuts_import_as_cron_read_them_and_are_left_for_a_person(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = "percent-in-constructs"
+    repo = import_file(name, tmp_path, capsys)
+    fill_todos(repo)
+    report = check_repository(repo, lint=False)
+    jobs = {job.name: job for job in report.repo.jobs}
+    text = (DATA / name).read_text()
+    lines = text.split("\n")
+    crontab = CrontabFile(f"/crontabs/{name}", text, False, "batch")
+    inventory = inventory_file(crontab, HostFacts(NOW, ZoneInfo(ZONE)))
+    files = jobs_by_line(repo)
+    assert sorted(files) == [e.line for e in inventory.entries if e.runs]
+    for entry in inventory.entries:  # the round trip: each job runs what cron ran
+        job = jobs[files[entry.line].stem]
+        raw = command_field(entry_body(lines[entry.line - 1], False), False)
+        check_command(job, raw, {k for k, _ in entry.env})
+        assert job.env["PATH"] == "$PATH:/opt/bin"  # kept literally, as cron does
+    # /bin/sh cannot parse what cron ran: validate refuses exactly those jobs
+    refused = {p.file for p in report.problems}
+    assert refused == {f"jobs/{files[n].stem}.toml" for n in BROKEN_BY_PERCENT}
+    assert all("cannot parse" in p.message for p in report.problems)
+    migration = (repo / "MIGRATION.md").read_text()
+    for line in BROKEN_BY_PERCENT:
+        section = migration.split(f"— `jobs/{files[line].stem}.toml`")[1].split("\n### ")[0]
+        assert "the original line never worked as written: an unescaped % cut" in section
+        assert "if a literal % was meant (\\% in a crontab), the line to run is" in section
+        assert "PATH=$PATH:/opt/bin: cron does not expand $" in section
+    assert migration.count("never worked as written") == len(BROKEN_BY_PERCENT)
+    assert "line to run is `tar czf /backup/www-$(date +%F).tgz /var/www`" in migration
+    assert "line to run is `printf '%s\\n' 'see /srv/report' | mail -s \"Report" in migration
+    assert "()" not in migration  # every schedule is described
+    assert "- Schedule: `*/15 * * * *` (every 15 minutes)" in migration
+    names = {line: path.stem for line, path in files.items()}
+    assert [names[n] for n in (5, 6, 12, 13, 14, 15, 16, 17, 18)] == [
+        "tar", "report", "run-parts-15min", "rsnapshot", "rsnapshot-daily", "job", "sync",
+        "artisan-schedule-run", "cleanup",
+    ]  # fmt: skip
+
+
+def test_shell_keeps_the_interpreter_cron_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = import_file("shell-path", tmp_path, capsys)
+    files = jobs_by_line(repo)
+    jobs = {n: tomllib.loads(files[n].read_text()) for n in sorted(files)}
+    # an absolute interpreter is exec'd by a shell line (validate wants no absolute
+    # program in an argv): the same program runs, with the same arguments
+    assert jobs[3]["shell"] == "exec /usr/local/bin/bash -c '[[ -d /srv/app ]] && echo one'"
+    assert jobs[5]["command"] == ["bash", "-c", "[[ -d /srv/app ]] && echo two"]  # same bash
+    assert jobs[7]["shell"] == "exec /bin/bash -c '[[ -d /srv/app ]] && echo three'"
+    problems = check_repository(repo).problems
+    assert not [p for p in problems if p.field in ("command", "shell")], problems
+
+
+def test_a_line_not_in_utf8_is_left_for_a_person(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert b"r\xe9sum\xe9" in (DATA / "latin1-line").read_bytes()
+    repo = import_file("latin1-line", tmp_path, capsys)
+    files = jobs_by_line(repo)
+    assert "r\ufffdsum\ufffd" in files[2].read_text()
+    migration = (repo / "MIGRATION.md").read_text()
+    first, second = (migration.split(f"`jobs/{files[n].stem}.toml`")[1] for n in (2, 3))
+    note = "the line is not valid UTF-8: its undecodable bytes were replaced by U+FFFD"
+    assert note in first.split("\n### ")[0]
+    assert note not in second

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from cronsync.jobwriter import (
     JobModel,
     Origin,
+    code_span,
     line_digest,
     parse_origins,
     render_job,
@@ -182,3 +183,18 @@ def test_a_secrets_file_is_flat_name_value_toml() -> None:
     text = render_secrets(values, ["header line", "with\ncontrol"])
     assert loads(text) == dict(values)
     assert text.startswith("# header line\n# with\\ncontrol\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("tar czf x", "`tar czf x`"),
+        ("echo `date +", "``echo `date +``"),
+        ("`id`", "`` `id` ``"),
+        ("a `` b", "```a `` b```"),
+        (" lead", "` lead`"),
+        ("", "`  `"),
+    ],
+)
+def test_code_span_fences_any_backticks_inside(text: str, span: str) -> None:
+    assert code_span(text) == span
