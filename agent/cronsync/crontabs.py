@@ -134,7 +134,15 @@ def _read_cron_d(directory: Path, root_uid: int) -> Iterator[CrontabFile]:
         if path.is_dir() and not path.is_symlink():
             continue
         naming = _name_problem(name)
-        yield _read_system(path, f"/{CRON_D}/{name}", root_uid, naming)
+        crontab = _read_system(path, f"/{CRON_D}/{name}", root_uid, naming)
+        if naming and crontab.text is not None and not _has_lines(crontab.text):
+            continue  # e.g. Debian's .placeholder: cron skips it, and it holds nothing
+        yield crontab
+
+
+def _has_lines(text: str) -> bool:
+    """Whether ``text`` has a line that is neither blank nor a comment."""
+    return any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines())
 
 
 def _name_problem(name: str) -> tuple[str, ...]:

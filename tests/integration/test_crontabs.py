@@ -48,6 +48,10 @@ def root(tmp_path: Path) -> Path:
     put(cron_d / "report.cron", "tabs-system")
     put(cron_d / "backup~", "cron.d-backup")
     put(cron_d / ".backup.swp", "cron.d-backup")
+    (cron_d / ".placeholder").write_text(  # Debian's cron package ships it
+        "# DO NOT EDIT OR REMOVE\n# This file is a simple placeholder to keep dpkg from "
+        "removing this directory\n"
+    )
     put(cron_d / "group-writable", "tabs-system", 0o664)
     put(cron_d / "broken", "one-bad-line")
     (cron_d / "dangling").symlink_to(tmp_path / "nowhere")
@@ -132,6 +136,12 @@ def test_reads_every_crontab_cron_looks_at_and_refusals(root: Path) -> None:
     assert "no user 'ghost' (ORPHAN)" in files["/var/spool/cron/crontabs/ghost"].problems[0]
     dangling = files["/etc/cron.d/dangling"]
     assert dangling.text is None and dangling.problems[0].startswith("cannot read:")
+
+
+def test_a_dotted_file_with_nothing_to_run_is_not_a_finding(root: Path) -> None:
+    sources = set(by_source(read_host_crontabs(root)))
+    assert "/etc/cron.d/.placeholder" not in sources  # holds nothing: nothing is lost
+    assert "/etc/cron.d/.backup.swp" in sources  # holds jobs cron will not run
 
 
 def test_hard_links_and_symlinks(root: Path, tmp_path: Path) -> None:
