@@ -84,6 +84,12 @@ def collect(args: argparse.Namespace, now: Optional[datetime] = None) -> list[Fi
         raise UsageError("--system and --user exclude each other (a system crontab names users)")
     root, zone_name = _host_setup(args)
     users = host_users(root)
+    if users is None and not args.files:
+        print(
+            f"cronsync: note: cannot read {root / 'etc/passwd'}: the users of system "
+            "crontabs and the owners of user crontabs are not checked",
+            file=sys.stderr,
+        )
     if args.files:
         files = [read_crontab_file(Path(f), args.user, args.system) for f in args.files]
     else:

@@ -333,3 +333,12 @@ def test_inventory_in_a_subprocess(root: Path) -> None:
     assert_no_secret(result.stdout + result.stderr)
     doc = json.loads(result.stdout)
     assert doc["summary"]["files"] == 13
+
+
+def test_without_a_passwd_file_inventory_says_users_are_not_checked(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (root / "etc/passwd").unlink()
+    code, out = run_verb(["--root", str(root)], capsys)
+    assert "note: cannot read" in out and "users of system crontabs" in out
+    assert code == 1
