@@ -33,7 +33,7 @@ from . import secretscan
 from .config import Paths
 from .errors import CronsyncError
 from .fsutil import atomic_write
-from .importmodel import command_field, entry_body
+from .importlines import command_field, entry_body
 from .install import RELEASE_REPO
 from .jobwriter import Origin, line_digest, parse_origins, visible
 

@@ -181,7 +181,7 @@ def positive_seconds(text: str) -> float:
 def cmd_history(args: argparse.Namespace) -> int:
     """``cronsync history JOB``: the job's runs, newest first."""
     from .config import load_config
-    from .runrecord import list_records
+    from .runstore import list_records
 
     config = load_config(args.config)
     _installed_job(config, args.job)
@@ -217,7 +217,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     symlink or blocking on a FIFO, and streamed.
     """
     from .config import load_config
-    from .runrecord import list_records
+    from .runstore import list_records
 
     config = load_config(args.config)
     document = _installed_job(config, args.job)
@@ -256,7 +256,7 @@ def _open_log(path: str, job_dirs: list[str]) -> int:
     Raises:
         CronsyncError: it is anything else, or cannot be opened.
     """
-    from .runrecord import open_regular
+    from .runstore import open_regular
 
     real = os.path.realpath(path)
     if os.path.dirname(real) not in job_dirs:

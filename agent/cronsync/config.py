@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from . import schema
+from .agentschema import AGENT_FIELDS
 from .awsclients import AwsSettings
 from .durations import parse_duration
 from .errors import ConfigError
@@ -252,7 +252,7 @@ def parse_config(path: Path, text: str) -> AgentConfig:
     """
     doc, problems = parse_toml(str(path), text)
     if doc is not None:
-        problems = check_table(doc, doc.data, schema.AGENT_FIELDS)
+        problems = check_table(doc, doc.data, AGENT_FIELDS)
         problems = problems or _logic_problems(doc, doc.data)
     if problems or doc is None:
         raise ConfigError("invalid agent config: " + "; ".join(p.format() for p in problems))

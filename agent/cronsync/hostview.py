@@ -139,7 +139,7 @@ def build_remote(config: AgentConfig) -> tuple[str, Build]:
 
 def last_runs(config: AgentConfig, jobs_doc: Optional[dict[str, Any]]) -> dict[str, Any]:
     """Return job -> its ``last.json`` (last run, last success) for every installed job."""
-    from .runrecord import read_last
+    from .runstore import read_last
 
     names = (jobs_doc or {}).get("jobs")
     if not isinstance(names, dict):

@@ -26,8 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
-from .cronline import escape_percents, percent_cut, split_percent
+from .cronline import split_percent
 from .jobwriter import code_span
+from .shellread import escape_percents, percent_cut
 
 ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 

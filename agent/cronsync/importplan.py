@@ -5,7 +5,8 @@ home, a script to copy); nothing here touches the filesystem or AWS. Each entry 
 runs becomes a :class:`PlannedJob`; everything else becomes a :class:`Skipped` with
 the reason, so nothing is dropped silently.
 
-How cron's semantics are kept (the details of a command are in ``importcmd``):
+How cron's semantics are kept (the details of a command are in ``importcmd``, the steps
+of one job in ``importdraft``):
 
 * schedule: as written (macros, names, steps, lists); where Debian reads a field
   differently (``1-5-7``, a reversed range in a list) the job gets cron's reading.
@@ -31,15 +32,15 @@ import dataclasses
 import functools
 import posixpath
 import re
-import shlex
 from collections.abc import Sequence
 from typing import Callable, Optional
 
 from . import secretkinds, secretscan
-from .importcmd import SecretSpan, describe_features, percent_cut_note, translate
+from .importcmd import SecretSpan, percent_cut_note
+from .importdraft import CONTROL, apply_shell, clean_command, command_form, set_workdir
+from .importleaks import hide_known_values, secret_left_behind
+from .importlines import command_field, effective_schedule, entry_body, env_at, env_is_secret
 from .importmodel import (
-    BLANKS,
-    CRON_PATH,
     Draft,
     HomeLookup,
     ImportOptions,
@@ -50,27 +51,16 @@ from .importmodel import (
     Skipped,
     Unsupported,
     build_model,
-    command_field,
-    effective_schedule,
-    entry_body,
-    env_at,
-    env_is_secret,
-    hide_known_values,
-    secret_left_behind,
-    shell_program,
 )
 from .importnames import derive_name, distinct_names, name_source, unique_name
 from .inventory import CrontabFile
 from .inventoryrecords import PERCENT_CUT, REJECTED, FileInventory, InventoryEntry
 from .jobwriter import Origin, line_digest, visible
 from .tomlcheck import ENV_NAME
-from .validate import USER_NAME, program_path_problem
+from .validate import USER_NAME
 
 _AWS_CREDENTIALS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
-_SHELL_NAME = re.compile(r"[A-Za-z0-9._+-]+")
-_SHELL_PATH = re.compile(r"[A-Za-z0-9._+/-]+")
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is fine in a shell line
 _NOT_UTF8 = (
     "the line is not valid UTF-8: its undecodable bytes were replaced by U+FFFD (\ufffd) "
     "in this job, so it no longer runs what cron ran: check the command and write the "
@@ -198,11 +188,12 @@ class Planner:
         if schedule != entry.schedule:
             written = visible(entry.schedule)
             draft.changes.append(f"schedule: cron reads '{written}' as '{schedule}'")
-        command = self._clean_command(draft, command)
+        command = clean_command(draft, command)
         self._environment(draft, env)
         spans = self._command_secrets(draft, command, findings)
-        argv, shell = self._command(draft, command, spans)
-        self._workdir(draft)
+        copy = self._copy_script if self.scripts is not None else None
+        argv, shell = command_form(draft, command, spans, copy)
+        set_workdir(draft, self.homes)
         draft.todo[:0] = ["fill in description and owner"]
         if not USER_NAME.fullmatch(draft.user):
             draft.todo.append(f"user {visible(draft.user)!r} is not a name cronsync accepts")
@@ -218,19 +209,6 @@ class Planner:
         self._commit_secrets(job)
         return job
 
-    def _clean_command(self, draft: Draft, command: str) -> str:
-        if command.endswith("\r"):
-            command = command[:-1]
-            draft.changes.append("the trailing \\r of the CRLF line was dropped")
-            draft.todo.append(
-                "cron passed a trailing \\r to the shell (CRLF line): check the job "
-                "really worked before the migration"
-            )
-        if _CONTROL.search(command):
-            bad = sorted({visible(c) for c in _CONTROL.findall(command)})
-            raise Unsupported(f"the command contains control characters ({', '.join(bad)})")
-        return command
-
     def _environment(self, draft: Draft, env: tuple[tuple[str, str], ...]) -> None:
         shell = None
         for name, value in env:
@@ -244,39 +222,19 @@ class Planner:
                     )
             elif name == "SHELL":
                 shell = value
-            elif not ENV_NAME.fullmatch(name) or _CONTROL.search(value):
+            elif not ENV_NAME.fullmatch(name) or CONTROL.search(value):
                 draft.todo.append(f"variable {visible(name)!r} was set but cannot be carried over")
             elif env_is_secret(name, value):
                 self._move_secret(draft, name, secretkinds.ENV_ASSIGNMENT, name, value)
             else:
                 draft.env[name] = value
         if shell is not None:
-            self._shell(draft, shell)
+            apply_shell(draft, shell)
         home = draft.env.get("HOME")
         if home is not None and home.startswith("/"):
             draft.workdir = home
         elif home is not None:
             draft.todo.append(f"HOME={visible(home)} is not absolute: set workdir by hand")
-
-    def _shell(self, draft: Draft, value: str) -> None:
-        name = posixpath.basename(value)
-        if value in ("/bin/sh", "/usr/bin/sh"):
-            return
-        if not _SHELL_NAME.fullmatch(name) or not _SHELL_PATH.fullmatch(value):
-            raise Unsupported(f"SHELL={visible(value)} is not a shell cronsync can name")
-        program = shell_program(value, draft.env.get("PATH", CRON_PATH))
-        draft.shell = program
-        draft.env["SHELL"] = value
-        draft.changes.append(f"SHELL={value}: runs as {program} -c (cronsync's shell is /bin/sh)")
-        if not value.startswith("/"):
-            draft.todo.append(
-                f"SHELL={value} is not an absolute path: cron execs it as written, from the "
-                f"home directory, so the job probably never ran; it now runs {name} from PATH"
-            )
-        draft.todo.append(
-            f"it runs with {program} as under cron; to make it a plain shell line, "
-            "check it for bashisms first (shellcheck -s sh)"
-        )
 
     def _findings(
         self, entry: InventoryEntry, command: str, env: tuple[tuple[str, str], ...]
@@ -323,40 +281,6 @@ class Planner:
             draft.changes.append(f"secret moved out: {env} ({label}, {kind.replace('_', ' ')})")
         return env
 
-    def _command(
-        self, draft: Draft, command: str, spans: list[SecretSpan]
-    ) -> tuple[tuple[str, ...], Optional[str]]:
-        form = translate(command, spans)
-        draft.changes += form.notes
-        if not form.text.strip(BLANKS):
-            raise Unsupported("nothing before the first %: cron runs an empty command")
-        argv = form.argv or ()
-        program = argv[0] if argv else ""
-        if program.strip() and "/" not in program and program_path_problem(program) is None:
-            return argv, None
-        if program.startswith("/") and self.scripts is not None:
-            copied = self._copy_script(draft, program)
-            if copied is not None:
-                return (copied, *argv[1:]), None
-        if program.startswith("/"):
-            draft.changes.append("an absolute program path: kept as a shell line")
-        elif "/" in program:
-            draft.changes.append("a program path relative to the home directory: a shell line")
-        elif argv:
-            draft.changes.append(f"kept as a shell line: {visible(program)!r} is no argv program")
-        elif form.features:
-            draft.changes.append(
-                f"kept as a shell line: it uses {describe_features(form.features)}"
-            )
-        elif spans:
-            draft.changes.append("a shell line, to read the secret from the environment")
-        line = form.shell_line(draft.shell)
-        if draft.shell == "sh":
-            return (), line
-        if draft.shell.startswith("/"):  # validate wants no absolute program: sh execs it
-            return (), f"exec {shlex.quote(draft.shell)} -c {shlex.quote(line)}"
-        return (draft.shell, "-c", line), None
-
     def _copy_script(self, draft: Draft, program: str) -> Optional[str]:
         assert self.scripts is not None
         found = self.scripts(program)
@@ -378,16 +302,6 @@ class Planner:
         draft.changes.append(f"{program} copied to {path}: the command runs the copy")
         draft.todo.append(f"review {path} (and what it calls on the host)")
         return path
-
-    def _workdir(self, draft: Draft) -> None:
-        user = draft.user
-        if draft.workdir is None:
-            draft.workdir = self.homes(user)
-        if draft.workdir is None:
-            draft.todo.append(
-                f"cron started it in {user}'s home directory, which is unknown here: "
-                "set workdir if it relies on that"
-            )
 
     def _commit_secrets(self, job: PlannedJob) -> None:
         for secret in job.secrets:

@@ -37,7 +37,6 @@ from .cronline import (
     FIELD_CHARS,
     EntryLine,
     parse_env_line,
-    percent_cut,
     split_entry_line,
     split_percent,
 )
@@ -55,6 +54,7 @@ from .jobwriter import code_span
 from .render import HEADER
 from .schedule import CronSchedule
 from .scheduletext import describe
+from .shellread import percent_cut
 from .tzrender import next_runs
 
 _CRONTAB_L_HEADER = (

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 
 from .fsutil import path_str
-from .runrecord import ERROR, RUNNING, SKIPPED, SUCCEEDED, prune_runs
+from .runrecord import ERROR, RUNNING, SKIPPED, SUCCEEDED
+from .runstore import prune_runs
 
 # Annotations only: the shim's start-up imports neither typing nor pathlib (nor
 # dataclasses), so not `typing.TYPE_CHECKING` either.

@@ -19,7 +19,7 @@ import signal
 import stat
 import time
 
-from .runrecord import open_regular
+from .runstore import open_regular
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import typing
 if TYPE_CHECKING:

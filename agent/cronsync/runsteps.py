@@ -15,16 +15,8 @@ import pwd
 from .fsutil import path_str
 from .jobspec import EXIT_CANNOT_RUN, ShimError, find_job, load_release
 from .runlock import ALLOW, LOCK_FILE, REPLACE, JobLock, replace_previous
-from .runrecord import (
-    ERROR,
-    RUNNING,
-    SKIPPED,
-    RunRecord,
-    iso_time,
-    new_run_id,
-    read_record,
-    write_record,
-)
+from .runrecord import ERROR, RUNNING, SKIPPED, RunRecord, iso_time, new_run_id
+from .runstore import read_record, write_record
 
 # Annotations only: the shim's start-up imports neither typing nor pathlib (nor
 # dataclasses), so not `typing.TYPE_CHECKING` either.

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import schema
+from .agentschema import AGENT_FIELDS
 from .schema import Field
 
 SECTIONS = (
@@ -27,7 +28,7 @@ SECTIONS = (
     (
         "Host config (`/etc/cronsync/agent.toml`)",
         "One per host; `--config` or `$CRONSYNC_CONFIG` point elsewhere.",
-        schema.AGENT_FIELDS,
+        AGENT_FIELDS,
     ),
 )
 
@@ -89,5 +90,5 @@ def schema_json() -> dict[str, Any]:
     return {
         "job": [_field_json(item) for item in schema.JOB_FIELDS],
         "repository": [_field_json(item) for item in schema.REPO_FIELDS],
-        "agent": [_field_json(item) for item in schema.AGENT_FIELDS],
+        "agent": [_field_json(item) for item in AGENT_FIELDS],
     }

@@ -24,10 +24,9 @@ from .secretkinds import (
     WEBHOOK_URL,
     env_name,
     is_reference,
-    is_secret_assignment,
     is_setting,
-    may_name_secret,
 )
+from .secretnames import is_secret_assignment, may_name_secret
 from .secretwords import Scan, WordReader
 
 _URL = re.compile(

@@ -4,20 +4,18 @@ References come from jobs.json (``env``, ``store``, ``name``, ``key``). Fail clo
 reference that cannot be resolved stops the job, and :class:`SecretsUnavailable` lists
 every one with a short reason for the run record. Values never appear in a reason, a
 message or a repr. boto3 is imported only for AWS references, tomllib only for the file.
+The backends are :mod:`cronsync.secretfile` and :mod:`cronsync.secretaws`, each
+imported only when used.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import stat
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
-from .awsclients import AwsSettings, make_client
+from .awsclients import AwsSettings
 from .errors import CronsyncError
 from .model import SecretRef
 
@@ -29,17 +27,6 @@ NOT_FOUND = "not found"
 ACCESS_DENIED = "access denied"
 UNREACHABLE = "unreachable"
 INVALID_VALUE = "invalid value"
-
-# AWS error codes we translate; any other code is reported as it is (short, no value).
-_CODE_REASONS = {
-    "ResourceNotFoundException": NOT_FOUND,
-    "ParameterNotFound": NOT_FOUND,
-    "ParameterVersionNotFound": NOT_FOUND,
-    "AccessDeniedException": ACCESS_DENIED,
-    "DecryptionFailure": "cannot decrypt",
-    "InvalidKeyId": "cannot decrypt",
-}
-_TOML_LINE = re.compile(r"at line (\d+)")
 
 
 @dataclass(frozen=True)
@@ -80,8 +67,12 @@ class SecretsUnavailable(CronsyncError):
         super().__init__(f"cannot fetch {len(self.failures)} {noun}: {details}")
 
 
-class _Stored:
-    """A fetched value (a string, or a parsed TOML table), with a repr that hides it."""
+class Stored:
+    """A fetched value (a string, or a parsed TOML table), with a repr that hides it.
+
+    Args:
+        value: what the backend returned for one secret id.
+    """
 
     __slots__ = ("value",)
 
@@ -89,12 +80,13 @@ class _Stored:
         self.value = value
 
     def __repr__(self) -> str:
-        return "_Stored(<hidden>)"
+        return "Stored(<hidden>)"
 
 
-# What fetching one secret id gave: its stored value, or the reason it failed.
-_Outcome = Union[_Stored, str]
-_Key = tuple[str, str]  # (store, name)
+# What fetching one secret id gave: its stored value, or the reason it failed
+# (what every backend returns for each id).
+Outcome = Union[Stored, str]
+Key = tuple[str, str]  # (store, name): one secret id of one store
 
 
 def reference_text(ref: SecretRef) -> str:
@@ -138,7 +130,7 @@ def fetch_secrets(
             failures.append(ref)
             continue
         outcome = _select(stored[(ref.store, ref.name)], ref.key)
-        if isinstance(outcome, _Stored):
+        if isinstance(outcome, Stored):
             values[ref.env] = outcome.value
         else:
             failures.append(SecretFailure(ref.env, reference_text(ref), outcome))
@@ -160,30 +152,37 @@ def _parse_ref(raw: Mapping[str, Any]) -> Union[SecretRef, SecretFailure]:
     return ref
 
 
-def _fetch(wanted: list[_Key], backend: str, path: str, aws: AwsSettings) -> dict[_Key, _Outcome]:
-    """Fetch each (store, name) once from ``backend``; nothing at all when none."""
+def _fetch(wanted: list[Key], backend: str, path: str, aws: AwsSettings) -> dict[Key, Outcome]:
+    """Fetch each (store, name) once from ``backend``; nothing at all when none.
+
+    Each backend's module is imported only when it is used.
+    """
     if not wanted:
         return {}
     if backend == "file":
-        return _fetch_file(wanted, path)
+        from .secretfile import fetch_file
+
+        return fetch_file(wanted, path)
     if backend == "aws":
-        results: dict[_Key, _Outcome] = {}
+        from .secretaws import AWS_STORES, fetch_aws_store
+
+        results: dict[Key, Outcome] = {}
         for store in (SECRETS_MANAGER, SSM):
             names = [name for kind, name in wanted if kind == store]
             if names:
-                fetched = _fetch_aws_store(_AWS_STORES[store], names, aws)
+                fetched = fetch_aws_store(AWS_STORES[store], names, aws)
                 results.update(((store, name), outcome) for name, outcome in fetched.items())
         return results
     return dict.fromkeys(wanted, f"unknown secrets backend {backend!r}")
 
 
-def _select(outcome: _Outcome, key: Optional[str]) -> _Outcome:
+def _select(outcome: Outcome, key: Optional[str]) -> Outcome:
     """Return the env value a stored secret gives for ``key`` (None: the whole secret).
 
     A key indexes a table (file backend) or a string holding a JSON object.
     Non-string values become their JSON text.
     """
-    if not isinstance(outcome, _Stored):
+    if not isinstance(outcome, Stored):
         return outcome
     value = outcome.value
     if key is not None:
@@ -200,7 +199,7 @@ def _select(outcome: _Outcome, key: Optional[str]) -> _Outcome:
     return _env_value(value)
 
 
-def _env_value(value: Any) -> _Outcome:
+def _env_value(value: Any) -> Outcome:
     """Return ``value`` as text an environment variable can hold, else "invalid value"."""
     if not isinstance(value, str):
         try:
@@ -213,212 +212,4 @@ def _env_value(value: Any) -> _Outcome:
         return INVALID_VALUE
     if "\x00" in value:  # execve cannot pass it
         return INVALID_VALUE
-    return _Stored(value)
-
-
-# --- file backend ------------------------------------------------------------------
-
-
-def _fetch_file(wanted: list[_Key], path: str) -> dict[_Key, _Outcome]:
-    """Look each reference up in the TOML secrets file; SSM ones under ``ssm:NAME``."""
-    doc = _read_secrets_file(path)
-    if isinstance(doc, str):
-        return dict.fromkeys(wanted, doc)
-    results: dict[_Key, _Outcome] = {}
-    for store, name in wanted:
-        entry = SSM_PREFIX + name if store == SSM else name
-        results[(store, name)] = _Stored(doc[entry]) if entry in doc else NOT_FOUND
-    return results
-
-
-def _read_secrets_file(path: str) -> Union[dict[str, Any], str]:
-    """Return the parsed secrets file, or the reason it cannot be used.
-
-    Refused unless it is a regular file owned by root or by us with no group/other
-    permission bits (checked on the open descriptor, so it is the file we read).
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return f"secrets file {path} does not exist"
-    except PermissionError:
-        return f"secrets file {path} is not readable by uid {os.geteuid()}"
-    except OSError as exc:
-        return f"cannot open secrets file {path}: {exc.strerror}"
-    with os.fdopen(fd, "rb") as handle:
-        unsafe = _unsafe_file(path, os.fstat(fd))
-        if unsafe:
-            return unsafe
-        try:
-            data = handle.read()
-        except OSError as exc:
-            return f"cannot read secrets file {path}: {exc.strerror}"
-    return _parse_secrets_toml(path, data)
-
-
-def _unsafe_file(path: str, info: os.stat_result) -> Optional[str]:
-    """Return why a secrets file must not be trusted, or None when it may."""
-    if not stat.S_ISREG(info.st_mode):
-        return f"secrets file {path} is not a regular file"
-    uid = os.geteuid()
-    if info.st_uid not in (0, uid):
-        return f"secrets file {path} is owned by uid {info.st_uid}, not root or uid {uid}"
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o044:
-        return f"secrets file {path} is readable by group/others (chmod 600)"
-    if mode & 0o033:
-        return f"secrets file {path} has group/other permissions {mode:04o} (chmod 600)"
-    return None
-
-
-def _parse_secrets_toml(path: str, data: bytes) -> Union[dict[str, Any], str]:
-    """Return the TOML document, or a reason naming at most a line (never content)."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on Python < 3.11 only
-        import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
-
-    try:
-        doc: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        return f"secrets file {path} is not UTF-8"
-    except tomllib.TOMLDecodeError as exc:
-        line = _TOML_LINE.search(str(exc))
-        where = f" (line {line.group(1)})" if line else ""
-        return f"secrets file {path} is not valid TOML{where}"
-    return doc
-
-
-# --- AWS backend -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _AwsStore:
-    """How to fetch one store's ids: ``chunk`` at a time with ``batch`` (the client
-    method ``batch_op``, absent on old botocore) returning the ids it settled, else
-    one by one with ``single`` (both raise ClientError on a service error)."""
-
-    service: str
-    chunk: int
-    batch_op: str
-    batch: Callable[[Any, list[str]], dict[str, _Outcome]]
-    single: Callable[[Any, str], _Outcome]
-
-
-def _fetch_aws_store(store: _AwsStore, names: list[str], aws: AwsSettings) -> dict[str, _Outcome]:
-    """Fetch ``names`` from one AWS store.
-
-    A denied (or otherwise refused) batch call falls back to one call per id: an IAM
-    policy may grant only the single-id action. A transport failure (unreachable, no
-    credentials, no region) fails every id not yet settled with the same reason,
-    rather than waiting out the timeouts once per id.
-    """
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    results: dict[str, _Outcome] = {}
-    try:
-        client = make_client(store.service, aws)
-        use_batch = hasattr(client, store.batch_op)
-        for start in range(0, len(names), store.chunk):
-            chunk = names[start : start + store.chunk]
-            if use_batch:
-                try:
-                    results.update(store.batch(client, chunk))
-                except ClientError:
-                    use_batch = False
-            for name in (name for name in chunk if name not in results):
-                try:
-                    results[name] = store.single(client, name)
-                except ClientError as exc:
-                    results[name] = _code_reason(exc.response.get("Error", {}).get("Code"))
-    except BotoCoreError as exc:
-        reason = _transport_reason(exc)
-        results.update((name, reason) for name in names if name not in results)
-    return results
-
-
-def _transport_reason(exc: Exception) -> str:
-    """Return the reason a botocore (non-service) error gives every pending id."""
-    from botocore import exceptions as boto
-
-    if isinstance(exc, boto.NoCredentialsError):
-        return "no AWS credentials"
-    if isinstance(exc, boto.NoRegionError):
-        return "no AWS region configured"
-    if isinstance(exc, (boto.ConnectionError, boto.HTTPClientError)):
-        return UNREACHABLE
-    return type(exc).__name__
-
-
-def _code_reason(code: Any) -> str:
-    """Return our reason for an AWS error code."""
-    return _CODE_REASONS.get(str(code), str(code or "error"))
-
-
-def _sm_value(item: Mapping[str, Any]) -> _Outcome:
-    """Return a Secrets Manager value: SecretString, or SecretBinary as UTF-8."""
-    if isinstance(item.get("SecretString"), str):
-        return _Stored(item["SecretString"])
-    binary = item.get("SecretBinary")
-    if isinstance(binary, bytes):
-        try:
-            return _Stored(binary.decode("utf-8"))
-        except UnicodeDecodeError:
-            return INVALID_VALUE
-    return INVALID_VALUE
-
-
-def _sm_batch(client: Any, ids: list[str]) -> dict[str, _Outcome]:
-    """One BatchGetSecretValue call; ids neither returned nor in Errors are left out."""
-    response = client.batch_get_secret_value(SecretIdList=ids)
-    wanted = set(ids)
-    results: dict[str, _Outcome] = {}
-    for item in response.get("SecretValues", []):
-        for ident in (item.get("Name"), item.get("ARN")):
-            if ident in wanted:
-                results[ident] = _sm_value(item)
-    for error in response.get("Errors", []):
-        ident = error.get("SecretId")
-        if ident in wanted and ident not in results:
-            results[ident] = _code_reason(error.get("ErrorCode"))
-    return results
-
-
-def _sm_single(client: Any, ident: str) -> _Outcome:
-    """One GetSecretValue call."""
-    return _sm_value(client.get_secret_value(SecretId=ident))
-
-
-def _ssm_batch(client: Any, names: list[str]) -> dict[str, _Outcome]:
-    """One GetParameters call (decrypted); InvalidParameters are "not found"."""
-    response = client.get_parameters(Names=names, WithDecryption=True)
-    wanted = set(names)
-    results: dict[str, _Outcome] = {}
-    for item in response.get("Parameters", []):
-        name = item.get("Name")
-        for ident in (name, item.get("ARN"), f"{name}{item.get('Selector') or ''}"):
-            if ident in wanted:
-                results[ident] = _ssm_value(item)
-    for name in response.get("InvalidParameters", []):
-        if name in wanted and name not in results:
-            results[name] = NOT_FOUND
-    return results
-
-
-def _ssm_single(client: Any, name: str) -> _Outcome:
-    """One GetParameter call (decrypted)."""
-    return _ssm_value(client.get_parameter(Name=name, WithDecryption=True)["Parameter"])
-
-
-def _ssm_value(item: Mapping[str, Any]) -> _Outcome:
-    """Return a parameter's value (a StringList stays one comma-separated string)."""
-    value = item.get("Value")
-    return _Stored(value) if isinstance(value, str) else INVALID_VALUE
-
-
-_AWS_STORES = {
-    SECRETS_MANAGER: _AwsStore(
-        SECRETS_MANAGER, 20, "batch_get_secret_value", _sm_batch, _sm_single
-    ),
-    SSM: _AwsStore("ssm", 10, "get_parameters", _ssm_batch, _ssm_single),
-}
+    return Stored(value)

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .secretcommands import scan_text
-from .secretkinds import MASK, Finding, is_secret_assignment
+from .secretkinds import MASK, Finding
+from .secretnames import is_secret_assignment
 
 
 def find_secrets(text: str) -> list[Finding]:
@@ -57,7 +58,7 @@ def mask_env_value(name: str, value: str) -> str:
         name: the variable's name. value: its value as the job sees it.
     Returns:
         ``***`` when ``NAME=value`` sets a secret
-        (:func:`~cronsync.secretkinds.is_secret_assignment`: a secret-looking name, a
+        (:func:`~cronsync.secretnames.is_secret_assignment`: a secret-looking name, a
         KEY-named value that is no path, a webhook URL, a DSN with a key), else the
         value with any inline secret masked (a password in a URL, a known token shape).
     """

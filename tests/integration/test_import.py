@@ -31,10 +31,11 @@ from cronsync.cli_import import add_import_verbs
 from cronsync.cronline import split_percent
 from cronsync.errors import UsageError
 from cronsync.gate import check_repository
-from cronsync.importer import SecretsNotStored
-from cronsync.importmodel import ImportOptions, command_field, entry_body
+from cronsync.importlines import command_field, entry_body
+from cronsync.importmodel import ImportOptions
 from cronsync.importplan import plan_import
 from cronsync.importreport import import_json, render_migration
+from cronsync.importsecrets import SecretsNotStored
 from cronsync.inventory import CrontabFile, HostFacts, inventory_file
 from cronsync.jobwriter import parse_origins, render_job
 from cronsync.manifest import SourceFile, parse_job

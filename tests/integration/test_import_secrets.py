@@ -25,7 +25,7 @@ from cronsync.cli_inventory import add_inventory_verb
 from cronsync.cronline import split_percent
 from cronsync.errors import EXIT_INSTALL, EXIT_USAGE, UsageError
 from cronsync.gate import check_repository
-from cronsync.importer import SecretsNotStored
+from cronsync.importsecrets import SecretsNotStored
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cronsync.cli_inventory import add_inventory_verb
-from cronsync.cronline import open_construct, percent_cut, split_percent
+from cronsync.cronline import split_percent
+from cronsync.shellread import open_construct, percent_cut
 from helpers.crontabdata import DATA
 
 

@@ -14,7 +14,7 @@ from typing import Any, Optional
 import pytest
 from moto.server import ThreadedMotoServer
 
-from cronsync import secrets
+from cronsync import secretaws
 from cronsync.awsclients import AwsSettings, make_client
 from cronsync.secrets import SecretFailure, SecretsUnavailable, fetch_secrets
 
@@ -119,7 +119,7 @@ def count_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         )
         return client
 
-    monkeypatch.setattr(secrets, "make_client", counting_client)
+    monkeypatch.setattr(secretaws, "make_client", counting_client)
     return calls
 
 
@@ -228,7 +228,7 @@ def deny_batch(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         client.meta.events.register("before-send", deny, unique_id="deny")
         return client
 
-    monkeypatch.setattr(secrets, "make_client", denying_client)
+    monkeypatch.setattr(secretaws, "make_client", denying_client)
     return calls
 
 

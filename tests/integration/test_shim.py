@@ -22,7 +22,7 @@ import pytest
 
 from cronsync.config import load_config
 from cronsync.runner import RunOptions, run_job
-from cronsync.runrecord import list_records, read_last
+from cronsync.runstore import list_records, read_last
 from cronsync.sync import run_sync
 from helpers.sandbox import Upstream, agent_toml
 

@@ -26,7 +26,7 @@ import pytest
 from cronsync.cloudbatch import PREFIXES
 from cronsync.config import load_config
 from cronsync.logformat import read_lines
-from cronsync.runrecord import list_records, read_last
+from cronsync.runstore import list_records, read_last
 from cronsync.sync import run_sync
 from helpers.sandbox import Upstream, agent_toml
 

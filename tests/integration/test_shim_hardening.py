@@ -31,7 +31,8 @@ from cronsync.errors import InstallError
 from cronsync.install import ensure_job_dirs
 from cronsync.jobspec import ShimError
 from cronsync.runner import RunOptions, run_job
-from cronsync.runrecord import RUNNING, list_records
+from cronsync.runrecord import RUNNING
+from cronsync.runstore import list_records
 
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="changing owners and users needs root")

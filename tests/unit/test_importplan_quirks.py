@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cronsync.importmodel import ImportOptions, ImportPlan, PlannedJob, shell_program
+from cronsync.importlines import shell_program
+from cronsync.importmodel import ImportOptions, ImportPlan, PlannedJob
 from cronsync.importplan import plan_import
 from cronsync.importreport import render_migration
 from cronsync.inventory import CrontabFile, HostFacts, inventory_file

@@ -16,9 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cronsync.cronline import escape_percents, open_construct, percent_cut, split_percent
+from cronsync.cronline import split_percent
 from cronsync.inventory import CrontabFile, HostFacts, inventory_file
 from cronsync.inventoryrecords import FILE_IGNORED, PERCENT_CUT, REJECTED, FileInventory
+from cronsync.shellread import escape_percents, open_construct, percent_cut
 
 HOST = HostFacts(datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc), ZoneInfo("UTC"))
 

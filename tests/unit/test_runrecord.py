@@ -19,9 +19,9 @@ from cronsync import cli_runs, compiled, jobspec
 from cronsync.health import stale_jobs
 from cronsync.logformat import CRONSYNC, ERR, OUT, encode_block, plain_text
 from cronsync.runlock import HOLDER_LINE, JobLock, parse_holder
-from cronsync.runrecord import (
+from cronsync.runrecord import RunRecord
+from cronsync.runstore import (
     MAX_RECORD_BYTES,
-    RunRecord,
     list_records,
     read_last,
     read_small_file,

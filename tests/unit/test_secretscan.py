@@ -23,10 +23,8 @@ from cronsync.secretkinds import (
     URL_PARAMETER,
     USER_PASSWORD,
     WEBHOOK_URL,
-    is_secret_assignment,
-    is_secret_name,
-    is_secret_parameter,
 )
+from cronsync.secretnames import is_secret_assignment, is_secret_name, is_secret_parameter
 from cronsync.secretscan import find_secrets, mask_env_value, mask_secrets
 
 # (command, kind, secret value, masked command, suggested env name)
