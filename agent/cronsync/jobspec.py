@@ -7,9 +7,9 @@ meanwhile.
 
 from __future__ import annotations
 
-import json
 import os
 
+from . import fastjson
 from .errors import CronsyncError
 from .frozen import Frozen
 from .fsutil import path_str
@@ -95,7 +95,7 @@ def load_release(root: StrPath) -> Release:
     jobs_file = path_str(path, JOBS_FILE)
     try:
         with open(jobs_file, encoding="utf-8") as handle:
-            document = json.loads(handle.read())
+            document = fastjson.loads(handle.read())
     except (OSError, ValueError, RecursionError) as exc:
         raise ShimError(f"cannot read {jobs_file}: {exc}") from exc
     if not isinstance(document, dict):

@@ -16,7 +16,7 @@ import contextlib
 import errno
 import fcntl
 import os
-import selectors
+import select
 import signal
 import time
 
@@ -170,8 +170,11 @@ def spawn(argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> _Child:
 
 def _spawn_first(argv: Sequence[str], env: Mapping[str, str], actions: list[Any]) -> int:
     """Spawn the first candidate of ``argv[0]`` that exists; return the pid."""
+    candidates = _candidates(argv[0], env)
+    if len(candidates) > 1:  # look first: each failed spawn costs a process
+        candidates = [path for path in candidates if os.path.exists(path)] or candidates[:1]
     first_error: Optional[OSError] = None
-    for path in _candidates(argv[0], env):
+    for path in candidates:
         try:
             return os.posix_spawn(
                 path,
@@ -236,28 +239,30 @@ def _pump_until_done(run: _Run, deadline: Optional[float], grace: float) -> None
     proc = run.proc
     assert proc is not None
     streams = {proc.stdout: OUT, proc.stderr: ERR}
-    with selectors.DefaultSelector() as selector:
-        for fd in streams:
-            os.set_blocking(fd, False)
-            selector.register(fd, selectors.EVENT_READ)
-        drain_until: Optional[float] = None
-        last_flush = time.monotonic()
-        while selector.get_map():
-            for key, _ in selector.select(timeout=0.25):
-                chunk = read_chunk(key.fd)
-                if chunk is None:
-                    selector.unregister(key.fd)
-                elif chunk:
-                    run.pump.feed(streams[key.fd], chunk)
-            run.check_timeout(deadline, grace)
-            now = time.monotonic()
-            if now - last_flush > 0.2:
-                run.pump.log.flush()
-                last_flush = now
-            if drain_until is None and proc.poll() is not None:
-                drain_until = now + DRAIN_SECONDS
-            if drain_until is not None and now > drain_until:
-                break
+    poller = select.poll()  # not `selectors`: one import less on the shim's start-up
+    for fd in streams:
+        os.set_blocking(fd, False)
+        poller.register(fd, select.POLLIN)
+    reading = set(streams)
+    drain_until: Optional[float] = None
+    last_flush = time.monotonic()
+    while reading:
+        for fd, _event in poller.poll(250):
+            chunk = read_chunk(fd)
+            if chunk is None:  # end of file (or the pipe is gone)
+                poller.unregister(fd)
+                reading.discard(fd)
+            elif chunk:
+                run.pump.feed(streams[fd], chunk)
+        run.check_timeout(deadline, grace)
+        now = time.monotonic()
+        if now - last_flush > 0.2:
+            run.pump.log.flush()
+            last_flush = now
+        if drain_until is None and proc.poll() is not None:
+            drain_until = now + DRAIN_SECONDS
+        if drain_until is not None and now > drain_until:
+            break
 
 
 def _widen_pipes(proc: _Child) -> None:

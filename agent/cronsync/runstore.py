@@ -11,11 +11,11 @@ On the shim's start-up path: no typing, dataclasses or pathlib at import time.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
 import time
 
+from . import fastjson
 from .fsutil import atomic_write, path_str
 from .runrecord import FORMAT, RUNNING, SUCCEEDED, RunRecord
 
@@ -42,7 +42,7 @@ def write_record(runs_dir: StrPath, record: RunRecord) -> None:
         InstallError: the directory is missing or not writable by this user.
     """
     directory = job_runs_dir(runs_dir, record.job)
-    data = json.dumps(record.to_json(), indent=1, sort_keys=True).encode() + b"\n"
+    data = fastjson.dumps(record.to_json(), indent=1, sort_keys=True).encode() + b"\n"
     atomic_write(
         path_str(directory, f"{record.run_id}{RECORD_SUFFIX}"), data, mode=0o644, durable=False
     )
@@ -54,7 +54,7 @@ def _update_last(directory: str, record: RunRecord) -> None:
     last = read_last(os.path.dirname(directory) or ".", record.job)
     success = record.to_json() if record.status == SUCCEEDED else last.get("last_success")
     document = {"format": FORMAT, "last_run": record.to_json(), "last_success": success}
-    text = json.dumps(document, indent=1).encode() + b"\n"
+    text = fastjson.dumps(document, indent=1).encode() + b"\n"
     atomic_write(path_str(directory, LAST_FILE), text, mode=0o644, durable=False)
 
 
@@ -113,7 +113,7 @@ def _read_json(path: str) -> Any:
     """
     data = read_small_file(path)
     try:
-        return json.loads(data.decode("utf-8"))
+        return fastjson.loads(data.decode("utf-8"))
     except RecursionError as exc:  # nested a thousand deep: not a record
         raise ValueError(f"{path} is nested too deeply") from exc
 

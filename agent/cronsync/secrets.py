@@ -10,11 +10,11 @@ imported only when used.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
+from . import fastjson
 from .awsclients import AwsSettings
 from .errors import CronsyncError
 from .model import SecretRef
@@ -188,7 +188,7 @@ def _select(outcome: Outcome, key: Optional[str]) -> Outcome:
     if key is not None:
         if isinstance(value, str):
             try:
-                value = json.loads(value)
+                value = fastjson.loads(value)
             except (ValueError, RecursionError):
                 return "not JSON"
         if not isinstance(value, dict):
@@ -202,6 +202,8 @@ def _select(outcome: Outcome, key: Optional[str]) -> Outcome:
 def _env_value(value: Any) -> Outcome:
     """Return ``value`` as text an environment variable can hold, else "invalid value"."""
     if not isinstance(value, str):
+        import json  # rare (a table or number in a secrets file), so not at start-up
+
         try:
             value = json.dumps(value)
         except (TypeError, ValueError):  # a TOML date, say

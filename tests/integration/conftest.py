@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-_TESTS_DIR = str(Path(__file__).resolve().parents[1])
-if _TESTS_DIR not in sys.path:  # makes tests/helpers importable as ``helpers``
-    sys.path.insert(0, _TESTS_DIR)
-
-from helpers.sandbox import GIT_ENV, Sandbox, make_sandbox  # noqa: E402
+from helpers.sandbox import GIT_ENV, Sandbox, make_sandbox
 
 
 @pytest.fixture
