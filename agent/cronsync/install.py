@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Optional
 
@@ -125,7 +126,46 @@ def write_cron_file(path: Path, text: str) -> str:
     except OSError as exc:
         raise InstallError(f"cannot create {path.parent}: {exc.strerror}") from exc
     atomic_write(path, data, mode=0o644, owner=cron_file_owner())
+    make_cron_notice(path.parent)
     return sha256_hex(data)
+
+
+# Debian's cron looks at /etc/cron.d at the top of each minute (on a busy host a little
+# later): this many seconds into a minute, it may have looked in the same second.
+CRON_LOOKS_WITHIN = 3
+
+
+def make_cron_notice(
+    directory: Path,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Make sure cron rereads ``directory`` after a file was just written there.
+
+    Cron rereads /etc/cron.d when the folder's modification time, in whole seconds,
+    differs from what it saw at its last look. A write that lands in the same second
+    as that look (its temporary file made before the look, renamed after) leaves the
+    time unchanged, and cron would not read the new file until the folder changes
+    again. So when the folder changed early in a minute, when cron looks, touch it
+    again in a later second. Best effort: a folder we may not touch is left.
+
+    Returns:
+        True when the folder was touched.
+    """
+    try:
+        changed = int(os.stat(directory).st_mtime)
+    except OSError:
+        return False
+    if changed % 60 >= CRON_LOOKS_WITHIN:
+        return False
+    now = clock()
+    if int(now) <= changed:
+        sleep(changed + 1 - now)
+    try:
+        os.utime(directory)
+    except OSError:
+        return False
+    return True
 
 
 def read_cron_file(path: Path) -> Optional[bytes]:

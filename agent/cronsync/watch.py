@@ -87,6 +87,7 @@ class DriftWatcher:
         self.on_change = on_change
         self._observer: Optional[Any] = None
         self._watched: set[str] = set()
+        self._started = False  # the watches of start() itself report nothing
 
     def classify(self, src: str, dest: str = "") -> Optional[bool]:
         """Whether an event about ``src`` (moved to ``dest``) may be drift: None when
@@ -133,9 +134,15 @@ class DriftWatcher:
         self._observer = Observer()
         self._observer.start()
         self.refresh()
+        self._started = True
 
     def refresh(self) -> None:
-        """Watch directories that did not exist at start (after the first sync)."""
+        """Watch directories that did not exist at start (after the first sync).
+
+        What changed in a directory before it was watched went unseen: when a watch is
+        added, ``on_change`` is told (a full comparison for the releases), so an edit
+        made between the install and this call is found as well.
+        """
         if self._observer is None:
             return
         handler = _Handler(self.classify, self.on_change)
@@ -144,10 +151,14 @@ class DriftWatcher:
             (str(self.paths.state_dir), False),
             (str(self.paths.releases), True),
         ]
+        added = []
         for directory, recursive in wanted:
             if directory not in self._watched and os.path.isdir(directory):
                 self._observer.schedule(handler, directory, recursive=recursive)
                 self._watched.add(directory)
+                added.append(directory)
+        if added and self._started:
+            self.on_change(str(self.paths.releases) in added)
 
     def stop(self) -> None:
         """Stop watching and wait for watchdog's thread (quietly: see _QuietStop)."""

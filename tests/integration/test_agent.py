@@ -252,7 +252,6 @@ def test_hand_edit_of_the_cron_file_is_reverted_in_revert_mode(
 
     with sandbox.cron_file.open("a") as handle:
         handle.write("* * * * * root /tmp/evil\n")
-    assert sandbox.cron_file.read_bytes() != original
     wait_for(
         "the cron file restored byte for byte",
         lambda: sandbox.cron_file.read_bytes() == original,
@@ -486,7 +485,7 @@ def test_failing_remote_backs_off_and_recovers(
 
     # back to the normal pace: the next cycles come every interval again
     mark = len(agent.log())
-    agent.wait_log(r"^cronsync agent: sync unchanged", timeout=6, after=mark)
+    agent.wait_log(r"^cronsync agent: sync unchanged", timeout=20, after=mark)
 
 
 # --- CloudWatch ---------------------------------------------------------------------

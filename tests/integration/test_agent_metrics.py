@@ -130,7 +130,8 @@ def test_failures_are_logged_once_and_recovery_is_said() -> None:
     time.sleep(0.2)
     client.error = None
     publisher.submit(batch())
-    wait_for("a success", lambda: publisher.published == 1)
+    # the failed batches still queued may go out now too
+    wait_for("a success", lambda: publisher.published >= 1)
     publisher.stop()
     assert log.matching("metrics not published: TimeoutError: read timed out") == [log.lines[0]]
     assert log.lines[1:] == ["metrics: published again"], log.lines

@@ -174,7 +174,7 @@ def test_timeout_sends_term_then_kill_to_the_whole_group(box: ShimSandbox) -> No
 
 
 def test_forbid_skips_a_run_while_the_previous_one_runs(box: ShimSandbox) -> None:
-    box.job("long", 'schedule = "* * * * *"\nshell = "echo go; sleep 5"\n')
+    box.job("long", 'schedule = "* * * * *"\nshell = "echo go; sleep 60"\n')
     box.sync()
     first = box.start("long")
     try:

@@ -270,3 +270,21 @@ def test_make_dir_leaves_a_right_directory_alone_and_fixes_a_wrong_one(tmp_path:
     assert right.stat().st_ctime_ns == before
     assert stat.S_IMODE(wrong.stat().st_mode) == 0o755
     assert stat.S_IMODE((tmp_path / "new/deeper").stat().st_mode) == 0o750
+
+
+def test_a_write_early_in_a_minute_is_touched_again_in_a_later_second(tmp_path: Path) -> None:
+    from cronsync.install import make_cron_notice
+
+    folder = tmp_path / "cron.d"
+    folder.mkdir()
+    top = 1_780_000_020  # the top of a minute
+    slept: list[float] = []
+
+    os.utime(folder, (top + 1.2, top + 1.2))  # written at second 1: cron may have looked
+    assert make_cron_notice(folder, clock=lambda: top + 1.5, sleep=slept.append)
+    assert slept == [pytest.approx(0.5)]  # into the next second, then touched (now)
+    assert int(folder.stat().st_mtime) != top + 1
+
+    os.utime(folder, (top + 30, top + 30))  # mid-minute: cron does not look then
+    assert not make_cron_notice(folder, clock=lambda: top + 30.5, sleep=slept.append)
+    assert int(folder.stat().st_mtime) == top + 30 and len(slept) == 1
