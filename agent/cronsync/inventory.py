@@ -24,6 +24,7 @@ The rules follow Debian's cron 3.0pl1-162 as observed by running it (see FACTS.m
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -315,13 +316,24 @@ def _command_hints(state: _FileState, command: str) -> Iterable[str]:
 
 
 def _describe(when: ScheduleReading) -> str:
-    return describe(when.schedule) if when.schedule is not None else "never"
+    return _described(when.schedule) if when.schedule is not None else "never"
+
+
+# A host's crontabs repeat a few schedules many times: each is worked out once.
+@functools.lru_cache(maxsize=4096)
+def _described(schedule: CronSchedule) -> str:
+    return describe(schedule)
 
 
 def _next_run(schedule: Optional[CronSchedule], host: HostFacts) -> Optional[datetime]:
     if schedule is None or schedule.reboot:
         return None
-    runs = next_runs(schedule, host.now, 1, host.zone)
+    return _first_run(schedule, host.now, host.zone)
+
+
+@functools.lru_cache(maxsize=4096)
+def _first_run(schedule: CronSchedule, now: datetime, zone: ZoneInfo) -> Optional[datetime]:
+    runs = next_runs(schedule, now, 1, zone)
     return runs[0] if runs else None
 
 
