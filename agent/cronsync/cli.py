@@ -179,6 +179,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return func(args)
     except CronsyncError as exc:
+        if getattr(exc, "shown", False):  # a run by hand already showed it
+            return exc.exit_code
         return _fail(args, f"cronsync: {exc.message}", exc.exit_code)
     except KeyboardInterrupt:
         return _fail(args, "cronsync: interrupted", 130)

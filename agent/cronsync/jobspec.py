@@ -33,11 +33,16 @@ CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
 
 
 class ShimError(CronsyncError):
-    """The shim could not run the job at all; ``exit_code`` says why (125-127)."""
+    """The shim could not run the job at all; ``exit_code`` says why (125-127).
+
+    ``shown`` is set when the message already reached the terminal (a run by hand
+    shows cronsync's notes as they are logged): the CLI does not print it again.
+    """
 
     def __init__(self, message: str, exit_code: int = EXIT_SHIM) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.shown = False
 
 
 class Release(Frozen):

@@ -187,6 +187,7 @@ def _run_locked(run: JobRun, lock: JobLock) -> int:
                 result, check = _execute(run, pump, job_environment(run, secret_values), lock)
             except ShimError as exc:
                 pump.note(exc.message)
+                exc.shown = run.options.by_hand  # the note was shown on the terminal
                 pump.close()
                 raise
             status = _status(result, check)

@@ -419,3 +419,17 @@ def test_by_hand_a_disabled_job_says_it_is_not_installed_before_anything_else(
     assert done.returncode == 125
     assert "not installed on this host" in done.stderr and "--force" in done.stderr
     assert "does not exist" not in done.stderr
+
+
+def test_by_hand_a_program_that_cannot_start_is_said_once(box: ShimSandbox) -> None:
+    box.job("ghost", 'schedule = "* * * * *"\ncommand = ["no-such-program-for-cronsync"]\n')
+    box.sync()
+    done = subprocess.run(
+        [sys.executable, "-m", "cronsync.cli", "run", "ghost"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CRONSYNC_CONFIG": str(box.config_path)},
+    )
+    assert done.returncode == 127
+    assert done.stderr.count("no-such-program-for-cronsync") == 1, done.stderr
+    assert box.last("ghost")["status"] == "error"
