@@ -20,7 +20,6 @@ cron daemon only if it started it, by PID; the moto server) and removes its file
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from cronsync.config import load_config
 from cronsync.fsutil import atomic_write
 from cronsync.install import make_cron_notice
 from cronsync.sync import run_sync
+from helpers.motoserver import moto_running
 
 CRON = "/usr/sbin/cron"
 SHIM = Path(sys.executable).parent / "cronsync-run"
@@ -78,16 +78,8 @@ def git(*args: str, cwd: Path) -> None:
 
 @pytest.fixture
 def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_running() as url:
+        yield url
 
 
 def aws_client(service: str, endpoint: str) -> Any:

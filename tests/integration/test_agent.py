@@ -13,7 +13,6 @@ server that accepts and stays silent: bounds of seconds, far from its 30 s of ol
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import signal
@@ -29,6 +28,7 @@ from typing import Any, Optional, TypeVar
 
 import pytest
 
+from helpers.motoserver import moto_running
 from helpers.sandbox import CHECKOUT_ROOT, Sandbox
 
 T = TypeVar("T")
@@ -493,21 +493,12 @@ def test_failing_remote_backs_off_and_recovers(
 
 @pytest.fixture
 def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        url = f"http://{host}:{port}"
+    with moto_running() as url:
         with urllib.request.urlopen(
             urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10
         ):
             pass
         yield url
-    finally:
-        server.stop()
 
 
 class HangingEndpoint:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import os
 import random
 import socket
@@ -40,6 +39,7 @@ from cronsync.cloudlogs import (
     save_pending,
 )
 from cronsync.logreader import open_log, try_lock
+from helpers.motoserver import moto_running
 
 GROUP = "/cronsync/test"
 MIB = 1024 * 1024
@@ -57,14 +57,8 @@ def closed_port() -> int:
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_running() as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -45,6 +46,7 @@ from cronsync.schedule import parse_schedule
 from cronsync.scheduletext import describe
 from cronsync.secretscan import find_secrets, mask_findings
 from helpers.crontabdata import DATA, SECRETS, put
+from helpers.motoserver import moto_running
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -490,17 +492,9 @@ def test_imported_jobs_behave_like_the_originals(
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint() -> Any:
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+def moto_endpoint() -> Iterator[str]:
+    with moto_running() as url:
+        yield url
 
 
 def test_create_secrets_in_secrets_manager(

@@ -15,8 +15,8 @@ import shlex
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,6 +26,7 @@ from cronsync.cronline import split_percent
 from cronsync.errors import EXIT_INSTALL, EXIT_USAGE, UsageError
 from cronsync.gate import check_repository
 from cronsync.importsecrets import SecretsNotStored
+from helpers.motoserver import moto_running
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -382,17 +383,9 @@ def test_a_secrets_file_with_tables_is_not_merged_into(
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint() -> Any:
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    address, port = server.get_host_and_port()
-    yield f"http://{address}:{port}"
-    server.stop()
+def moto_endpoint() -> Iterator[str]:
+    with moto_running() as url:
+        yield url
 
 
 def test_secrets_manager_never_overwrites_another_value(

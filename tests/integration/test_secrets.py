@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -12,11 +11,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from cronsync import secretaws
 from cronsync.awsclients import AwsSettings, make_client
 from cronsync.secrets import SecretFailure, SecretsUnavailable, fetch_secrets
+from helpers.motoserver import moto_running
 
 SM = "secretsmanager"
 DB_SECRET = '{"password": "pw-Zq8v1x", "username": "app-user", "port": 5432}'
@@ -47,21 +46,11 @@ def failures_of(excinfo: pytest.ExceptionInfo[SecretsUnavailable]) -> dict[str, 
 # --- AWS through moto --------------------------------------------------------------
 
 
-def start_server() -> tuple[ThreadedMotoServer, str]:
-    """Start a moto server on a free loopback port; return it and its URL."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    return server, f"http://{host}:{port}"
-
-
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
     """One moto server for the module, stopped at teardown."""
-    server, url = start_server()
-    yield url
-    server.stop()
+    with moto_running() as url:
+        yield url
 
 
 @pytest.fixture
@@ -250,8 +239,8 @@ def test_denied_batch_falls_back_to_one_call_per_id(
 
 def test_stopped_server_is_unreachable(aws_env: None) -> None:
     # moto's state is per process, shared with the module's server: nothing to seed.
-    server, url = start_server()
-    server.stop()
+    with moto_running() as url:
+        pass  # started and stopped: nothing listens there now
     settings = AwsSettings(region="us-east-1", endpoint_url=url, max_attempts=1)
     refs = [
         ref("API_TOKEN", "batch-prod/api-token"),

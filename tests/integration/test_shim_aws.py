@@ -10,7 +10,6 @@ tests; an outage is a second moto server started and stopped by the test.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import pwd
 import subprocess
@@ -28,6 +27,7 @@ from cronsync.config import load_config
 from cronsync.logformat import read_lines
 from cronsync.runstore import list_records, read_last
 from cronsync.sync import run_sync
+from helpers.motoserver import moto_running
 from helpers.sandbox import Upstream, agent_toml
 
 GROUP = "/cronsync/test"
@@ -44,27 +44,10 @@ CRONSYNC_PREFIX = PREFIXES["c"]
 # --- moto ---------------------------------------------------------------------------
 
 
-def _start_moto() -> Any:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    return server
-
-
-def _url(server: Any) -> str:
-    host, port = server.get_host_and_port()
-    return f"http://{host}:{port}"
-
-
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[str]:
-    server = _start_moto()
-    try:
-        yield _url(server)
-    finally:
-        server.stop()
+    with moto_running() as url:
+        yield url
 
 
 @pytest.fixture
@@ -78,9 +61,8 @@ def endpoint(moto_server: str) -> str:
 @pytest.fixture
 def dead_endpoint() -> str:
     """The URL of a moto server this test started and stopped: nothing listens there."""
-    server = _start_moto()
-    url = _url(server)
-    server.stop()
+    with moto_running() as url:
+        pass
     return url
 
 
