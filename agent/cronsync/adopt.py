@@ -34,7 +34,7 @@ from .config import Paths
 from .errors import CronsyncError
 from .fsutil import atomic_write
 from .importlines import command_field, entry_body
-from .install import RELEASE_REPO
+from .install import RELEASE_REPO, make_cron_notice
 from .jobwriter import Origin, line_digest, parse_origins, visible
 
 ADOPTED = b"# cronsync-adopted: "
@@ -304,4 +304,8 @@ def apply_adopt(
         info = change.path.stat()
         mode = stat.S_IMODE(info.st_mode)
         atomic_write(change.path, change.after, mode=mode, owner=_owner(info))
+    # cron sees a new /etc/crontab by the file's own time, the others by their folder's
+    listed = {change.path.parent for change in plan.changes if change.source != "/etc/crontab"}
+    for folder_read_by_cron in sorted(listed):
+        make_cron_notice(folder_read_by_cron)
     return folder, restores

@@ -142,12 +142,13 @@ def make_cron_notice(
 ) -> bool:
     """Make sure cron rereads ``directory`` after a file was just written there.
 
-    Cron rereads /etc/cron.d when the folder's modification time, in whole seconds,
-    differs from what it saw at its last look. A write that lands in the same second
-    as that look (its temporary file made before the look, renamed after) leaves the
-    time unchanged, and cron would not read the new file until the folder changes
-    again. So when the folder changed early in a minute, when cron looks, touch it
-    again in a later second. Best effort: a folder we may not touch is left.
+    Cron rereads /etc/cron.d (and the crontab spool) when the folder's modification
+    time, in whole seconds, differs from what it saw at its last look. A write that
+    lands in the same second as that look (its temporary file made before the look,
+    renamed after) leaves the time unchanged, and cron would not read the new file
+    until the folder changes again. So when the folder changed early in a minute, when
+    cron looks, touch it again in a later second. Best effort: a folder we may not
+    touch is left.
 
     Returns:
         True when the folder was touched.
