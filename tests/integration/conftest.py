@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from helpers.hanging import HangingEndpoint
 from helpers.sandbox import GIT_ENV, Sandbox, make_sandbox
 
 
@@ -28,3 +30,13 @@ def synced(sandbox: Sandbox) -> Sandbox:
     outcome = sandbox.sync()
     assert outcome.record.result == "installed", outcome.record
     return sandbox
+
+
+@pytest.fixture
+def hanging_endpoint() -> Iterator[HangingEndpoint]:
+    """A CloudWatch endpoint that accepts connections and never answers."""
+    server = HangingEndpoint()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -17,12 +17,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
 import pytest
-from test_agent import HangingEndpoint, push_schedule_change, wait_for
+from test_agent import push_schedule_change, wait_for
 
 from cronsync import agentmetrics, hostview
 from cronsync.agentloop import Agent
@@ -30,18 +29,10 @@ from cronsync.agentmetrics import AgentMetrics, Batch, MetricsPublisher
 from cronsync.awsclients import METRICS_TIMEOUTS, AwsSettings, Timeouts, make_client
 from cronsync.metrics import Metric, metrics_client, publish
 from cronsync.watch import DriftWatcher
+from helpers.hanging import HangingEndpoint
 from helpers.sandbox import Sandbox
 
 AWS = AwsSettings(region="us-east-1", endpoint_url="http://127.0.0.1:9")
-
-
-@pytest.fixture
-def hanging_endpoint() -> Iterator[HangingEndpoint]:
-    server = HangingEndpoint()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Log:
