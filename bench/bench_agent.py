@@ -10,7 +10,7 @@ It builds a 100-job repository with a bare remote and a sandbox root in a temp d
    ``getrusage`` user+sys of this process (RUSAGE_SELF) and of the git subprocesses
    (RUSAGE_CHILDREN) around each call, medians; the same for ``Agent.sync()`` (what the
    agent does per cycle: re-read the config, ``run_sync``, log, metrics hook);
-2. idle agent — ``python -m cronsync.cli agent`` as a subprocess with ``[agent] interval``
+2. idle agent — ``python -m cronsync.cli.main agent`` as a subprocess with ``[agent] interval``
    (no metrics, no CloudWatch: nothing leaves the machine), left to settle, then sampled
    every second for ``--seconds``: CPU from /proc/PID/stat (utime+stime; with the reaped
    git children's cutime+cstime as well) as an average % of one core, VmRSS (now and the
@@ -44,9 +44,9 @@ from pathlib import Path
 from typing import Optional
 
 from bench_sync import CONFIG, make_repo
-from cronsync.agentloop import Agent
-from cronsync.config import load_config
-from cronsync.sync import run_sync
+from cronsync.agent.loop import Agent
+from cronsync.host.config import load_config
+from cronsync.host.sync import run_sync
 
 JOBS = 100
 SETTLE_SECONDS = 5.0
@@ -58,8 +58,8 @@ GOAL_CYCLE_MS = 20.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SYNC_LINE = re.compile(r"^cronsync agent: sync (\w+)", re.MULTILINE)
 AGENT_IMPORTS = (
-    "import cronsync.cli, cronsync.agentloop, cronsync.control, cronsync.sync, "
-    "cronsync.watch, watchdog.observers"
+    "import cronsync.cli.main, cronsync.agent.loop, cronsync.agent.control, cronsync.host.sync, "
+    "cronsync.agent.watch, watchdog.observers"
 )
 
 
@@ -214,7 +214,7 @@ def idle_run(config_file: Path, log: Path, seconds: float, settle: float) -> Idl
     """Start the agent and the baselines, settle, sample, stop them."""
     sleep_for = f"{settle + seconds + 60:.0f}"
     commands = [
-        ("cronsync agent", [sys.executable, "-m", "cronsync.cli", "agent", "--config"]),
+        ("cronsync agent", [sys.executable, "-m", "cronsync.cli.main", "agent", "--config"]),
         ("python sleep", [sys.executable, "-c", f"import time; time.sleep({sleep_for})"]),
         (
             "python + agent imports",

@@ -24,11 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from cronsync import logformat
-from cronsync.awsclients import AwsSettings
-from cronsync.cloudbatch import Batcher, Event, Position
-from cronsync.cloudlogs import LogsSender, Pending, deliver, pending_path, save_pending
-from cronsync.logreader import read_pieces
+from cronsync.cloud.batch import Batcher, Event, Position
+from cronsync.cloud.logreader import read_pieces
+from cronsync.cloud.logs import LogsSender, Pending, deliver, pending_path, save_pending
+from cronsync.core import logformat
+from cronsync.host.awsclients import AwsSettings
 
 BLOCK_LINES = 50
 CHUNK = 4 * 1024 * 1024

@@ -24,10 +24,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from cronsync.crontabs import read_host_crontabs
-from cronsync.importer import ImportRequest, run_import
-from cronsync.importmodel import ImportOptions
-from cronsync.inventory import HostFacts, inventory_files
+from cronsync.crontab.hostfiles import read_host_crontabs
+from cronsync.crontab.inventory import HostFacts, inventory_files
+from cronsync.migrate.importer import ImportRequest, run_import
+from cronsync.migrate.importmodel import ImportOptions
 
 RUNS = 3
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)

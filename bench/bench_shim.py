@@ -1,7 +1,7 @@
 """Benchmark: the job shim, ``cronsync-run`` (start-up, secrets, throughput, memory).
 
 Builds its own host sandboxes in a temp dir (a real git repository pushed to a bare
-remote, synced with ``cronsync.sync.run_sync``) and measures, against baselines taken in
+remote, synced with ``cronsync.host.sync.run_sync``) and measures, against baselines taken in
 the same run (the machines are shared and noisy: compare medians and ratios):
 
 1. start-up   — the shim's entry for a job running ``true``, minus ``true`` run
@@ -43,12 +43,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 import cronsync
-from cronsync.config import load_config
-from cronsync.jobspec import load_release
-from cronsync.logformat import CRONSYNC, MARK
-from cronsync.runafter import FORWARD_DEADLINE
-from cronsync.runstore import read_last
-from cronsync.sync import run_sync
+from cronsync.core.logformat import CRONSYNC, MARK
+from cronsync.host.config import load_config
+from cronsync.host.sync import run_sync
+from cronsync.run.after import FORWARD_DEADLINE
+from cronsync.run.jobspec import load_release
+from cronsync.run.store import read_last
 
 LINE = "some short log line of about fifty characters......"  # 51 bytes + newline
 AGENT_DIR = str(Path(cronsync.__file__).resolve().parents[1])
@@ -65,17 +65,17 @@ GIT_ENV = {
 # across fork + exec, so a child of this (big, moto-holding) process would report ours.
 MAXRSS_WRAPPER = (
     "import sys\n"
-    "from cronsync.shim import main\n"
+    "from cronsync.cli.shim import main\n"
     "rc = main(sys.argv[1:])\n"
     "with open('/proc/self/status') as f:\n"
     "    hwm = [l.split()[1] for l in f if l.startswith('VmHWM:')]\n"
     "print(hwm[0], file=sys.stderr)\n"
     "sys.exit(rc)\n"
 )
-SHIM_ENTRY = "import sys\nfrom cronsync.shim import main\nsys.exit(main(sys.argv[1:]))\n"
+SHIM_ENTRY = "import sys\nfrom cronsync.cli.shim import main\nsys.exit(main(sys.argv[1:]))\n"
 NO_SITE_WRAPPER = (
     f"import sys; sys.path.insert(0, {AGENT_DIR!r})\n"
-    "from cronsync.shim import main\n"
+    "from cronsync.cli.shim import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
 

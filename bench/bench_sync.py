@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from cronsync.config import load_config
-from cronsync.sync import run_sync
+from cronsync.host.config import load_config
+from cronsync.host.sync import run_sync
 
 SCRIPT = "#!/bin/sh\necho working\n"
 CONFIG = """[repo]

@@ -30,10 +30,10 @@ from typing import Any
 
 import pytest
 
-from cronsync.config import load_config
-from cronsync.fsutil import atomic_write
-from cronsync.install import make_cron_notice
-from cronsync.sync import run_sync
+from cronsync.files.atomic import atomic_write
+from cronsync.host.config import load_config
+from cronsync.host.install import make_cron_notice
+from cronsync.host.sync import run_sync
 from helpers.motoserver import moto_running
 
 CRON = "/usr/sbin/cron"
@@ -188,7 +188,7 @@ def test_cron_runs_installed_jobs_through_the_shim(
     assert not any(SECRET in message for message in messages)
 
     status = subprocess.run(
-        [sys.executable, "-m", "cronsync.cli", "status", "--json"],
+        [sys.executable, "-m", "cronsync.cli.main", "status", "--json"],
         capture_output=True,
         text=True,
         env={**os.environ, "CRONSYNC_CONFIG": str(config_file)},

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cronsync.cli_import import add_import_verbs
-from cronsync.config import load_config
-from cronsync.inventory import CrontabFile, HostFacts, inventory_file
-from cronsync.sync import run_sync
+from cronsync.cli.migrate import add_import_verbs
+from cronsync.crontab.inventory import CrontabFile, HostFacts, inventory_file
+from cronsync.host.config import load_config
+from cronsync.host.sync import run_sync
 from helpers.crontabdata import DATA, SECRETS
 from helpers.sandbox import FIXED_NOW, Upstream
 
@@ -95,7 +95,7 @@ class Host:
 
 def origins_of(host: Host) -> dict[str, set[int]]:
     """Host path -> line numbers of the imported (enabled) jobs, read from the work tree."""
-    from cronsync.jobwriter import parse_origins
+    from cronsync.migrate.jobwriter import parse_origins
 
     found: dict[str, set[int]] = {}
     for path in (host.upstream.work / "jobs").glob("*.toml"):

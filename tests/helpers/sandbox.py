@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-from cronsync.config import AgentConfig, load_config
-from cronsync.sync import SyncOutcome, run_sync
+from cronsync.host.config import AgentConfig, load_config
+from cronsync.host.sync import SyncOutcome, run_sync
 
 GIT_ENV = {
     "GIT_CONFIG_GLOBAL": os.devnull,
@@ -183,10 +183,10 @@ class Sandbox:
     def cli(
         self, *args: str, env: Optional[dict[str, str]] = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``python -m cronsync.cli ARGS`` as a real process with this sandbox's
+        """Run ``python -m cronsync.cli.main ARGS`` as a real process with this sandbox's
         config in ``$CRONSYNC_CONFIG``."""
         return subprocess.run(
-            [sys.executable, "-m", "cronsync.cli", *args],
+            [sys.executable, "-m", "cronsync.cli.main", *args],
             cwd=self.base,
             capture_output=True,
             text=True,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cronsync.adopt import ADOPTED, AdoptRefused
+from cronsync.migrate.adopt import ADOPTED, AdoptRefused
 from helpers.crontabdata import DATA
 from helpers.legacyhost import Host, origins_of, running_lines
 from helpers.sandbox import copy_template

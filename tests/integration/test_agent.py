@@ -1,6 +1,6 @@
 """``cronsync agent`` as a real process against a sandbox root and a local bare remote.
 
-Each test starts ``python -m cronsync.cli agent`` with ``$CRONSYNC_CONFIG`` pointing at
+Each test starts ``python -m cronsync.cli.main agent`` with ``$CRONSYNC_CONFIG`` pointing at
 the sandbox's agent.toml (paced in seconds by an ``[agent]`` table), reads its log
 (stdout, every line starting ``cronsync agent: ``), its state file and
 ``cronsync status --json``, and stops it at teardown (SIGTERM, then SIGKILL). Waiting
@@ -62,7 +62,7 @@ class AgentProcess:
         self.stderr_path = sandbox.base / "agent.err"
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cronsync.cli", "agent"],
+                [sys.executable, "-m", "cronsync.cli.main", "agent"],
                 cwd=sandbox.base,
                 stdout=out,
                 stderr=err,

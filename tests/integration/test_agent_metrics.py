@@ -23,12 +23,13 @@ from typing import Any, Optional
 import pytest
 from test_agent import push_schedule_change, wait_for
 
-from cronsync import agentmetrics, hostview
-from cronsync.agentloop import Agent
-from cronsync.agentmetrics import AgentMetrics, Batch, MetricsPublisher
-from cronsync.awsclients import METRICS_TIMEOUTS, AwsSettings, Timeouts, make_client
-from cronsync.metrics import Metric, metrics_client, publish
-from cronsync.watch import DriftWatcher
+from cronsync.agent import metrics as agentmetrics
+from cronsync.agent.loop import Agent
+from cronsync.agent.metrics import AgentMetrics, Batch, MetricsPublisher
+from cronsync.agent.watch import DriftWatcher
+from cronsync.cloud.metrics import Metric, metrics_client, publish
+from cronsync.host import view
+from cronsync.host.awsclients import METRICS_TIMEOUTS, AwsSettings, Timeouts, make_client
 from helpers.hanging import HangingEndpoint
 from helpers.sandbox import Sandbox
 
@@ -247,15 +248,15 @@ def metered(synced: Sandbox) -> Sandbox:
 
 
 def counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
-    """Count the calls of ``hostview.<name>`` (what agentmetrics imports lazily)."""
+    """Count the calls of ``view.<name>`` (what agentmetrics imports lazily)."""
     calls: list[int] = []
-    real = getattr(hostview, name)
+    real = getattr(view, name)
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(hostview, name, wrapper)
+    monkeypatch.setattr(view, name, wrapper)
     return calls
 
 
@@ -314,7 +315,7 @@ def test_a_figure_that_cannot_be_computed_is_left_out_and_logged_once(
     def broken(*_args: Any) -> Any:
         raise AttributeError("'int' object has no attribute 'get'")
 
-    monkeypatch.setattr(hostview, "last_runs", broken)
+    monkeypatch.setattr(view, "last_runs", broken)
     recorder, log = Recorder(), Log()
     metrics = agent_metrics(recorder, log)
     config = metered.config()
@@ -366,16 +367,16 @@ def test_the_signal_handlers_come_before_the_config(
     metered: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A TERM while the agent starts (config, imports) must find the handler."""
-    import cronsync.config
+    import cronsync.host.config
 
     seen: list[Any] = []
-    real = cronsync.config.load_config
+    real = cronsync.host.config.load_config
 
     def load(path: Optional[str]) -> Any:
         seen.append(signal.getsignal(signal.SIGTERM))
         return real(path)
 
-    monkeypatch.setattr(cronsync.config, "load_config", load)
+    monkeypatch.setattr(cronsync.host.config, "load_config", load)
     saved = {s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)}
     try:
         agent = Agent(str(metered.config_path), handle_signals=True)
@@ -436,17 +437,18 @@ def test_installs_are_not_drift_and_a_release_edit_is(
 
 
 def test_no_agent_module_is_imported_before_the_handlers() -> None:
-    """``cronsync agent`` imports agentloop before it can install its handlers: that
+    """``cronsync agent`` imports ``cronsync.agent.loop`` before it can install its handlers: that
     import must stay light (no config, git or sync)."""
     import json
     import subprocess
 
     code = (
-        "import json, sys, cronsync.agentloop; "
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('cronsync.', 'git')))))"
+        "import json, sys, cronsync.agent.loop; "
+        "print(json.dumps(sorted(m for m, mod in sys.modules.items()"
+        " if m.startswith(('cronsync.', 'git')) and not hasattr(mod, '__path__'))))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     loaded = json.loads(done.stdout)
-    assert loaded == ["cronsync.agentloop", "cronsync.errors"], loaded
+    assert loaded == ["cronsync.agent.loop", "cronsync.core.errors"], loaded

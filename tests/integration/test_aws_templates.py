@@ -298,7 +298,7 @@ def test_log_group_has_retention(template: dict[str, Any]) -> None:
 
 
 def test_defaults_agree_with_the_agent(template: dict[str, Any]) -> None:
-    from cronsync.model import RepoSettings
+    from cronsync.core.model import RepoSettings
 
     params = template["Parameters"]
     defaults = RepoSettings()

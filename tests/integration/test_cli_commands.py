@@ -19,7 +19,7 @@ from helpers.sandbox import TEMPLATE, Sandbox, agent_toml, copy_template
 LOCK_HOLDER = """\
 import sys
 from pathlib import Path
-from cronsync.fsutil import ExclusiveLock
+from cronsync.files.atomic import ExclusiveLock
 
 with ExclusiveLock(Path(sys.argv[1]), "sync"):
     print("locked", flush=True)
@@ -257,7 +257,7 @@ def test_config_and_verbose_are_taken_before_and_after_the_verb(sandbox: Sandbox
 
 def test_validate_template_is_clean(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "cronsync.cli", "validate", str(TEMPLATE)],
+        [sys.executable, "-m", "cronsync.cli.main", "validate", str(TEMPLATE)],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -266,7 +266,15 @@ def test_validate_template_is_clean(tmp_path: Path) -> None:
     assert done.stdout.strip().splitlines()[-1].startswith("ok: 8 job files parsed, 0 errors")
 
     as_json = subprocess.run(
-        [sys.executable, "-m", "cronsync.cli", "validate", "--json", "--no-lint", str(TEMPLATE)],
+        [
+            sys.executable,
+            "-m",
+            "cronsync.cli.main",
+            "validate",
+            "--json",
+            "--no-lint",
+            str(TEMPLATE),
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -324,7 +332,7 @@ def test_validate_broken_repo_reports_every_problem_at_once(tmp_path: Path) -> N
     expected = broken_repo(repo)
 
     done = subprocess.run(
-        [sys.executable, "-m", "cronsync.cli", "validate", "--no-lint", str(repo)],
+        [sys.executable, "-m", "cronsync.cli.main", "validate", "--no-lint", str(repo)],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -340,7 +348,7 @@ def test_validate_broken_repo_reports_every_problem_at_once(tmp_path: Path) -> N
     assert f"{len(expected)} errors" in done.stderr
 
     as_json = subprocess.run(
-        [sys.executable, "-m", "cronsync.cli", "validate", "--json", "--no-lint", str(repo)],
+        [sys.executable, "-m", "cronsync.cli.main", "validate", "--json", "--no-lint", str(repo)],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -366,7 +374,7 @@ def test_validate_names_a_byte_order_mark_in_a_job_file(tmp_path: Path) -> None:
     job.write_bytes(b"\xef\xbb\xbf" + job.read_bytes())
 
     done = subprocess.run(
-        [sys.executable, "-m", "cronsync.cli", "validate", "--no-lint", str(repo)],
+        [sys.executable, "-m", "cronsync.cli.main", "validate", "--no-lint", str(repo)],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -383,7 +391,7 @@ def test_validate_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-repo"
 
     done = subprocess.run(
-        [sys.executable, "-m", "cronsync.cli", "validate", str(missing)],
+        [sys.executable, "-m", "cronsync.cli.main", "validate", str(missing)],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -23,10 +23,9 @@ from typing import Any
 
 import pytest
 
-from cronsync import logformat
-from cronsync.awsclients import AwsSettings, make_client
-from cronsync.cloudbatch import Event
-from cronsync.cloudlogs import (
+from cronsync.cloud.batch import Event
+from cronsync.cloud.logreader import open_log, try_lock
+from cronsync.cloud.logs import (
     DeliveryError,
     FlushSummary,
     LiveForwarder,
@@ -38,7 +37,8 @@ from cronsync.cloudlogs import (
     pending_path,
     save_pending,
 )
-from cronsync.logreader import open_log, try_lock
+from cronsync.core import logformat
+from cronsync.host.awsclients import AwsSettings, make_client
 from helpers.motoserver import moto_running
 
 GROUP = "/cronsync/test"
@@ -615,7 +615,7 @@ def test_pending_fields_are_type_checked_and_symlinks_refused(tmp_path: Path) ->
 
 def test_importing_cloudlogs_does_not_import_boto3() -> None:
     code = (
-        "import sys, cronsync.cloudlogs; "
+        "import sys, cronsync.cloud.logs; "
         "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

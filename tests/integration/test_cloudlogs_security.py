@@ -30,11 +30,9 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from cronsync import logformat
-from cronsync.awsclients import AwsSettings
-from cronsync.cloudbatch import Event
-from cronsync.cloudforward import flush_all
-from cronsync.cloudlogs import (
+from cronsync.cloud.batch import Event
+from cronsync.cloud.forward import flush_all
+from cronsync.cloud.logs import (
     FlushSummary,
     LogsSender,
     Pending,
@@ -44,6 +42,8 @@ from cronsync.cloudlogs import (
     pending_path,
     save_pending,
 )
+from cronsync.core import logformat
+from cronsync.host.awsclients import AwsSettings
 
 HOST = "batch-1"
 GROUP = "/cronsync/jobs"
@@ -372,7 +372,7 @@ def test_flush_all_takes_the_host_and_log_group_from_its_caller(box: Box) -> Non
 
 
 def test_deliver_and_the_live_forwarder_send_to_their_target_only(box: Box) -> None:
-    from cronsync.cloudlogs import LiveForwarder
+    from cronsync.cloud.logs import LiveForwarder
 
     box.job("job-a", A)
     target = (GROUP, f"{HOST}/job-a/r1")

@@ -1,4 +1,4 @@
-"""Reading a host's crontabs (cronsync.crontabs) and ``cronsync inventory`` on a fake root.
+"""Reading a host's crontabs (cronsync.crontab.hostfiles) and ``cronsync inventory`` on a fake root.
 
 The fake root holds etc/crontab, etc/cron.d/* and var/spool/cron/crontabs/* made from
 the test corpus in tests/data/crontabs, plus the files cron refuses (dotted names, wrong
@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from cronsync.cli_inventory import add_inventory_verb
-from cronsync.crontabs import host_users, read_crontab_file, read_host_crontabs
+from cronsync.cli.inventory import add_inventory_verb
+from cronsync.crontab.hostfiles import host_users, read_crontab_file, read_host_crontabs
 from helpers.crontabdata import DATA, SECRETS, put
 
 PASSWD = """\
@@ -290,7 +290,7 @@ def test_files_on_the_command_line(capsys: pytest.CaptureFixture[str], tmp_path:
 def test_system_and_user_exclude_each_other(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from cronsync.errors import UsageError
+    from cronsync.core.errors import UsageError
 
     with pytest.raises(UsageError):
         run_verb(["--root", str(tmp_path), "--system", "--user", "x", "f"], capsys)
@@ -314,7 +314,7 @@ def test_root_and_zone_from_the_agent_config(
 def test_inventory_in_a_subprocess(root: Path) -> None:
     script = (
         "import argparse, sys\n"
-        "from cronsync.cli_inventory import add_inventory_verb\n"
+        "from cronsync.cli.inventory import add_inventory_verb\n"
         "parser = argparse.ArgumentParser(prog='cronsync')\n"
         "verbs = parser.add_subparsers()\n"
         "add_inventory_verb(verbs, lambda p: p.add_argument('--config'))\n"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from cronsync import cutover
-from cronsync.adopt import ADOPTED
-from cronsync.config import load_config
-from cronsync.cutover import seconds_to_wait, sync_and_adopt
-from cronsync.errors import UsageError
+from cronsync.core.errors import UsageError
+from cronsync.host.config import load_config
+from cronsync.migrate import cutover
+from cronsync.migrate.adopt import ADOPTED
+from cronsync.migrate.cutover import seconds_to_wait, sync_and_adopt
 from helpers.legacyhost import Host, origins_of, running_lines
 
 TOP = 1_780_000_020.0  # the top of a minute (epoch seconds)

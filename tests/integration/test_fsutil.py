@@ -15,8 +15,8 @@ from typing import Callable
 import pytest
 
 import cronsync
-from cronsync.errors import InstallError, LockBusyError
-from cronsync.fsutil import (
+from cronsync.core.errors import InstallError, LockBusyError
+from cronsync.files.atomic import (
     ExclusiveLock,
     atomic_symlink,
     atomic_write,
@@ -304,7 +304,7 @@ def test_lock_unopenable_path_raises_install_error(tmp_path: Path) -> None:
 HOLDER = """
 import sys
 from pathlib import Path
-from cronsync.fsutil import ExclusiveLock
+from cronsync.files.atomic import ExclusiveLock
 with ExclusiveLock(Path(sys.argv[1]), "sync"):
     print("ready", flush=True)
     sys.stdin.read()

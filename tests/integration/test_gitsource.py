@@ -20,11 +20,11 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 
-from cronsync import gitrun
-from cronsync.errors import SourceError
-from cronsync.gitexport import export_commit
-from cronsync.gitsource import fetch_branch, is_ancestor
-from cronsync.tarsafe import extract_tar
+from cronsync.core.errors import SourceError
+from cronsync.repo import gitrun
+from cronsync.repo.gitexport import export_commit
+from cronsync.repo.gitsource import fetch_branch, is_ancestor
+from cronsync.repo.tarsafe import extract_tar
 
 GIT_ENV = {
     "GIT_CONFIG_GLOBAL": os.devnull,

@@ -28,23 +28,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cronsync.cli_import import add_import_verbs
-from cronsync.cronline import split_percent
-from cronsync.errors import UsageError
-from cronsync.gate import check_repository
-from cronsync.importlines import command_field, entry_body
-from cronsync.importmodel import ImportOptions
-from cronsync.importplan import plan_import
-from cronsync.importreport import import_json, render_migration
-from cronsync.importsecrets import SecretsNotStored
-from cronsync.inventory import CrontabFile, HostFacts, inventory_file
-from cronsync.jobwriter import parse_origins, render_job
-from cronsync.manifest import SourceFile, parse_job
-from cronsync.model import Defaults, HostContext
-from cronsync.render import plan_entries
-from cronsync.schedule import parse_schedule
-from cronsync.scheduletext import describe
-from cronsync.secretscan import find_secrets, mask_findings
+from cronsync.cli.migrate import add_import_verbs
+from cronsync.core.errors import UsageError
+from cronsync.core.manifest import SourceFile, parse_job
+from cronsync.core.model import Defaults, HostContext
+from cronsync.core.render import plan_entries
+from cronsync.core.schedule import parse_schedule
+from cronsync.core.scheduletext import describe
+from cronsync.crontab.inventory import CrontabFile, HostFacts, inventory_file
+from cronsync.crontab.line import split_percent
+from cronsync.migrate.importmodel import ImportOptions
+from cronsync.migrate.importplan import plan_import
+from cronsync.migrate.jobwriter import parse_origins, render_job
+from cronsync.migrate.lines import command_field, entry_body
+from cronsync.migrate.movesecrets import SecretsNotStored
+from cronsync.migrate.report import import_json, render_migration
+from cronsync.repo.gate import check_repository
+from cronsync.secretscan.scan import find_secrets, mask_findings
 from helpers.crontabdata import DATA, SECRETS, put
 from helpers.motoserver import moto_running
 

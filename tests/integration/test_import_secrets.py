@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from cronsync.cli_import import add_import_verbs
-from cronsync.cli_inventory import add_inventory_verb
-from cronsync.cronline import split_percent
-from cronsync.errors import EXIT_INSTALL, EXIT_USAGE, UsageError
-from cronsync.gate import check_repository
-from cronsync.importsecrets import SecretsNotStored
+from cronsync.cli.inventory import add_inventory_verb
+from cronsync.cli.migrate import add_import_verbs
+from cronsync.core.errors import EXIT_INSTALL, EXIT_USAGE, UsageError
+from cronsync.crontab.line import split_percent
+from cronsync.migrate.movesecrets import SecretsNotStored
+from cronsync.repo.gate import check_repository
 from helpers.motoserver import moto_running
 
 if sys.version_info >= (3, 11):
@@ -214,7 +214,7 @@ def test_imported_probe_jobs_give_the_programs_the_same_arguments(
 
 
 def _origin_lines(repo: Path, name: str) -> list[int]:
-    from cronsync.jobwriter import parse_origins
+    from cronsync.migrate.jobwriter import parse_origins
 
     return [o.line for o in parse_origins((repo / "jobs" / f"{name}.toml").read_text())]
 

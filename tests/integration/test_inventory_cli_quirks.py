@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cronsync.cli_inventory import add_inventory_verb
-from cronsync.cronline import split_percent
-from cronsync.shellread import open_construct, percent_cut
+from cronsync.cli.inventory import add_inventory_verb
+from cronsync.crontab.line import split_percent
+from cronsync.crontab.shellread import open_construct, percent_cut
 from helpers.crontabdata import DATA
 
 

@@ -1,4 +1,4 @@
-"""Reading a job repository from disk (``cronsync.repofiles``) through the real gate.
+"""Reading a job repository from disk (``cronsync.repo.files``) through the real gate.
 
 Each test builds a small repository in a temp dir and runs ``check_repository`` on it:
 links are refused and never read through, odd files are named for what they are, and
@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from cronsync.gate import GateReport, check_repository
-from cronsync.model import ERROR, WARNING
-from cronsync.repofiles import MAX_FILE_BYTES
+from cronsync.core.model import ERROR, WARNING
+from cronsync.repo.files import MAX_FILE_BYTES
+from cronsync.repo.gate import GateReport, check_repository
 
 IS_ROOT = os.geteuid() == 0
 NOBODY = 65534

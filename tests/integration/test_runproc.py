@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from cronsync.logformat import plain_text
-from cronsync.masking import Masker
-from cronsync.pump import OutputPump
-from cronsync.runproc import ProcessResult, run_process
+from cronsync.core.logformat import plain_text
+from cronsync.run.masking import Masker
+from cronsync.run.process import ProcessResult, run_process
+from cronsync.run.pump import OutputPump
 
 REPORT = """\
 import os, sys

@@ -1,4 +1,4 @@
-"""Checking the scripts jobs run (``cronsync.scriptcheck``) through the real gate.
+"""Checking the scripts jobs run (``cronsync.repo.scriptcheck``) through the real gate.
 
 Each test builds a small repository in a temp dir (jobs/ + scripts/) and runs
 ``check_repository``: scripts named after an interpreter are checked like the
@@ -16,9 +16,9 @@ from typing import Optional
 
 import pytest
 
-from cronsync.gate import GateReport, check_repository
-from cronsync.model import ERROR, WARNING
-from cronsync.scriptcheck import MAX_SCRIPT_BYTES, interpreted_script
+from cronsync.core.model import ERROR, WARNING
+from cronsync.repo.gate import GateReport, check_repository
+from cronsync.repo.scriptcheck import MAX_SCRIPT_BYTES, interpreted_script
 
 JOB = "jobs/report.toml"
 COMMAND_LINE = 5

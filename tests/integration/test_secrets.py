@@ -12,9 +12,9 @@ from typing import Any, Optional
 
 import pytest
 
-from cronsync import secretaws
-from cronsync.awsclients import AwsSettings, make_client
-from cronsync.secrets import SecretFailure, SecretsUnavailable, fetch_secrets
+from cronsync.host.awsclients import AwsSettings, make_client
+from cronsync.secrets import aws as secretaws
+from cronsync.secrets.fetch import SecretFailure, SecretsUnavailable, fetch_secrets
 from helpers.motoserver import moto_running
 
 SM = "secretsmanager"
@@ -387,8 +387,8 @@ def test_unknown_backend_and_store() -> None:
 def test_no_secrets_imports_neither_boto3_nor_tomllib() -> None:
     code = (
         "import sys\n"
-        "from cronsync.awsclients import AwsSettings\n"
-        "from cronsync.secrets import fetch_secrets\n"
+        "from cronsync.host.awsclients import AwsSettings\n"
+        "from cronsync.secrets.fetch import fetch_secrets\n"
         "assert fetch_secrets([], 'aws', file_template='', user='u', aws=AwsSettings()) == {}\n"
         "assert fetch_secrets([], 'file', file_template='', user='u', aws=AwsSettings()) == {}\n"
         "loaded = {'boto3', 'botocore', 'tomllib', 'tomli'} & set(sys.modules)\n"

@@ -1,7 +1,7 @@
 """cronsync-run, for real: a synced sandbox, the shim as a subprocess, real files.
 
 Each test writes a small jobs repository, syncs it into a sandbox root, and runs
-``python -m cronsync.shim --root ROOT JOB`` as cron would (or the runner in-process when
+``python -m cronsync.cli.shim --root ROOT JOB`` as cron would (or the runner in-process when
 the test needs to control the clock). Secrets come from the file backend.
 """
 
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from cronsync.config import load_config
-from cronsync.runner import RunOptions, run_job
-from cronsync.runstore import list_records, read_last
-from cronsync.sync import run_sync
+from cronsync.host.config import load_config
+from cronsync.host.sync import run_sync
+from cronsync.run.runner import RunOptions, run_job
+from cronsync.run.store import list_records, read_last
 from helpers.sandbox import Upstream, agent_toml
 
 SECRET = "s3cr3t-Value-42"
@@ -67,7 +67,7 @@ class ShimSandbox:
 
     def run(self, job: str, *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "cronsync.shim", "--root", str(self.root), job],
+            [sys.executable, "-m", "cronsync.cli.shim", "--root", str(self.root), job],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -75,7 +75,7 @@ class ShimSandbox:
 
     def start(self, job: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "cronsync.shim", "--root", str(self.root), job],
+            [sys.executable, "-m", "cronsync.cli.shim", "--root", str(self.root), job],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -243,7 +243,7 @@ def test_shim_errors_have_their_own_exit_codes(box: ShimSandbox) -> None:
     disabled = box.run("retired")
     assert disabled.returncode == 125 and "not installed on this host" in disabled.stderr
     nothing = subprocess.run(
-        [sys.executable, "-m", "cronsync.shim", "--root", str(box.base / "elsewhere"), "ghost"],
+        [sys.executable, "-m", "cronsync.cli.shim", "--root", str(box.base / "elsewhere"), "ghost"],
         capture_output=True,
         text=True,
     )
@@ -286,7 +286,7 @@ def test_long_lines_binary_output_and_split_secrets(box: ShimSandbox) -> None:
     data = Path(box.last("noisy")["log"]).read_bytes()
     assert SECRET.encode() not in data
     assert b"split *** done" in data
-    from cronsync.logformat import read_lines
+    from cronsync.core.logformat import read_lines
 
     texts = [line.text for line in read_lines(data)]
     assert b"".join(t for t in texts if t.startswith(b"x") or t == b"END").count(b"x") == 300000
@@ -361,7 +361,10 @@ def test_status_history_and_logs_show_the_runs(box: ShimSandbox) -> None:
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "cronsync.cli", *args], capture_output=True, text=True, env=env
+            [sys.executable, "-m", "cronsync.cli.main", *args],
+            capture_output=True,
+            text=True,
+            env=env,
         )
 
     status = json.loads(cli("status", "--json").stdout)
@@ -385,7 +388,7 @@ def test_force_runs_a_job_this_host_does_not_install(box: ShimSandbox) -> None:
     box.sync()
     env = {**os.environ, "CRONSYNC_CONFIG": str(box.config_path)}
     forced = subprocess.run(
-        [sys.executable, "-m", "cronsync.cli", "run", "retired", "--force"],
+        [sys.executable, "-m", "cronsync.cli.main", "run", "retired", "--force"],
         capture_output=True,
         text=True,
         env=env,
@@ -411,7 +414,7 @@ def test_by_hand_a_disabled_job_says_it_is_not_installed_before_anything_else(
     )
     box.sync()
     done = subprocess.run(
-        [sys.executable, "-m", "cronsync.cli", "run", "gone"],
+        [sys.executable, "-m", "cronsync.cli.main", "run", "gone"],
         capture_output=True,
         text=True,
         env={**os.environ, "CRONSYNC_CONFIG": str(box.config_path)},
@@ -425,7 +428,7 @@ def test_by_hand_a_program_that_cannot_start_is_said_once(box: ShimSandbox) -> N
     box.job("ghost", 'schedule = "* * * * *"\ncommand = ["no-such-program-for-cronsync"]\n')
     box.sync()
     done = subprocess.run(
-        [sys.executable, "-m", "cronsync.cli", "run", "ghost"],
+        [sys.executable, "-m", "cronsync.cli.main", "run", "ghost"],
         capture_output=True,
         text=True,
         env={**os.environ, "CRONSYNC_CONFIG": str(box.config_path)},

@@ -1,7 +1,7 @@
 """cronsync-run against AWS (moto server over real HTTP): secrets, logs, metrics, outages.
 
 Each test writes a small jobs repository, syncs it into a sandbox root, and runs
-``python -m cronsync.shim --root ROOT JOB`` as cron would: with no AWS environment at
+``python -m cronsync.cli.shim --root ROOT JOB`` as cron would: with no AWS environment at
 all, so region, endpoint and credentials can only come from the agent config's
 ``[aws]`` table (compiled into jobs.json). One moto server per module, reset between
 tests; an outage is a second moto server started and stopped by the test.
@@ -22,11 +22,11 @@ from typing import Any, Optional
 
 import pytest
 
-from cronsync.cloudbatch import PREFIXES
-from cronsync.config import load_config
-from cronsync.logformat import read_lines
-from cronsync.runstore import list_records, read_last
-from cronsync.sync import run_sync
+from cronsync.cloud.batch import PREFIXES
+from cronsync.core.logformat import read_lines
+from cronsync.host.config import load_config
+from cronsync.host.sync import run_sync
+from cronsync.run.store import list_records, read_last
 from helpers.motoserver import moto_running
 from helpers.sandbox import Upstream, agent_toml
 
@@ -176,7 +176,7 @@ class AwsShimSandbox:
 
     def run(self, job: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "cronsync.shim", "--root", str(self.root), job],
+            [sys.executable, "-m", "cronsync.cli.shim", "--root", str(self.root), job],
             capture_output=True,
             text=True,
             env=self.env(),
@@ -185,7 +185,7 @@ class AwsShimSandbox:
 
     def flush(self) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
         done = subprocess.run(
-            [sys.executable, "-m", "cronsync.cli", "flush", "--json", "--seconds", "30"],
+            [sys.executable, "-m", "cronsync.cli.main", "flush", "--json", "--seconds", "30"],
             capture_output=True,
             text=True,
             env=self.env(CRONSYNC_CONFIG=str(self.config_path)),

@@ -26,13 +26,13 @@ from typing import Any
 import pytest
 from test_shim import ShimSandbox, wait_for
 
-from cronsync import runner, runsteps
-from cronsync.errors import InstallError
-from cronsync.install import ensure_job_dirs
-from cronsync.jobspec import ShimError
-from cronsync.runner import RunOptions, run_job
-from cronsync.runrecord import RUNNING
-from cronsync.runstore import list_records
+from cronsync.core.errors import InstallError
+from cronsync.host.install import ensure_job_dirs
+from cronsync.run import runner, steps
+from cronsync.run.jobspec import ShimError
+from cronsync.run.record import RUNNING
+from cronsync.run.runner import RunOptions, run_job
+from cronsync.run.store import list_records
 
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="changing owners and users needs root")
@@ -47,7 +47,7 @@ def cli(
     box: ShimSandbox, *args: str, timeout: float = 30, **env: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cronsync.cli", *args],
+        [sys.executable, "-m", "cronsync.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -151,12 +151,12 @@ def test_logs_streams_a_big_log(box: ShimSandbox) -> None:
     )
     box.sync()
     assert box.run("big").returncode == 0
-    from cronsync.logformat import plain_text
+    from cronsync.core.logformat import plain_text
 
     data = Path(box.last("big")["log"]).read_bytes()
     assert len(data) > 2 << 20  # more than one read
     done = subprocess.run(
-        [sys.executable, "-m", "cronsync.cli", "logs", "big"],
+        [sys.executable, "-m", "cronsync.cli.main", "logs", "big"],
         capture_output=True,
         env={**os.environ, "CRONSYNC_CONFIG": str(box.config_path)},
         timeout=60,
@@ -164,7 +164,7 @@ def test_logs_streams_a_big_log(box: ShimSandbox) -> None:
     assert done.returncode == 0
     assert done.stdout == plain_text(data, with_streams=True)
     raw = subprocess.run(
-        [sys.executable, "-m", "cronsync.cli", "logs", "big", "--raw"],
+        [sys.executable, "-m", "cronsync.cli.main", "logs", "big", "--raw"],
         capture_output=True,
         env={**os.environ, "CRONSYNC_CONFIG": str(box.config_path)},
         timeout=60,
@@ -408,7 +408,7 @@ def test_a_record_that_cannot_be_written_exits_125_not_4(
     def full(*_args: Any) -> None:
         raise InstallError("cannot write record: No space left on device")
 
-    monkeypatch.setattr(runsteps, "write_record", full)
+    monkeypatch.setattr(steps, "write_record", full)
     stderr = open(os.devnull, "w")  # noqa: SIM115
     with stderr, pytest.raises(ShimError) as caught:
         run_job("nodisk", RunOptions(root=box.root, stderr=stderr))

@@ -256,7 +256,7 @@ def test_secret_values_never_reach_the_host_files(
 
 
 def test_make_dir_leaves_a_right_directory_alone_and_fixes_a_wrong_one(tmp_path: Path) -> None:
-    from cronsync.install import make_dir
+    from cronsync.host.install import make_dir
 
     right, wrong = tmp_path / "right", tmp_path / "wrong"
     right.mkdir(mode=0o755)
@@ -273,7 +273,7 @@ def test_make_dir_leaves_a_right_directory_alone_and_fixes_a_wrong_one(tmp_path:
 
 
 def test_a_write_early_in_a_minute_is_touched_again_in_a_later_second(tmp_path: Path) -> None:
-    from cronsync.install import make_cron_notice
+    from cronsync.host.install import make_cron_notice
 
     folder = tmp_path / "cron.d"
     folder.mkdir()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from cronsync.cli import build_parser
+from cronsync.cli.main import build_parser
 
 UNIT_DIR = Path(__file__).resolve().parents[2] / "systemd"
 AGENT = "cronsync-agent.service"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from cronsync.cli import build_parser, main
+from cronsync.cli.main import build_parser, main
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The pure CloudWatch Logs batcher: ``cronsync.cloudbatch``.
+"""The pure CloudWatch Logs batcher: ``cronsync.cloud.batch``.
 
 Every service limit is checked exactly at its boundary and one past it, on the
 batcher's own output (moto enforces none of the batch limits).
@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cronsync import logformat
-from cronsync.cloudbatch import (
+from cronsync.cloud.batch import (
     EVENT_OVERHEAD,
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
@@ -30,6 +29,7 @@ from cronsync.cloudbatch import (
     text_events,
     utf8_cut,
 )
+from cronsync.core import logformat
 
 T0 = 1_764_300_600_000
 HOUR_MS = 3_600_000

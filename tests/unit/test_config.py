@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cronsync.config import is_relative_path, load_config, parse_config
-from cronsync.errors import ConfigError
-from cronsync.tomlcheck import parse_toml
+from cronsync.core.errors import ConfigError
+from cronsync.core.tomlcheck import parse_toml
+from cronsync.host.config import is_relative_path, load_config, parse_config
 
 CONFIG = Path("/etc/cronsync/agent.toml")
 

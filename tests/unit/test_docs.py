@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cronsync.gate import check_repository
-from cronsync.schemadoc import schema_markdown
+from cronsync.core.schemadoc import schema_markdown
+from cronsync.repo.gate import check_repository
 
 TOP = Path(__file__).resolve().parents[2]
 
@@ -32,8 +32,8 @@ def test_status_document_follows_its_published_schema() -> None:
     from datetime import datetime, timezone
 
     jsonschema = pytest.importorskip("jsonschema")
-    from cronsync.state import AgentState, Installed, SyncRecord
-    from cronsync.views import status_document
+    from cronsync.core.state import AgentState, Installed, SyncRecord
+    from cronsync.core.views import status_document
 
     schema = json.loads((TOP / "docs/status.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)

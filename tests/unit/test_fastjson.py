@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cronsync import fastjson
+from cronsync.core import fastjson
 from helpers.startup import modules_loaded
 
 scalars = (
@@ -73,5 +73,5 @@ def test_what_json_cannot_hold_is_a_type_error(value: Any) -> None:
 
 
 def test_the_shim_path_does_not_import_json() -> None:
-    code = "from cronsync import fastjson\nfastjson.loads(fastjson.dumps({'a': [1, 'x']}))"
+    code = "from cronsync.core import fastjson\nfastjson.loads(fastjson.dumps({'a': [1, 'x']}))"
     assert modules_loaded(code, {"json", "re"}) == []

@@ -15,11 +15,11 @@ from crontab import CronSlices
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from cronsync import schema
-from cronsync.manifest import REPO_CONFIG, SourceFile, parse_job, parse_repo
-from cronsync.model import ERROR, WARNING, Defaults, HostContext, Problem
-from cronsync.render import SourceInfo, plan_entries, render_crontab
-from cronsync.validate import validate_repo
+from cronsync.core import schema
+from cronsync.core.manifest import REPO_CONFIG, SourceFile, parse_job, parse_repo
+from cronsync.core.model import ERROR, WARNING, Defaults, HostContext, Problem
+from cronsync.core.render import SourceInfo, plan_entries, render_crontab
+from cronsync.core.validate import validate_repo
 
 FUZZ = settings(
     max_examples=300,

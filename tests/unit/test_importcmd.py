@@ -1,5 +1,5 @@
-"""Turning a cron command into what a job runs (cronsync.importcmd) and naming the job
-(cronsync.importnames). Running the results for real is in tests/integration/test_import.py."""
+"""Turning a cron command into what a job runs (cronsync.migrate.command) and naming the job
+(cronsync.migrate.names). Running the results for real is in tests/integration/test_import.py."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cronsync.importcmd import SecretSpan, plain_words, quote_state, shell_features, translate
-from cronsync.importnames import MAX_NAME, clean_name, derive_name, unique_name
-from cronsync.manifest import JOB_NAME
+from cronsync.core.manifest import JOB_NAME
+from cronsync.migrate.command import SecretSpan, plain_words, quote_state, shell_features, translate
+from cronsync.migrate.names import MAX_NAME, clean_name, derive_name, unique_name
 
 NAMES = [
     ("/usr/local/bin/backup-db.sh --full", "backup-db"),

@@ -1,4 +1,4 @@
-"""Naming imported jobs (cronsync.importnames): wrappers looked through, interpreters'
+"""Naming imported jobs (cronsync.migrate.names): wrappers looked through, interpreters'
 scripts, run-parts folders, and names that tell jobs of one program apart."""
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cronsync.importnames import (
+from cronsync.core.manifest import JOB_NAME
+from cronsync.migrate.names import (
     derive_name,
     distinct_names,
     name_source,
     name_tokens,
     unique_name,
 )
-from cronsync.manifest import JOB_NAME
 
 NAMES = [
     # a script's stem wins over its options

@@ -1,5 +1,5 @@
 """Planning an import of what cron runs but the host does not expect
-(cronsync.importplan): cron's reading kept exactly, and what is wrong with it left for
+(cronsync.migrate.importplan): cron's reading kept exactly, and what is wrong with it left for
 a person with the reason; secrets that cannot be moved out, said truthfully."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cronsync.importlines import shell_program
-from cronsync.importmodel import ImportOptions, ImportPlan, PlannedJob
-from cronsync.importplan import plan_import
-from cronsync.importreport import render_migration
-from cronsync.inventory import CrontabFile, HostFacts, inventory_file
-from cronsync.inventoryrecords import PERCENT_CUT
+from cronsync.crontab.inventory import CrontabFile, HostFacts, inventory_file
+from cronsync.crontab.records import PERCENT_CUT
+from cronsync.migrate.importmodel import ImportOptions, ImportPlan, PlannedJob
+from cronsync.migrate.importplan import plan_import
+from cronsync.migrate.lines import shell_program
+from cronsync.migrate.report import render_migration
 
 FACTS = HostFacts(datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc), ZoneInfo("UTC"), details=False)
 NOT_UTF8 = ("not UTF-8: undecodable bytes are shown as U+FFFD",)

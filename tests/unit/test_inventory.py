@@ -1,4 +1,4 @@
-"""The crontab inventory (cronsync.inventory): what Debian's cron does with a crontab.
+"""The crontab inventory (cronsync.crontab.inventory): what Debian's cron does with a crontab.
 
 The expectations of ``parse_env_line``, ``split_percent`` and the whole-file rules were
 observed by running Debian's cron 3.0pl1-162 on each input (one cron.d file per case,
@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cronsync.cronline import parse_env_line, split_percent
-from cronsync.inventory import CrontabFile, HostFacts, inventory_file
-from cronsync.inventoryrecords import FileInventory, InventoryEntry
-from cronsync.render import HEADER
+from cronsync.core.render import HEADER
+from cronsync.crontab.inventory import CrontabFile, HostFacts, inventory_file
+from cronsync.crontab.line import parse_env_line, split_percent
+from cronsync.crontab.records import FileInventory, InventoryEntry
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "crontabs"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)  # a Saturday

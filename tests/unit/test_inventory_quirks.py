@@ -1,4 +1,4 @@
-"""What cron runs but the host does not expect (cronsync.cronline, cronsync.inventory):
+"""What cron runs but the host does not expect (cronsync.crontab.line, cronsync.crontab.inventory):
 an unescaped % that cuts a command inside a shell construct, environment values with
 ``$``, and lines that look continued with a trailing backslash.
 
@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cronsync.cronline import split_percent
-from cronsync.inventory import CrontabFile, HostFacts, inventory_file
-from cronsync.inventoryrecords import FILE_IGNORED, PERCENT_CUT, REJECTED, FileInventory
-from cronsync.shellread import escape_percents, open_construct, percent_cut
+from cronsync.crontab.inventory import CrontabFile, HostFacts, inventory_file
+from cronsync.crontab.line import split_percent
+from cronsync.crontab.records import FILE_IGNORED, PERCENT_CUT, REJECTED, FileInventory
+from cronsync.crontab.shellread import escape_percents, open_construct, percent_cut
 
 HOST = HostFacts(datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc), ZoneInfo("UTC"))
 

@@ -1,4 +1,4 @@
-"""The TOML writer of ``cronsync import`` (cronsync.jobwriter): job files, cronsync.toml,
+"""The TOML writer of ``cronsync import`` (cronsync.migrate.jobwriter): job files, cronsync.toml,
 secrets files and origin comments, checked against ``tomllib`` and cronsync's own parser."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cronsync.jobwriter import (
+from cronsync.core.manifest import SourceFile, parse_job, parse_repo_config
+from cronsync.core.model import Defaults
+from cronsync.migrate.jobwriter import (
     JobModel,
     Origin,
     code_span,
@@ -23,8 +25,6 @@ from cronsync.jobwriter import (
     toml_value,
     visible,
 )
-from cronsync.manifest import SourceFile, parse_job, parse_repo_config
-from cronsync.model import Defaults
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,7 +1,7 @@
 """Job files and cronsync.toml -> model: types, keys, names, defaults, every problem located.
 
-Covers ``cronsync.manifest`` (parse_job, parse_repo, parse_defaults) and
-``cronsync.tomlcheck`` (locate_keys, parse_toml, check_table).
+Covers ``cronsync.core.manifest`` (parse_job, parse_repo, parse_defaults) and
+``cronsync.core.tomlcheck`` (locate_keys, parse_toml, check_table).
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import Optional
 
 import pytest
 
-from cronsync import schema
-from cronsync.manifest import SourceFile, parse_defaults, parse_job, parse_repo
-from cronsync.model import Defaults, Job, Problem, SecretRef, SuccessSpec
-from cronsync.tomlcheck import check_table, locate_keys, parse_toml
+from cronsync.core import schema
+from cronsync.core.manifest import SourceFile, parse_defaults, parse_job, parse_repo
+from cronsync.core.model import Defaults, Job, Problem, SecretRef, SuccessSpec
+from cronsync.core.tomlcheck import check_table, locate_keys, parse_toml
 
 PATH = "jobs/nightly-aggregate.toml"
 

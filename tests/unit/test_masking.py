@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cronsync.masking import Masker
+from cronsync.run.masking import Masker
 
 
 def stream(masker: Masker, chunks: Iterable[bytes]) -> bytes:

@@ -1,7 +1,7 @@
 """What a sync would change, drift, durations, the agent's memory and its views.
 
-Covers ``cronsync.plan``, ``cronsync.drift``, ``cronsync.durations``,
-``cronsync.state.AgentState`` and ``cronsync.views``.
+Covers ``cronsync.core.plan``, ``cronsync.core.drift``, ``cronsync.core.durations``,
+``cronsync.core.state.AgentState`` and ``cronsync.core.views``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cronsync.compiled import compile_jobs
-from cronsync.drift import CRON_FILE, CURRENT, RELEASE, DriftFinding, Observed, find_drift
-from cronsync.durations import MAX_SECONDS, format_duration, parse_duration
-from cronsync.model import Defaults, HostContext, Job, JobRepo
-from cronsync.plan import (
+from cronsync.core.compiled import compile_jobs
+from cronsync.core.drift import CRON_FILE, CURRENT, RELEASE, DriftFinding, Observed, find_drift
+from cronsync.core.durations import MAX_SECONDS, format_duration, parse_duration
+from cronsync.core.model import Defaults, HostContext, Job, JobRepo
+from cronsync.core.plan import (
     ADDED,
     CHANGED,
     REMOVED,
@@ -30,8 +30,8 @@ from cronsync.plan import (
     diff_jobs,
     upcoming_runs,
 )
-from cronsync.render import SourceInfo, plan_entries
-from cronsync.state import (
+from cronsync.core.render import SourceInfo, plan_entries
+from cronsync.core.state import (
     FAILED,
     HISTORY_LENGTH,
     INSTALLED,
@@ -41,8 +41,8 @@ from cronsync.state import (
     Installed,
     SyncRecord,
 )
-from cronsync.statefile import load_state, save_state
-from cronsync.views import change_json, health, plan_text, status_document, status_text
+from cronsync.core.views import change_json, health, plan_text, status_document, status_text
+from cronsync.host.statefile import load_state, save_state
 
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=timezone.utc)
 HOST = HostContext("batch-1", timezone="UTC")

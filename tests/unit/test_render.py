@@ -1,4 +1,4 @@
-"""Model -> crontab text and jobs.json: ``cronsync.render`` and ``cronsync.compiled``."""
+"""Model -> crontab text and jobs.json: ``cronsync.core.render`` and ``cronsync.core.compiled``."""
 
 from __future__ import annotations
 
@@ -12,17 +12,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from crontab import CronSlices
 
-from cronsync.compiled import FORMAT, compile_jobs, dump_jobs
-from cronsync.model import Defaults, HostContext, Job, JobRepo, SecretRef
-from cronsync.render import (
+from cronsync.core.compiled import FORMAT, compile_jobs, dump_jobs
+from cronsync.core.model import Defaults, HostContext, Job, JobRepo, SecretRef
+from cronsync.core.render import (
     HEADER,
     CronEntry,
     SourceInfo,
     plan_entries,
     render_crontab,
 )
-from cronsync.schedule import matches, parse_schedule
-from cronsync.tzrender import is_due, render_in_host_time
+from cronsync.core.schedule import matches, parse_schedule
+from cronsync.core.tzrender import is_due, render_in_host_time
 
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=timezone.utc)
 HOST = HostContext("batch-eu-1", groups=("eu",), timezone="UTC")

@@ -13,19 +13,21 @@ from typing import Any
 
 import pytest
 
-from cronsync import cli_runs, compiled, jobspec
-from cronsync.health import stale_jobs
-from cronsync.logformat import CRONSYNC, ERR, OUT, encode_block, plain_text
-from cronsync.runlock import HOLDER_LINE, JobLock, parse_holder
-from cronsync.runrecord import RunRecord
-from cronsync.runstore import (
+from cronsync.cli import runs as cli_runs
+from cronsync.core import compiled
+from cronsync.core.health import stale_jobs
+from cronsync.core.logformat import CRONSYNC, ERR, OUT, encode_block, plain_text
+from cronsync.core.views import _run_summary
+from cronsync.run import jobspec
+from cronsync.run.lock import HOLDER_LINE, JobLock, parse_holder
+from cronsync.run.record import RunRecord
+from cronsync.run.store import (
     MAX_RECORD_BYTES,
     list_records,
     read_last,
     read_small_file,
     write_record,
 )
-from cronsync.views import _run_summary
 from helpers.startup import modules_loaded
 
 
@@ -305,5 +307,5 @@ def test_release_format_matches_what_sync_writes() -> None:
 
 def test_the_shim_starts_without_costly_standard_modules() -> None:
     costly = {"pathlib", "typing", "dataclasses", "subprocess", "selectors", "json"}
-    code = "import cronsync.shim, cronsync.runner, cronsync.runsteps, cronsync.runafter"
+    code = "import cronsync.cli.shim, cronsync.run.runner, cronsync.run.steps, cronsync.run.after"
     assert modules_loaded(code, costly) == []

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from cronsync.errors import ScheduleError
-from cronsync.schedule import CronSchedule, day_matches, format_field, matches, parse_schedule
-from cronsync.tzrender import is_due, next_runs
+from cronsync.core.errors import ScheduleError
+from cronsync.core.schedule import CronSchedule, day_matches, format_field, matches, parse_schedule
+from cronsync.core.tzrender import is_due, next_runs
 
 UTC = timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")

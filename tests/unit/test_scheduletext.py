@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cronsync.errors import ScheduleError
-from cronsync.schedule import parse_schedule
-from cronsync.scheduletext import describe, unknown_macro_message
+from cronsync.core.errors import ScheduleError
+from cronsync.core.schedule import parse_schedule
+from cronsync.core.scheduletext import describe, unknown_macro_message
 
 # --- describe: times of day ----------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Finding and masking inline secrets in cron commands (cronsync.secretscan and the
+"""Finding and masking inline secrets in cron commands (cronsync.secretscan.scan and the
 detectors and kinds behind it)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from cronsync import secretkinds
-from cronsync.secretkinds import (
+from cronsync.secretscan import kinds as secretkinds
+from cronsync.secretscan.kinds import (
     AUTH_HEADER,
     AWS_ACCESS_KEY_ID,
     AWS_SECRET_ACCESS_KEY,
@@ -24,8 +24,8 @@ from cronsync.secretkinds import (
     USER_PASSWORD,
     WEBHOOK_URL,
 )
-from cronsync.secretnames import is_secret_assignment, is_secret_name, is_secret_parameter
-from cronsync.secretscan import find_secrets, mask_env_value, mask_secrets
+from cronsync.secretscan.names import is_secret_assignment, is_secret_name, is_secret_parameter
+from cronsync.secretscan.scan import find_secrets, mask_env_value, mask_secrets
 
 # (command, kind, secret value, masked command, suggested env name)
 CASES = [

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cronsync.errors import ScheduleError
-from cronsync.schedule import CronSchedule, HostRendering, matches, parse_schedule
-from cronsync.tzrender import MAX_LINES, is_due, next_runs, offset_deltas, render_in_host_time
+from cronsync.core.errors import ScheduleError
+from cronsync.core.schedule import CronSchedule, HostRendering, matches, parse_schedule
+from cronsync.core.tzrender import MAX_LINES, is_due, next_runs, offset_deltas, render_in_host_time
 
 UTC = timezone.utc
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cronsync.urls import RemoteURL, redact_url, split_credentials
+from cronsync.core.urls import RemoteURL, redact_url, split_credentials
 
 # --- split_credentials ---------------------------------------------------------------
 

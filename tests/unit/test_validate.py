@@ -1,4 +1,4 @@
-"""Semantic checks of a parsed repository: ``cronsync.validate``."""
+"""Semantic checks of a parsed repository: ``cronsync.core.validate``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,18 @@ from typing import Any, Optional
 
 import pytest
 
-from cronsync.manifest import SourceFile, parse_repo
-from cronsync.model import ERROR, WARNING, Defaults, HostContext, Job, JobRepo, Problem, SecretRef
-from cronsync.validate import is_targeted, program_path_problem, validate_job, validate_repo
+from cronsync.core.manifest import SourceFile, parse_repo
+from cronsync.core.model import (
+    ERROR,
+    WARNING,
+    Defaults,
+    HostContext,
+    Job,
+    JobRepo,
+    Problem,
+    SecretRef,
+)
+from cronsync.core.validate import is_targeted, program_path_problem, validate_job, validate_repo
 
 PATH = "jobs/report.toml"
 LINES = {

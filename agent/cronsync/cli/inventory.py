@@ -1,0 +1,230 @@
+"""The ``cronsync inventory`` verb: every cron entry on a host and what cron does with it.
+
+Lists the entries of ``/etc/crontab``, ``/etc/cron.d/*`` and the user crontabs (or of
+files given on the command line), with the schedule in English, the next run, the
+command with secrets masked, and the state: runs, managed (cronsync's own), commented
+out, ignored (why) or never runs (why). Exit 0, or 1 when an entry that is not
+commented out would not run, or a file could not be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsync.core.errors import UsageError
+from cronsync.crontab.inventory import HostFacts, inventory_files
+from cronsync.crontab.records import FileInventory, InventoryEntry
+
+FORMAT = 1
+_COMMAND_WIDTH = 60
+_DESCRIPTION = """\
+List every cron entry of this host: /etc/crontab, /etc/cron.d/* and the user crontabs
+in /var/spool/cron/crontabs (below paths.root of the agent config, or --root), or of
+the FILES given (a `crontab -l` dump is a user crontab; --system for /etc/crontab
+format). For each: where, user, schedule in English, next run, the command with
+secrets masked, and whether cron really runs it. Debian's cron silently ignores a whole
+file for one bad line, a missing final newline, a dotted cron.d name, a wrong owner or
+mode; reversed ranges and impossible dates are accepted and never run. Nothing is
+changed.
+
+exit codes: 0 every entry runs (or is commented out), 1 an entry would not run or a
+file could not be read, 2 usage or config error."""
+
+
+def _emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+
+
+def _host_setup(args: argparse.Namespace) -> tuple[Path, str]:
+    """Return the host root and time zone from --root, else the agent config, else /."""
+    from cronsync.host.config import DEFAULT_CONFIG, config_path, load_config
+    from cronsync.host.hostinfo import detect_host_timezone
+
+    if args.root:
+        root = Path(args.root)
+        if not root.is_dir():
+            raise UsageError(f"--root {root}: not a directory")
+        return root, detect_host_timezone(root / "etc")
+    explicit = args.config or config_path(None) != DEFAULT_CONFIG
+    if explicit or DEFAULT_CONFIG.exists():
+        config = load_config(args.config)
+        return config.paths.root, config.host.timezone
+    return Path("/"), detect_host_timezone()
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def collect(args: argparse.Namespace, now: Optional[datetime] = None) -> list[FileInventory]:
+    """Read and inventory what the command line asks for.
+
+    Args:
+        args: the parsed ``inventory`` arguments.
+        now: the current time (default: the clock).
+    Returns:
+        one inventory per file.
+    Raises:
+        UsageError: bad option combination, missing root, unreadable config.
+    """
+    from cronsync.crontab.hostfiles import host_users, read_crontab_file, read_host_crontabs
+
+    if args.system and args.user:
+        raise UsageError("--system and --user exclude each other (a system crontab names users)")
+    root, zone_name = _host_setup(args)
+    users = host_users(root)
+    if users is None and not args.files:
+        print(
+            f"cronsync: note: cannot read {root / 'etc/passwd'}: the users of system "
+            "crontabs and the owners of user crontabs are not checked",
+            file=sys.stderr,
+        )
+    if args.files:
+        files = [read_crontab_file(Path(f), args.user, args.system) for f in args.files]
+    else:
+        files = read_host_crontabs(root, users)
+    moment = now or datetime.now(timezone.utc)
+    known = frozenset(users) if users is not None and not args.files else None
+    return inventory_files(files, HostFacts(moment, _zone(zone_name), known))
+
+
+def _wanted(reports: Sequence[FileInventory], unmanaged_only: bool) -> list[FileInventory]:
+    return [r for r in reports if not (unmanaged_only and r.managed)]
+
+
+def _entries(reports: Sequence[FileInventory]) -> list[InventoryEntry]:
+    return [entry for report in reports for entry in report.entries]
+
+
+def exit_code(reports: Sequence[FileInventory]) -> int:
+    """1 when an entry that is not commented out would not run or a file was
+    unreadable, else 0."""
+    bad_entry = any(not e.runs and not e.commented_out for e in _entries(reports))
+    return 1 if bad_entry or any(not r.readable for r in reports) else 0
+
+
+def inventory_json(reports: Sequence[FileInventory], now: datetime) -> dict[str, object]:
+    """Return the ``--json`` document (``inventory_format`` 1)."""
+    entries = _entries(reports)
+    return {
+        "inventory_format": FORMAT,
+        "generated": now.isoformat(),
+        "files": [report.to_json() for report in reports],
+        "entries": [entry.to_json() for entry in entries],
+        "summary": {
+            "files": len(reports),
+            "entries": sum(not e.commented_out for e in entries),
+            "not_running": sum(not e.runs and not e.commented_out for e in entries),
+            "commented_out": sum(e.commented_out for e in entries),
+        },
+    }
+
+
+def _visible(text: str) -> str:
+    """Show control characters (a CRLF's \\r, a tab) as escapes."""
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _row(entry: InventoryEntry) -> list[str]:
+    next_run = entry.next_run.strftime("%Y-%m-%d %H:%M") if entry.next_run else "-"
+    command = _visible(entry.command)
+    return [
+        f"{entry.source}:{entry.line}",
+        entry.user or "?",
+        entry.schedule or "-",
+        entry.description or "-",
+        next_run,
+        entry.state,
+        _short(command, _COMMAND_WIDTH),
+    ]
+
+
+def inventory_text(reports: Sequence[FileInventory]) -> str:
+    """Return the human table, then the problems by file and line."""
+    header = ["SOURCE:LINE", "USER", "SCHEDULE", "WHEN", "NEXT RUN", "STATE", "COMMAND"]
+    rows = [header] + [_row(entry) for entry in _entries(reports)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
+        for row in rows
+    ]
+    lines += _problem_lines(reports)
+    entries = _entries(reports)
+    active = [e for e in entries if not e.commented_out]
+    lines.append(
+        f"{len(reports)} files, {len(active)} entries, "
+        f"{sum(not e.runs for e in active)} not run by cron, "
+        f"{len(entries) - len(active)} commented out"
+    )
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _problem_lines(reports: Sequence[FileInventory]) -> list[str]:
+    lines: list[str] = []
+    for report in reports:
+        lines += [f"{report.source}: {problem}" for problem in report.problems]
+        lines += [f"{report.source}: note: {note}" for note in report.notes]
+        for entry in report.entries:
+            own = [p for p in entry.problems if p not in report.problems]
+            lines += [f"{entry.source}:{entry.line}: {_visible(p)}" for p in own]
+    return ["", "problems:", *lines, ""] if lines else [""]
+
+
+def cmd_inventory(args: argparse.Namespace) -> int:
+    """``cronsync inventory [FILES...]``: list the host's cron entries (or the files')."""
+    now = datetime.now(timezone.utc)
+    reports = _wanted(collect(args, now), args.unmanaged_only)
+    if args.json:
+        _emit_json(inventory_json(reports, now))
+    else:
+        print(inventory_text(reports))
+    return exit_code(reports)
+
+
+def add_inventory_verb(verbs: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add ``inventory`` to the ``cronsync`` parser.
+
+    Args:
+        verbs: the sub-parsers object of the ``cronsync`` parser.
+        add_config: adds the shared ``--config PATH`` option.
+    """
+    parser: argparse.ArgumentParser = verbs.add_parser(
+        "inventory",
+        help="list every cron entry on the host and whether cron really runs it",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "files", nargs="*", metavar="FILE", help="crontab files to read instead of the host's"
+    )
+    parser.add_argument(
+        "--system", action="store_true", help="the FILES have a user field (/etc/crontab format)"
+    )
+    parser.add_argument("--user", metavar="USER", help="the FILES are USER's crontab")
+    parser.add_argument(
+        "--root", metavar="DIR", help="read the host below DIR (default: paths.root, else /)"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--unmanaged-only", action="store_true", help="leave out cronsync's own cron file"
+    )
+    add_config(parser)
+    parser.set_defaults(func=cmd_inventory)

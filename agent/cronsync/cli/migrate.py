@@ -1,0 +1,318 @@
+"""The ``cronsync import`` and ``cronsync adopt`` verbs: move a legacy host's crontabs
+into a job repository, then retire the original lines once the jobs are installed.
+
+Nothing printed, in text or ``--json``, ever holds a secret value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from cronsync.core.errors import UsageError
+
+_MAX_LISTED = 20
+_IMPORT_DESCRIPTION = """\
+Write a job repository from crontabs: cronsync.toml, one jobs/NAME.toml per entry cron
+really runs, MIGRATION.md (the checklist to review) and, with --copy-scripts, scripts/.
+Without SOURCES it reads the host's /etc/crontab, /etc/cron.d/* and user crontabs
+(below paths.root of the agent config, or --root); cronsync's own file is skipped.
+Schedules, users, environment, % (stdin) and shell lines keep their meaning; inline
+secrets move to a 0600 file outside the repository (--secrets-file) or to Secrets
+Manager (--create-secrets) and the jobs reference them. Broken, dead, duplicate and
+commented-out entries are reported, not dropped. REPO/jobs must be empty.
+
+exit codes: 0 written, 2 usage error (nothing written), 4 the secrets could not be stored
+(nothing written) or a file could not be written."""
+_ADOPT_DESCRIPTION = """\
+After a sync installed jobs made by `cronsync import`, comment out the original crontab
+lines they replace ('# cronsync-adopted: '), so nothing runs twice. It reads the
+origins from the installed release, and refuses (changing nothing) when a job is not
+installed or a line changed since the import. A dry run unless --apply; --apply keeps
+backups under /var/lib/cronsync/adopt-backups and prints how to restore them.
+
+Cron reads changed crontabs at the top of each minute: a sync and an adopt that land in
+different minutes leave a minute in which both the job and its original line run.
+--apply --sync closes that gap: it syncs and adopts in one minute (waiting up to half
+a minute for the start of one).
+
+exit codes: 0 done (or nothing to do), 1 refused (or the sync refused the commit),
+2 usage error, 3 git failed, 4 write failed, 75 another sync runs."""
+
+
+def _host(args: argparse.Namespace) -> tuple[Path, str, Optional[Any]]:
+    """Return the host root, its zone and the agent config (None without one)."""
+    from cronsync.host.config import DEFAULT_CONFIG, config_path, load_config
+    from cronsync.host.hostinfo import detect_host_timezone
+
+    if args.root:
+        root = Path(args.root)
+        if not root.is_dir():
+            raise UsageError(f"--root {root}: not a directory")
+        config = load_config(args.config) if args.config else None
+        return root, detect_host_timezone(root / "etc"), config
+    if args.config or config_path(None) != DEFAULT_CONFIG or DEFAULT_CONFIG.exists():
+        config = load_config(args.config)
+        return config.paths.root, config.host.timezone, config
+    return Path("/"), detect_host_timezone(), None
+
+
+def _request(args: argparse.Namespace) -> Any:
+    from cronsync.core.validate import SECRET_NAME, is_known_zone
+    from cronsync.host.awsclients import AwsSettings
+    from cronsync.migrate.importer import ImportRequest, host_path
+    from cronsync.migrate.importmodel import ImportOptions
+
+    if args.system and args.user:
+        raise UsageError("--system and --user exclude each other")
+    prefix = args.secret_prefix
+    prefix += "" if not prefix or prefix.endswith("/") else "/"  # P/NAME-VARIABLE
+    if not SECRET_NAME.fullmatch(prefix + "x"):
+        raise UsageError(f"--secret-prefix {prefix!r}: use letters, digits, /_+=.@-")
+    root, zone, config = _host(args)
+    if not is_known_zone(zone):
+        raise UsageError(f"the host's time zone {zone!r} is unknown here")
+    skip = frozenset({host_path(config.paths.cron_file, root)}) if config else frozenset()
+    return ImportRequest(
+        into=Path(args.into),
+        sources=tuple(Path(s) for s in args.sources),
+        system=args.system,
+        user=args.user,
+        root=root,
+        timezone=zone,
+        options=ImportOptions(args.copy_scripts, args.include_commented, prefix),
+        secrets_file=Path(args.secrets_file).absolute() if args.secrets_file else None,
+        create_secrets=args.create_secrets,
+        aws=config.run.aws if config else AwsSettings(),
+        skip_sources=skip,
+    )
+
+
+def _import_summary(result: Any, into: str) -> list[str]:
+    from cronsync.migrate.report import masked
+
+    plan = result.plan
+    skipped = [s for s in plan.skipped if s.line is not None]
+    counts = Counter(s.category for s in skipped)
+    lines = [
+        f"imported {len(plan.jobs)} jobs from {len(plan.sources)} crontabs into {into}",
+        f"not imported: {len(skipped)} entries"
+        + (f" ({', '.join(f'{n} {c}' for c, n in sorted(counts.items()))})" if counts else ""),
+    ]
+    lines += [
+        f"  {s.source}:{s.line}: {s.category}: {masked(s.reason)}" for s in skipped[:_MAX_LISTED]
+    ]
+    if len(skipped) > _MAX_LISTED:
+        lines.append(f"  ... and {len(skipped) - _MAX_LISTED} more (see MIGRATION.md)")
+    where = result.destination or ""
+    if where.startswith("aws:"):
+        lines.append(f"secrets: {len(plan.secrets)} stored in Secrets Manager under {where[4:]}")
+    elif where:
+        lines.append(f"secrets: {len(plan.secrets)} moved out to {where[5:]} (mode 0600)")
+    lines.append(
+        f"next: read {Path(into) / 'MIGRATION.md'}, fill in description and owner of every "
+        f"job, then `cronsync validate {into}`"
+    )
+    return lines
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """``cronsync import [SOURCES...] --into REPO``: write a repository from crontabs."""
+    from cronsync.migrate.importer import run_import
+    from cronsync.migrate.report import import_json
+
+    result = run_import(_request(args))
+    if args.json:
+        doc = import_json(result.plan, args.into, result.written, result.destination)
+        json.dump(doc, sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        print("\n".join(_import_summary(result, args.into)))
+    return 0
+
+
+def _adopt_lines(plan: Any, apply: bool) -> list[str]:
+    verb = "commenting out" if apply else "would comment out"
+    count = sum(len(change.retire) for change in plan.changes)
+    lines = [
+        f"installed release {plan.release} (commit {plan.commit[:12]}): "
+        f"{plan.jobs} imported jobs installed",
+        f"{verb} {count} lines in {len(plan.changes)} files:",
+    ]
+    for change in plan.changes:
+        lines += [f"  {change.source}:{r.line} ({r.job}): {r.text}" for r in change.retire]
+    lines += [f"already adopted: {r.origin.source}:{r.line} ({r.job})" for r in plan.already]
+    lines += [f"note: {note}" for note in plan.notes]
+    if plan.refusals:
+        lines += ["refused, nothing changed:", *(f"  {r}" for r in plan.refusals)]
+    return lines
+
+
+def cmd_adopt(args: argparse.Namespace) -> int:
+    """``cronsync adopt [--apply [--sync]] [SOURCES...]``: retire the lines imported jobs
+    replace (after a sync, or with ``--sync`` in the same cron minute as one)."""
+    from cronsync.host.config import Paths
+    from cronsync.migrate.adopt import apply_adopt, plan_adopt
+    from cronsync.migrate.importer import host_path
+
+    if args.sync:
+        return _sync_and_adopt(args)
+    root, _zone, config = _host(args)
+    paths = config.paths if config and not args.root else Paths(root, root / "etc/cron.d/cronsync")
+    sources = {host_path(Path(s), root) for s in args.sources} if args.sources else None
+    plan = plan_adopt(paths, sources)
+    print("\n".join(_adopt_lines(plan, args.apply and not plan.refusals)))
+    if plan.refusals:
+        return 1
+    if not args.apply:
+        print("dry run: nothing changed; `cronsync adopt --apply` does it")
+        return 0
+    folder, restores = apply_adopt(plan, paths.root, datetime.now(timezone.utc))
+    _print_done(folder, restores)
+    return 0
+
+
+def _print_done(folder: Optional[Path], restores: list[tuple[Path, Path]]) -> None:
+    if folder is not None:
+        print(f"done; backups in {folder}")
+        print("to undo, restore each file:")
+        for backup, original in restores:
+            print(f"  cp -p {shlex.quote(str(backup))} {shlex.quote(str(original))}")
+    print("run `cronsync inventory --unmanaged-only` to see what cron still runs outside cronsync")
+
+
+_BOTH_RUN = (
+    "the imported jobs are installed and the original lines still run: fix what is "
+    "said above and run `cronsync adopt --apply`, or push a commit without the jobs"
+)
+
+
+def _sync_and_adopt(args: argparse.Namespace) -> int:
+    """``cronsync adopt --apply --sync``: sync, then adopt in the same cron minute."""
+    from cronsync.core.model import Problem
+    from cronsync.host.config import load_config
+    from cronsync.migrate.adopt import AdoptRefused
+    from cronsync.migrate.cutover import sync_and_adopt
+    from cronsync.migrate.importer import host_path
+
+    if not args.apply:
+        raise UsageError("--sync installs and retires for real: it needs --apply")
+    if args.root:
+        raise UsageError("--sync takes the host root from the agent config, not --root")
+    config = load_config(args.config)
+    root = config.paths.root
+    sources = {host_path(Path(s), root) for s in args.sources} if args.sources else None
+    try:
+        done = sync_and_adopt(config, sources, announce=print)
+    except AdoptRefused as exc:
+        print(f"refused, nothing retired: {exc.message}", file=sys.stderr)
+        print(_BOTH_RUN, file=sys.stderr)
+        return 1
+    record = done.sync.record
+    print(f"sync {record.result}: {record.message}", file=sys.stdout if record.ok else sys.stderr)
+    if done.plan is None:
+        for problem in record.errors:
+            print("  " + Problem.from_dict(problem).format(), file=sys.stderr)
+        print("nothing retired: the original lines keep running", file=sys.stderr)
+        return done.sync.exit_code or 1
+    print("\n".join(_adopt_lines(done.plan, done.adopted)))
+    if not done.adopted:
+        print(_BOTH_RUN, file=sys.stderr)
+        return 1
+    _print_done(done.backups, done.restores)
+    if done.crossed_minute:
+        print(
+            f"warning: the sync and adopt spanned {done.crossed_minute} UTC: jobs due then "
+            "may have run twice (see `cronsync history JOB`)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def add_import_verbs(verbs: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add ``import`` and ``adopt`` to the ``cronsync`` parser.
+
+    Args:
+        verbs: the sub-parsers object of the ``cronsync`` parser.
+        add_config: adds the shared ``--config PATH`` option.
+    """
+    formatter = argparse.RawDescriptionHelpFormatter
+    imp: argparse.ArgumentParser = verbs.add_parser(
+        "import",
+        help="write a job repository from a host's crontabs (secrets moved out)",
+        description=_IMPORT_DESCRIPTION,
+        formatter_class=formatter,
+    )
+    imp.add_argument(
+        "sources", nargs="*", metavar="SOURCE", help="crontab files (default: the host's)"
+    )
+    imp.add_argument("--into", required=True, metavar="REPO", help="the repository to write")
+    kind = imp.add_mutually_exclusive_group()
+    kind.add_argument(
+        "--system",
+        action="store_true",
+        help="SOURCES have a user field (without SOURCES: only the host's system crontabs)",
+    )
+    kind.add_argument(
+        "--user",
+        metavar="USER",
+        help="SOURCES are USER's crontab (without SOURCES: USER's crontab on the host)",
+    )
+    imp.add_argument(
+        "--root", metavar="DIR", help="the host below DIR (default: paths.root, else /)"
+    )
+    imp.add_argument(
+        "--copy-scripts",
+        action="store_true",
+        help="copy scripts run by absolute path into scripts/",
+    )
+    imp.add_argument(
+        "--include-commented", action="store_true", help="import commented-out jobs, disabled"
+    )
+    store = imp.add_mutually_exclusive_group()
+    store.add_argument(
+        "--secrets-file",
+        metavar="PATH",
+        help="where secret values go (mode 0600, outside REPO; {user} in PATH writes one "
+        "file per user; default ./cronsync-import-secrets.toml)",
+    )
+    store.add_argument(
+        "--create-secrets",
+        action="store_true",
+        help="store secret values in Secrets Manager (agent.toml [aws])",
+    )
+    imp.add_argument(
+        "--secret-prefix",
+        metavar="P",
+        default="imported/",
+        help="secret names are P + JOB-VARIABLE (default imported/; one prefix per host)",
+    )
+    imp.add_argument("--json", action="store_true", help="machine-readable summary")
+    add_config(imp)
+    imp.set_defaults(func=cmd_import)
+
+    adopt: argparse.ArgumentParser = verbs.add_parser(
+        "adopt",
+        help="comment out the crontab lines replaced by installed imported jobs",
+        description=_ADOPT_DESCRIPTION,
+        formatter_class=formatter,
+    )
+    adopt.add_argument("sources", nargs="*", metavar="SOURCE", help="only these crontabs")
+    adopt.add_argument("--apply", action="store_true", help="do it (default: a dry run)")
+    adopt.add_argument(
+        "--sync",
+        action="store_true",
+        help="with --apply: sync first, then adopt within the same cron minute (waits for "
+        "the start of a minute when needed), so no job runs twice",
+    )
+    adopt.add_argument(
+        "--root", metavar="DIR", help="the host below DIR (default: paths.root, else /)"
+    )
+    add_config(adopt)
+    adopt.set_defaults(func=cmd_adopt)

@@ -1,0 +1,414 @@
+"""The ``cronsync`` verbs about job runs: run, history, logs, flush."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import re
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, BinaryIO, Callable
+
+from cronsync.core.errors import CronsyncError
+
+FLUSH_SECONDS = 60.0
+
+
+def _emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+
+
+# what `cronsync run` keeps of the operator's environment when it switches to the job's
+# user: only what describes the terminal (cron's own environment has none of it)
+TERMINAL_VARIABLES = ("TERM", "LANG", "LANGUAGE", "COLORTERM")  # and LC_*
+CRON_SHELL = "/bin/sh"  # what cron sets, and what the managed cron file sets
+CRON_PATH = "/usr/bin:/bin"
+LOG_CHUNK = 1 << 20
+LONGEST_LOG_LINE = 4 << 20  # a longer "line" (no newline in a forged log) is cut
+
+
+def cron_environment(entry: pwd.struct_passwd, current: Mapping[str, str]) -> dict[str, str]:
+    """Return the environment cron gives a job of the user ``entry``: HOME, LOGNAME,
+    USER, SHELL=/bin/sh, PATH=/usr/bin:/bin, plus the terminal's TERM/LANG/LC_* from
+    ``current`` (nothing else of it: no AWS_*, SSH_AUTH_SOCK, SUDO_*...). The shim adds
+    the job's own env and secrets."""
+    env = {
+        name: value
+        for name, value in current.items()
+        if name in TERMINAL_VARIABLES or name.startswith("LC_")
+    }
+    env.update(
+        {
+            "HOME": entry.pw_dir,
+            "LOGNAME": entry.pw_name,
+            "USER": entry.pw_name,
+            "SHELL": CRON_SHELL,
+            "PATH": CRON_PATH,
+        }
+    )
+    return env
+
+
+def _become(user: str) -> None:
+    """As root, switch this process to ``user`` with the environment cron would give it
+    (see :func:`cron_environment`).
+
+    Raises:
+        ShimError: the user does not exist here, or the switch failed (exit 125).
+    """
+    from cronsync.run.jobspec import ShimError
+
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError as exc:
+        raise ShimError(f"user {user!r} does not exist on this host") from exc
+    env = cron_environment(entry, os.environ)
+    try:
+        os.initgroups(user, entry.pw_gid)
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+    except OSError as exc:
+        raise ShimError(f"cannot switch to user {user!r}: {exc.strerror}") from exc
+    os.environ.clear()
+    os.environ.update(env)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``cronsync run JOB``: run a job now, by hand, exactly as cron would.
+
+    As root it becomes the job's user with cron's environment; run by the job's user
+    itself (or by another user, who cannot switch: a note says so) the job gets the
+    caller's environment. Every failure of cronsync exits 125, 126 or 127 as the shim
+    does.
+    """
+    from cronsync.host.config import load_config
+    from cronsync.run.jobspec import EXIT_SHIM, ShimError, find_job, load_release
+    from cronsync.run.runner import RunOptions, run_job
+
+    config = load_config(args.config)
+    root = config.paths.root
+    try:
+        job = find_job(load_release(root), args.job)
+        user = str(job.raw.get("user"))
+        if not job.installed and not args.force:  # says why, and how to run it anyway
+            return run_job(args.job, RunOptions(root=root, by_hand=True))
+        if not job.installed and os.geteuid() == 0:
+            _prepare_dirs(config, args.job, user)
+        me = _user_name()
+        if user != me:
+            if os.geteuid() != 0:
+                print(
+                    f"cronsync: note: running as {me}, not {user} (only root can switch users)",
+                    file=sys.stderr,
+                )
+            else:
+                _become(user)
+        return run_job(args.job, RunOptions(root=root, by_hand=True, force=args.force))
+    except ShimError:
+        raise
+    except CronsyncError as exc:
+        raise ShimError(exc.message, EXIT_SHIM) from exc
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
+    except Exception as exc:
+        raise ShimError(f"cronsync run failed: {type(exc).__name__}: {exc}", EXIT_SHIM) from exc
+
+
+def _prepare_dirs(config: Any, job: str, user: str) -> None:
+    """Give a job the sync did not install (disabled, or for other hosts) the run and
+    log directories an installed job gets, so ``--force`` can run it.
+
+    Raises:
+        InstallError: they cannot be created.
+    """
+    from cronsync.host.install import ensure_job_dirs
+
+    ensure_job_dirs(config.paths.runs_dir, config.paths.log_dir, {job: user})
+
+
+def _user_name() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+def _installed_job(config: Any, job: str) -> dict[str, Any]:
+    """Return the installed release's jobs document, checking that ``job`` is in it.
+
+    Raises:
+        CronsyncError: nothing is installed, the release cannot be read, or it has no
+            job of that name (exit 1).
+    """
+    from cronsync.host.view import installed_jobs
+
+    document = installed_jobs(config)
+    if document is None:
+        raise CronsyncError("no release installed: run cronsync sync first")
+    if document.get("problem"):
+        raise CronsyncError(f"the installed release: {document['problem']}")
+    if job not in document.get("jobs", {}):
+        raise CronsyncError(f"no job {job!r} in the installed release")
+    return document
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a number of seconds above 0 (a finite one)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text}")
+    return value
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """``cronsync history JOB``: the job's runs, newest first."""
+    from cronsync.host.config import load_config
+    from cronsync.run.store import list_records
+
+    config = load_config(args.config)
+    _installed_job(config, args.job)
+    records = list_records(config.paths.runs_dir, args.job)[: args.limit]
+    if args.json:
+        _emit_json([record.to_json() for record in records])
+        return 0
+    if not records:
+        print(f"no runs of {args.job} recorded")
+        return 0
+    print(f"{'RUN':<22} {'STARTED':<20} {'SECONDS':>8} {'STATUS':<10} EXIT")
+    for record in records:
+        seconds = "-" if record.duration is None else f"{record.duration:.1f}"
+        code = "-" if record.exit_code is None else str(record.exit_code)
+        started = record.started[:19].replace("T", " ")
+        line = f"{record.run_id:<22} {started:<20} {seconds:>8} {record.status:<10} {code}"
+        print(_printable(line + (f"  {record.reason}" if record.reason else "")))
+    return 0
+
+
+def _printable(text: str) -> str:
+    """Control characters of a (job-written) record shown as ``?``, not sent to the
+    terminal."""
+    return "".join(c if c.isprintable() or c == " " else "?" for c in text)
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    """``cronsync logs JOB [--run ID]``: print a run's local log (the last run's by
+    default).
+
+    Only a regular file directly in the job's log directory is printed, whatever its
+    run record (written by the job's user) names; it is opened without following a
+    symlink or blocking on a FIFO, and streamed.
+    """
+    from cronsync.host.config import load_config
+    from cronsync.run.store import list_records
+
+    config = load_config(args.config)
+    document = _installed_job(config, args.job)
+    records = list_records(config.paths.runs_dir, args.job)
+    chosen = [str(r.log) for r in records if r.log and (args.run is None or r.run_id == args.run)]
+    if not chosen and args.run and _RUN_ID.fullmatch(args.run):  # a record damaged or gone
+        beside = config.paths.log_dir / args.job / f"{args.run}.log"
+        chosen = [str(beside)] if beside.is_file() else []
+    if not chosen:
+        which = f"run {args.run} of {args.job}" if args.run else f"{args.job}"
+        raise CronsyncError(f"no log recorded for {which} (see cronsync history {args.job})")
+    fd = _open_log(chosen[0], _log_dirs(config, document, args.job))
+    try:
+        _copy_log(fd, sys.stdout.buffer, raw=args.raw, with_streams=not args.no_streams)
+    finally:
+        os.close(fd)
+    return 0
+
+
+_RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4}")  # runrecord.new_run_id's
+
+
+def _log_dirs(config: Any, document: Mapping[str, Any], job: str) -> list[str]:
+    """The job's log directory, as configured and as the installed release has it."""
+    dirs = [str(config.paths.log_dir)]
+    settings = document.get("settings")
+    if isinstance(settings, dict) and isinstance(settings.get("log_dir"), str):
+        dirs.append(settings["log_dir"])
+    return [os.path.realpath(os.path.join(base, job)) for base in dirs]
+
+
+def _open_log(path: str, job_dirs: list[str]) -> int:
+    """Open a run log named by a record, only if it is a regular file directly in one of
+    ``job_dirs`` (symlinks resolved), with no other hard link.
+
+    Raises:
+        CronsyncError: it is anything else, or cannot be opened.
+    """
+    from cronsync.run.store import open_regular
+
+    real = os.path.realpath(path)
+    if os.path.dirname(real) not in job_dirs:
+        raise CronsyncError(f"refusing to print {path}: not a file in the job's log directory")
+    try:
+        fd = open_regular(real)
+    except OSError as exc:
+        raise CronsyncError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if os.fstat(fd).st_nlink != 1:
+        os.close(fd)
+        raise CronsyncError(f"refusing to print {path}: it has other hard links")
+    return fd
+
+
+def _copy_log(fd: int, out: BinaryIO, *, raw: bool, with_streams: bool) -> None:
+    """Write a run log to ``out`` chunk by chunk: as stored (``raw``), or as the job's
+    output (markers removed, escapes undone, stderr and cronsync lines marked) as
+    :func:`cronsync.core.logformat.plain_text` does."""
+    from cronsync.core.logformat import CRONSYNC, ERR, OUT, parse_marker, unescape_line
+
+    prefixes = {OUT: b"", ERR: b"[stderr] ", CRONSYNC: b"[cronsync] "}
+    stream = OUT
+    pending = b""
+    while True:
+        chunk = os.read(fd, LOG_CHUNK)
+        if not chunk:
+            break
+        if raw:
+            out.write(chunk)
+            continue
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()  # no newline yet
+        if len(pending) > LONGEST_LOG_LINE:
+            lines.append(pending)
+            pending = b""
+        parts = []
+        for line in lines:
+            found = parse_marker(line)
+            if found is not None:
+                stream = found[0]
+                continue
+            prefix = prefixes[stream] if with_streams or stream == CRONSYNC else b""
+            parts.append(prefix + unescape_line(line) + b"\n")
+        out.write(b"".join(parts))
+    out.flush()
+
+
+def cmd_flush(args: argparse.Namespace) -> int:
+    """``cronsync flush``: deliver run output still waiting for CloudWatch Logs."""
+    from cronsync.cloud.forward import flush_all
+    from cronsync.core.model import RepoSettings
+    from cronsync.host.config import load_config
+    from cronsync.host.view import installed_jobs
+
+    config = load_config(args.config)
+    settings = (installed_jobs(config) or {}).get("settings") or {}
+    summary = flush_all(
+        config.paths.runs_dir,
+        config.run.aws,
+        time.monotonic() + args.seconds,
+        host=config.host.name,
+        log_group=str(settings.get("log_group") or RepoSettings.log_group),
+    )
+    if args.json:
+        _emit_json(summary)
+    else:
+        print(
+            f"delivered {summary['delivered']} run logs, {summary['left']} still pending, "
+            f"{summary['errors']} errors"
+        )
+        for message in summary.get("messages", ()):
+            print(f"  {message}")
+    return 1 if summary["left"] else 0
+
+
+def _verb(
+    verbs: Any,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    help_text: str,
+    description: str,
+    add_config: Callable[[argparse.ArgumentParser], None],
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = verbs.add_parser(
+        name, help=help_text, description=description
+    )
+    add_config(parser)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def add_run_verbs(verbs: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add run, history, logs and flush to the ``cronsync`` parser."""
+    run = _verb(
+        verbs,
+        "run",
+        cmd_run,
+        "run a job now, by hand, as cron would",
+        "Run an installed job now through cronsync-run (secrets, local log, "
+        "CloudWatch, run record), as its user when started as root; no time-zone "
+        "gate and no jitter. Started as root, the job gets the environment cron gives "
+        "it (HOME, LOGNAME, USER, SHELL=/bin/sh, PATH=/usr/bin:/bin, and TERM/LANG/LC_* "
+        "of the terminal) plus its env and secrets, none of root's; run as its own "
+        "user, it keeps the caller's environment. Exits with the job's exit status, "
+        "or 125-127 as cronsync-run does.",
+        add_config,
+    )
+    run.add_argument("job", help="the job's name")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run a job that is disabled or not targeted at this host",
+    )
+    history = _verb(
+        verbs,
+        "history",
+        cmd_history,
+        "list a job's runs, newest first",
+        "List a job's recorded runs: start, duration, result, exit code.",
+        add_config,
+    )
+    history.add_argument("job", help="the job's name")
+    history.add_argument(
+        "--limit", type=positive_int, default=20, help="how many, at least 1 (default 20)"
+    )
+    history.add_argument("--json", action="store_true", help="the run records as JSON")
+    logs = _verb(
+        verbs,
+        "logs",
+        cmd_logs,
+        "print a run's output",
+        "Print the output of a job's last run (or of --run ID) from the local log. "
+        "stderr lines are marked [stderr]; secrets are already masked.",
+        add_config,
+    )
+    logs.add_argument("job", help="the job's name")
+    logs.add_argument("--run", metavar="ID", help="a run id from cronsync history")
+    logs.add_argument("--no-streams", action="store_true", help="do not mark stderr lines")
+    logs.add_argument("--raw", action="store_true", help="the log file as stored")
+    flush = _verb(
+        verbs,
+        "flush",
+        cmd_flush,
+        "deliver output still waiting for CloudWatch",
+        "Deliver run output that could not reach CloudWatch Logs when it was "
+        "written (spooled in the local logs). Exit 1 when some is still pending.",
+        add_config,
+    )
+    flush.add_argument(
+        "--seconds",
+        type=positive_seconds,
+        default=FLUSH_SECONDS,
+        help="give up after this long (default 60)",
+    )
+    flush.add_argument("--json", action="store_true", help="machine-readable output")

@@ -1,0 +1,147 @@
+"""From a tree of job files to what would be installed: validate, compile, render.
+
+Shared by ``sync`` (which then installs the result) and ``plan`` (which only compares
+it with what is installed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cronsync.core.compiled import compile_jobs, dump_jobs
+from cronsync.core.model import ERROR, HostContext, Problem
+from cronsync.core.render import CronEntry, SourceInfo, plan_entries, render_crontab
+from cronsync.host.config import AgentConfig
+from cronsync.host.hostinfo import existing_users
+from cronsync.repo.gate import GateReport, check_repository
+
+
+@dataclass(frozen=True)
+class Build:
+    """The outcome of building one tree for one host.
+
+    Attributes:
+        report: the validation report (``ok`` says whether anything blocks).
+        problems: every error and warning, validation and rendering alike.
+        entries: the cron entries (empty when not ok).
+        jobs_doc: the compiled jobs document.
+        jobs_json: its serialised bytes, as written to the release.
+        cron_text: the cron file's text.
+    """
+
+    report: GateReport
+    problems: tuple[Problem, ...]
+    entries: tuple[CronEntry, ...]
+    jobs_doc: dict[str, Any]
+    jobs_json: bytes
+    cron_text: str
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing blocks an install."""
+        return not any(p.severity == ERROR for p in self.problems)
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        """The problems that block an install."""
+        return tuple(p for p in self.problems if p.severity == ERROR)
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        """The problems that are only reported."""
+        return tuple(p for p in self.problems if p.severity != ERROR)
+
+
+def host_context(config: AgentConfig) -> HostContext:
+    """Return the host context for validation, with the host's users when they must
+    exist (cron ignores the whole file for one unknown user)."""
+    host = config.host
+    if not config.users_must_exist:
+        return host
+    return HostContext(host.name, host.groups, host.timezone, host.allowed_users, existing_users())
+
+
+def runtime_settings(config: AgentConfig) -> dict[str, Any]:
+    """Return what cronsync-run needs to know about this host, for jobs.json."""
+    run, paths = config.run, config.paths
+    return {
+        "host": config.host.name,
+        "root": str(paths.root),
+        "runs_dir": str(paths.runs_dir),
+        "log_dir": str(paths.log_dir),
+        "keep_runs": run.keep_runs,
+        "keep_days": run.keep_days,
+        "kill_grace": run.kill_grace_seconds,
+        "secrets": {"backend": run.secrets_backend, "file": run.secrets_file},
+        "logs": {"cloudwatch": run.logs_cloudwatch},
+        "metrics": {"cloudwatch": run.metrics_cloudwatch},
+        "aws": {
+            "region": run.aws.region,
+            "endpoint_url": run.aws.endpoint_url,
+            "credentials_file": run.aws.credentials_file,
+        },
+    }
+
+
+def shim_command(config: AgentConfig) -> str:
+    """Return how a cron line starts cronsync-run (``--root`` only off the default)."""
+    root = str(config.paths.root)
+    return config.shim if root == "/" else f"{config.shim} --root {shlex.quote(root)}"
+
+
+def config_digest(config: AgentConfig) -> str:
+    """Hash the agent config fields that shape the installed files; when it changes, a
+    sync re-renders even if the commit did not."""
+    host = config.host
+    shaping = [
+        config.repo_url,
+        config.branch,
+        host.name,
+        list(host.groups),
+        host.timezone,
+        list(host.allowed_users),
+        config.users_must_exist,
+        shim_command(config),
+        str(config.paths.cron_file),
+        runtime_settings(config),
+    ]
+    return hashlib.sha256(json.dumps(shaping).encode()).hexdigest()[:16]
+
+
+def build_tree(
+    config: AgentConfig, tree: Path, source: SourceInfo, now: datetime, lint: bool = False
+) -> Build:
+    """Validate the job files in ``tree`` for this host and render what to install.
+
+    Args:
+        config: the host's agent config.
+        tree: an exported release's ``repo/`` or a working tree.
+        source: url, branch and commit for the header and jobs.json.
+        now: the moment used to work out time-zone offsets.
+        lint: run shellcheck too (warnings).
+
+    Returns:
+        The build; it does not raise for problems in the job files.
+    """
+    host = host_context(config)
+    report = check_repository(tree, host, lint=lint)
+    problems = list(report.problems)
+    entries: tuple[CronEntry, ...] = ()
+    if report.ok:
+        entries, render_problems = plan_entries(report.repo, host, now)
+        problems += render_problems
+    doc = compile_jobs(report.repo, host, source, entries, runtime_settings(config))
+    return Build(
+        report,
+        tuple(problems),
+        entries,
+        doc,
+        dump_jobs(doc),
+        render_crontab(entries, source, shim_command(config)),
+    )

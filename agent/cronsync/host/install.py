@@ -1,0 +1,400 @@
+"""Install a release on the host: release directory, ``current`` link, cron file.
+
+Each step is atomic (temp name, fsync, rename) and they run in that order, so at every
+instant cron reads a complete file and the shim a complete release. Leftovers of an
+interrupted sync (``.tmp-*`` directories) are never mistaken for a release.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Optional
+
+from cronsync.core.compiled import JOBS_FILE
+from cronsync.core.drift import Observed, release_link
+from cronsync.core.errors import InstallError
+from cronsync.core.render import HEADER
+from cronsync.files.atomic import atomic_symlink, atomic_write, fsync_dir, fsync_tree, remove_tree
+from cronsync.host.config import Paths
+
+TEMP_PREFIX = ".tmp-"
+RELEASE_REPO = "repo"
+CRONTAB_FILE = "crontab"
+
+
+def sha256_hex(data: bytes) -> str:
+    """Return the hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def release_name(commit: str, jobs_json: bytes) -> str:
+    """Name a release after its commit and the digest of its compiled jobs, so the same
+    commit compiled for another host config is another (immutable) release."""
+    return f"{commit[:12]}-{sha256_hex(jobs_json)[:8]}"
+
+
+def new_staging_dir(paths: Paths, commit: str) -> Path:
+    """Create a fresh, empty staging directory under ``releases/`` and return it.
+
+    Raises:
+        InstallError: the releases directory cannot be created.
+    """
+    make_dir(paths.releases, 0o755)
+    staging = paths.releases / f"{TEMP_PREFIX}{commit[:12]}-{os.getpid()}"
+    remove_tree(staging)
+    make_dir(staging, 0o755)
+    return staging
+
+
+def finish_release(
+    paths: Paths, staging: Path, commit: str, jobs_json: bytes, cron_text: str
+) -> str:
+    """Write jobs.json and the rendered crontab into a staged release and move it into
+    place (the crontab copy lets a revert restore the cron file without git).
+
+    Returns:
+        The release name. When a release of that name already exists with the same
+        files (same commit, same compiled jobs) it is kept and the staging directory is
+        removed; one whose files were changed by hand is replaced.
+
+    Raises:
+        InstallError: writing or renaming failed; the staging directory is removed.
+    """
+    name = release_name(commit, jobs_json)
+    final = paths.releases / name
+    try:
+        atomic_write(staging / JOBS_FILE, jobs_json, mode=0o644)
+        atomic_write(staging / CRONTAB_FILE, cron_text.encode(), mode=0o644)
+        if final.is_dir() and release_digest(final) == release_digest(staging):
+            remove_tree(staging)
+            return name
+        fsync_tree(staging)
+        _replace_dir(final, staging)
+        fsync_dir(paths.releases)
+    except OSError as exc:
+        remove_tree(staging)
+        raise InstallError(f"cannot install release {final}: {exc.strerror or exc}") from exc
+    return name
+
+
+def _replace_dir(final: Path, staging: Path) -> None:
+    """Move ``staging`` to ``final``; a damaged ``final`` is moved aside first (two
+    renames: ``current`` dangles only between them) and removed after."""
+    if not os.path.lexists(final):
+        os.rename(staging, final)
+        return
+    aside = final.with_name(f"{TEMP_PREFIX}damaged-{final.name}-{os.getpid()}")
+    os.rename(final, aside)
+    os.rename(staging, final)
+    remove_tree(aside)
+
+
+def switch_current(paths: Paths, release: str) -> None:
+    """Point ``current`` at a release, atomically.
+
+    Raises:
+        InstallError: the link cannot be replaced.
+    """
+    atomic_symlink(paths.current, release_link(release))
+
+
+def cron_file_owner() -> Optional[tuple[int, int]]:
+    """Return root:root when we can set it (cron refuses files not owned by root)."""
+    return (0, 0) if os.geteuid() == 0 else None
+
+
+def write_cron_file(path: Path, text: str) -> str:
+    """Write the managed cron file as Debian cron wants it: dot-free name, 0644,
+    root-owned when running as root, ending in a newline.
+
+    Returns:
+        The SHA-256 of what was written.
+
+    Raises:
+        InstallError: the file cannot be written; the previous one stays.
+    """
+    data = text.encode()
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InstallError(f"cannot create {path.parent}: {exc.strerror}") from exc
+    atomic_write(path, data, mode=0o644, owner=cron_file_owner())
+    make_cron_notice(path.parent)
+    return sha256_hex(data)
+
+
+# Debian's cron looks at /etc/cron.d at the top of each minute (on a busy host a little
+# later): this many seconds into a minute, it may have looked in the same second.
+CRON_LOOKS_WITHIN = 3
+
+
+def make_cron_notice(
+    directory: Path,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Make sure cron rereads ``directory`` after a file was just written there.
+
+    Cron rereads /etc/cron.d (and the crontab spool) when the folder's modification
+    time, in whole seconds, differs from what it saw at its last look. A write that
+    lands in the same second as that look (its temporary file made before the look,
+    renamed after) leaves the time unchanged, and cron would not read the new file
+    until the folder changes again. So when the folder changed early in a minute, when
+    cron looks, touch it again in a later second. Best effort: a folder we may not
+    touch is left.
+
+    Returns:
+        True when the folder was touched.
+    """
+    try:
+        changed = int(os.stat(directory).st_mtime)
+    except OSError:
+        return False
+    if changed % 60 >= CRON_LOOKS_WITHIN:
+        return False
+    now = clock()
+    if int(now) <= changed:
+        sleep(changed + 1 - now)
+    try:
+        os.utime(directory)
+    except OSError:
+        return False
+    return True
+
+
+def read_cron_file(path: Path) -> Optional[bytes]:
+    """Return the cron file's bytes, or None when it does not exist."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise InstallError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def observe(paths: Paths, cron_file: Path, full: bool = False) -> Observed:
+    """Look at what is installed now: cheap (one small read, one readlink, one stat), or
+    with ``full`` also every file of the current release (its digest)."""
+    data = read_cron_file(cron_file)
+    try:
+        target: Optional[str] = os.readlink(paths.current)
+    except OSError:
+        target = None
+    complete = target is not None and (paths.state_dir / target / JOBS_FILE).is_file()
+    digest = None
+    if full and complete and target is not None:
+        digest = release_digest(paths.state_dir / target)
+    return Observed(
+        cron_sha256=None if data is None else sha256_hex(data),
+        current_target=target,
+        release_complete=complete,
+        release_digest=digest,
+    )
+
+
+def release_digest(release: Path) -> str:
+    """Hash every file of a release: relative path, mode, content (a symlink's target),
+    in a stable order. Unreadable entries count as their error, so a change shows."""
+    digest = hashlib.sha256()
+    for directory, dirs, files in os.walk(release):
+        dirs.sort()
+        for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(directory, d))]):
+            path = os.path.join(directory, name)
+            relative = os.path.relpath(path, release)
+            digest.update(f"{relative}\0".encode())
+            _hash_entry(digest, path)
+    return digest.hexdigest()
+
+
+def _hash_entry(digest: Any, path: str) -> None:
+    """Feed one entry's mode and content (a link's target) to ``digest``, in chunks."""
+    try:
+        info = os.lstat(path)
+        digest.update(f"{info.st_mode:o}\0".encode())
+        if stat.S_ISLNK(info.st_mode):
+            digest.update(os.readlink(path).encode())
+            return
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        digest.update(f"unreadable: {exc.strerror}".encode())
+
+
+def prune_releases(paths: Paths, keep: int, current: str) -> list[str]:
+    """Remove staging leftovers and all but the ``keep`` newest old releases.
+
+    Call only while holding the sync lock (no staging directory is then in use).
+
+    Returns:
+        The names removed.
+    """
+    try:
+        entries = list(paths.releases.iterdir())
+    except OSError:
+        return []
+    removed = []
+    old = []
+    for entry in entries:
+        if entry.name.startswith(TEMP_PREFIX):
+            remove_tree(entry)
+            removed.append(entry.name)
+        elif entry.name != current and entry.is_dir():
+            old.append(entry)
+    old.sort(key=lambda item: item.stat().st_mtime, reverse=True)
+    for entry in old[keep:]:
+        remove_tree(entry)
+        removed.append(entry.name)
+    return removed
+
+
+def restore_release(paths: Paths, release: str, cron_file: Path) -> str:
+    """Put an installed release back as it was written: ``current`` and the cron file.
+
+    Returns:
+        The SHA-256 of the cron file written.
+
+    Raises:
+        InstallError: the release has no rendered crontab, or writing failed.
+    """
+    try:
+        text = (paths.releases / release / CRONTAB_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InstallError(f"cannot restore release {release}: {exc}") from exc
+    switch_current(paths, release)
+    return write_cron_file(cron_file, text)
+
+
+def retire_cron_file(path: Path) -> bool:
+    """Remove a cron file cronsync wrote before (it starts with our header line), e.g.
+    after ``cron.file`` changed, so no job runs twice.
+
+    Returns:
+        True when a file was removed; a file without our header is left alone.
+
+    Raises:
+        InstallError: it is ours but cannot be removed.
+    """
+    data = read_cron_file(path)
+    if data is None or not data.startswith(HEADER.encode()):
+        return False
+    try:
+        path.unlink()
+        fsync_dir(path.parent)
+    except OSError as exc:
+        raise InstallError(f"cannot remove the old cron file {path}: {exc.strerror}") from exc
+    return True
+
+
+def _owner_of(user: str) -> Optional[tuple[int, int]]:
+    """Return (uid, gid) of ``user`` when we are root and the user exists, else None."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
+def make_dir(path: Path, mode: int) -> None:
+    """Create ``path`` (and missing parents) and give it exactly ``mode``, whatever the
+    umask (the shim and operators read what cronsync writes).
+
+    Raises:
+        InstallError: it cannot be created.
+    """
+    try:
+        _ensure_dir(path, mode, None)
+    except OSError as exc:
+        verb = "prepare" if path.is_dir() else "create"
+        raise InstallError(f"cannot {verb} {path}: {exc.strerror or exc}") from exc
+
+
+def _ensure_dir(path: Path, mode: int, owner: Optional[tuple[int, int]]) -> None:
+    """Create ``path`` if missing; give it ``mode`` and ``owner`` where they differ (an
+    existing, right directory is left alone: a user who may not change it may use it)."""
+    path.mkdir(mode=mode, parents=True, exist_ok=True)
+    status = path.stat()
+    if stat.S_IMODE(status.st_mode) != mode:
+        os.chmod(path, mode)
+    if owner is not None and (status.st_uid, status.st_gid) != owner:
+        os.chown(path, *owner)
+
+
+# what a run creates in runs/<job> that the next run must be able to write: when one of
+# them has another owner than its directory should, the whole tree is given again
+RUN_FILES = ("lock", "pending")
+
+
+def _owned_by(path: Path, owner: tuple[int, int]) -> bool:
+    """Whether ``path`` (not followed if a symlink; missing counts as owned) is owner's."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    return (status.st_uid, status.st_gid) == owner
+
+
+def _give_tree(path: Path, mode: int, owner: tuple[int, int], files: tuple[str, ...]) -> None:
+    """Create the directory ``path`` with ``mode`` and make sure it and everything in it
+    belong to ``owner``.
+
+    When its owner changed (the job's ``user`` did) or one of ``files`` in it has another
+    owner, every entry below it is given to ``owner`` first, then the directory itself
+    (so an interrupted sync is finished by the next one). The walk never follows a
+    symlink (``os.fwalk``, safe against a tree its old owner changes meanwhile) and a
+    symlink itself is given with ``lchown``; modes are kept.
+    """
+    path.mkdir(mode=mode, parents=True, exist_ok=True)
+    os.chmod(path, mode)
+    if _owned_by(path, owner) and all(_owned_by(path / name, owner) for name in files):
+        return
+    for _top, dirs, names, dir_fd in os.fwalk(path, follow_symlinks=False):
+        for name in (*dirs, *names):
+            try:
+                os.chown(name, *owner, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:  # removed meanwhile (its old owner's run)
+                continue
+    os.chown(path, *owner)
+
+
+def ensure_job_dirs(runs_dir: Path, log_dir: Path, users: Mapping[str, str]) -> None:
+    """Create each installed job's run-record and log directories, owned by its user.
+
+    ``runs/<job>`` is 0755 (records are readable by operators, writable only by the
+    job's user: no job can forge another's history); ``<log_dir>/<job>`` is 0750
+    (output stays with the job's user and root). When a job's user changes, all that
+    is in them (lock, pending deliveries, records, logs) goes to the new user too, or
+    its runs could not take their lock.
+
+    Args:
+        users: job name -> the user it runs as.
+
+    Raises:
+        InstallError: a directory cannot be created or given to its user.
+    """
+    try:
+        for top in (runs_dir, log_dir):
+            _ensure_dir(top, 0o755, None)
+        for job, user in users.items():
+            owner = _owner_of(user)
+            if owner is None:
+                _ensure_dir(runs_dir / job, 0o755, None)
+                _ensure_dir(log_dir / job, 0o750, None)
+                continue
+            _give_tree(runs_dir / job, 0o755, owner, RUN_FILES)
+            _give_tree(log_dir / job, 0o750, owner, ())
+    except OSError as exc:
+        raise InstallError(
+            f"cannot prepare the run directories in {runs_dir} and {log_dir}: {exc.strerror or exc}"
+        ) from exc

@@ -1,0 +1,216 @@
+"""The migration report of ``cronsync import``: MIGRATION.md and the ``--json`` document.
+
+Pure: an :class:`~cronsync.migrate.importmodel.ImportPlan` in, text or JSON-ready data out.
+No secret value ever reaches either: lines are shown as the inventory masked them,
+secrets by variable and reference only, and each job's text is checked once more
+against its own values (:func:`redact`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from typing import Optional
+
+from cronsync.core.errors import ScheduleError
+from cronsync.core.schedule import parse_schedule
+from cronsync.core.scheduletext import describe
+from cronsync.migrate.importmodel import ImportPlan, MovedSecret, PlannedJob, Skipped
+from cronsync.migrate.jobwriter import code_span, visible
+from cronsync.secretscan import kinds, scan
+
+FORMAT = 1
+_SKIPPED_TITLES = (
+    ("file", "Files cron ignores as a whole (or that could not be read)"),
+    ("broken", "Broken lines (cron rejects them, and with them the whole file)"),
+    ("not run", "Entries cron never runs"),
+    ("unsupported", "Entries the import cannot carry over (move them by hand)"),
+    ("duplicate", "Duplicates (imported once; adopt retires every copy)"),
+    ("commented out", "Commented-out jobs (import them disabled with --include-commented)"),
+    ("managed", "cronsync's own files (skipped)"),
+)
+
+
+def redact(text: str, secrets: Iterable[MovedSecret]) -> str:
+    """Return ``text`` with every value of ``secrets`` replaced by ``***`` (a last guard:
+    the text is built from masked parts already)."""
+    for secret in secrets:
+        if secret.value and secret.value in text:
+            text = text.replace(secret.value, kinds.MASK)
+    return text
+
+
+@functools.lru_cache(maxsize=1024)
+def masked(text: str) -> str:
+    """Return a reason or message with any inline secret masked and controls escaped."""
+    return visible(scan.mask_secrets(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def schedule_words(schedule: str) -> str:
+    """Return a job's schedule in English ("at 06:00 every day"), or "" when it cannot
+    be read (an imported schedule always can)."""
+    try:
+        return describe(parse_schedule(schedule))
+    except ScheduleError:
+        return ""
+
+
+_code = code_span
+
+
+def _job_section(job: PlannedJob) -> list[str]:
+    model = job.model
+    words = schedule_words(model.schedule)
+    origins = ", ".join(_code(f"{o.source}:{o.line}") for o in model.origins)
+    runs = (
+        "shell " + _code(model.shell)
+        if model.shell is not None
+        else "argv " + _code(repr(list(model.command)))
+    )
+    lines = [
+        f"### `{model.name}` — `jobs/{model.name}.toml`",
+        "",
+        f"- From: {origins} as user {_code(model.user)}"
+        + ("" if model.enabled else " (commented out: imported disabled)"),
+        f"- Original: {_code(model.original)}",
+        f"- Schedule: {_code(model.schedule)}" + (f" ({words})" if words else ""),
+        f"- Runs: {runs}",
+    ]
+    if model.workdir:
+        lines.append(f"- Starts in: {_code(model.workdir)} (where cron started it)")
+    if job.secrets:
+        named = ", ".join(f"{_code(s.env)} → {_code(s.reference)}" for s in job.secrets)
+        lines.append(f"- Secrets: {named}")
+    lines += ["- Changed:", *(f"  - {visible(c)}" for c in job.changes or ["nothing"])]
+    lines += ["- Left for a person:", *(f"  - [ ] {visible(t)}" for t in job.todo)]
+    return [redact(line, job.secrets) for line in lines] + [""]
+
+
+def _skipped_line(item: Skipped) -> str:
+    where = f"{item.source}:{item.line}" if item.line is not None else item.source
+    text = f" {_code(item.text)}" if item.text else ""
+    return f"- {_code(where)}{text} — {masked(item.reason)}"
+
+
+def _skipped_sections(skipped: Sequence[Skipped]) -> list[str]:
+    lines: list[str] = []
+    for category, title in _SKIPPED_TITLES:
+        items = [item for item in skipped if item.category == category]
+        if items:
+            lines += [f"### {title}", "", *(_skipped_line(item) for item in items), ""]
+    return lines or ["Everything cron runs was imported.", ""]
+
+
+def _secrets_step(plan: ImportPlan, destination: Optional[str]) -> str:
+    if not plan.secrets:
+        return "- [ ] Secrets: none were found inline."
+    if destination and destination.startswith("aws:"):
+        return (
+            f"- [ ] Secrets: {len(plan.secrets)} created in Secrets Manager "
+            f"({destination[4:]}): give the hosts' role read access to them."
+        )
+    path = (destination or "file:?").removeprefix("file:")
+    return (
+        f"- [ ] Secrets: {len(plan.secrets)} written to {_code(path)} "
+        "(mode 0600): put each user's entries into the host's secrets file "
+        "(agent.toml `secrets.file`, e.g. /etc/cronsync/secrets.d/USER.toml, mode 0600) "
+        "or into Secrets Manager, then delete that file."
+    )
+
+
+def render_migration(plan: ImportPlan, destination: Optional[str] = None) -> str:
+    """Return MIGRATION.md: a summary, the checklist, each job, and what was not imported.
+
+    Args:
+        plan: the import plan.
+        destination: where the secrets went (``file:PATH`` or ``aws:PREFIX``), if any.
+    """
+    disabled = sum(not job.model.enabled for job in plan.jobs)
+    counts = f"{len(plan.jobs)} jobs imported" + (f" ({disabled} disabled)" if disabled else "")
+    entries = [s for s in plan.skipped if s.line is not None]
+    lines = [
+        "# Migration report",
+        "",
+        "Written by `cronsync import`. Secret values never appear here: lines are masked "
+        "and secrets are named by variable and reference only.",
+        "",
+        f"- Imported from: {', '.join(_code(s) for s in plan.sources) or 'nothing'}",
+        f"- Host time zone: {_code(plan.timezone)} (cronsync.toml `[defaults] timezone`: "
+        "every schedule keeps the meaning it had in cron)",
+        f"- {counts}; {len(entries)} entries not imported (see the last section); "
+        f"{len(plan.secrets)} secrets moved out",
+        "",
+        "## Checklist",
+        "",
+        "- [ ] Fill in `description` and `owner` of every job: `cronsync validate` fails "
+        "while one still starts with TODO.",
+        "- [ ] Read each job below: *Changed* says how it differs from the crontab line, "
+        "*Left for a person* what someone must decide.",
+        "- [ ] Overlapping runs: cron allowed them, so cronsync.toml says "
+        '`concurrency = "allow"`; set `"forbid"` on jobs that must not overlap.',
+        _secrets_step(plan, destination),
+        "- [ ] Go through *Not imported*: fix and add by hand what should run, "
+        "delete what is dead.",
+        "- [ ] `cronsync validate .`, commit and push. On the host (agent stopped), cut "
+        "over with `cronsync adopt --apply --sync`: it syncs and comments out the "
+        "replaced lines within one minute, so cron reads both changes together and "
+        "nothing runs twice (or not at all) in between.",
+        "",
+        "## Jobs",
+        "",
+    ]
+    for job in plan.jobs:
+        lines += _job_section(job)
+    lines += ["## Not imported", "", *_skipped_sections(plan.skipped)]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _job_json(job: PlannedJob) -> dict[str, object]:
+    model = job.model
+    data: dict[str, object] = {
+        "name": model.name,
+        "file": f"jobs/{model.name}.toml",
+        "origins": [{"source": o.source, "line": o.line} for o in model.origins],
+        "user": model.user,
+        "schedule": model.schedule,
+        "enabled": model.enabled,
+        "form": "shell" if model.shell is not None else "command",
+        "script": job.script,
+        "secrets": [
+            {"env": s.env, "reference": s.reference, "kind": s.kind, "label": s.label}
+            for s in job.secrets
+        ],
+        "changes": [redact(visible(c), job.secrets) for c in job.changes],
+        "todo": [redact(visible(t), job.secrets) for t in job.todo],
+    }
+    return data
+
+
+def import_json(
+    plan: ImportPlan, repo: str, written: Sequence[str], destination: Optional[str]
+) -> dict[str, object]:
+    """Return the ``cronsync import --json`` document (``import_format`` 1)."""
+    return {
+        "import_format": FORMAT,
+        "repository": repo,
+        "timezone": plan.timezone,
+        "sources": list(plan.sources),
+        "jobs": [_job_json(job) for job in plan.jobs],
+        "not_imported": [
+            {
+                "source": s.source,
+                "line": s.line,
+                "category": s.category,
+                "reason": masked(s.reason),
+                "text": s.text,
+            }
+            for s in plan.skipped
+        ],
+        "secrets": {
+            "count": len(plan.secrets),
+            "destination": destination,
+            "references": sorted(plan.secrets),
+        },
+        "written": list(written),
+    }

@@ -1,0 +1,287 @@
+"""The shim's steps for one run of one job (``cronsync-run JOB``).
+
+read the job from ``current`` -> time-zone gate -> concurrency lock -> jitter ->
+secrets (fail closed) -> run with timeout, output masked into the local log and
+forwarded to CloudWatch -> success check -> run record -> metrics -> retention.
+
+Exit status: the job's own code (128+N when a signal ended it); 125 when cronsync
+could not find or read the job, or failed itself (its run record then says why), 126
+when its secrets were unavailable or its program not executable, 127 when its program
+does not exist. A skipped run (previous one still going) or a run gated out by its time
+zone exits 0. No other code of cronsync's own ever leaks out of the shim.
+
+The steps before the process are :mod:`cronsync.run.steps`'; forwarding, ending the
+record on failure, metrics and retention are :mod:`cronsync.run.after`'s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+
+from cronsync.core.logformat import CRONSYNC, ERR, OUT
+from cronsync.run.after import (
+    after_run,
+    describe_error,
+    end_failed,
+    finish_forwarder,
+    start_forwarder,
+)
+from cronsync.run.jobspec import EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SHIM, ShimError
+from cronsync.run.masking import Masker
+from cronsync.run.process import run_process
+from cronsync.run.pump import OutputPump
+from cronsync.run.record import FAILED, SUCCEEDED, TIMED_OUT
+from cronsync.run.steps import (
+    JobRun,
+    fetch_job_secrets,
+    job_environment,
+    kill_grace,
+    open_run_log,
+    prepare_job,
+    take_lock,
+    wait_jitter,
+)
+
+# Annotations only: the shim's start-up imports neither typing nor pathlib (nor
+# dataclasses), so not `typing.TYPE_CHECKING` either.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, BinaryIO, Callable, Optional
+
+    from cronsync.files.atomic import StrPath
+    from cronsync.run.lock import JobLock
+    from cronsync.run.process import ProcessResult
+
+CHECK_TIMEOUT = 600.0
+
+
+_STDERR: Any = object()  # RunOptions' default stderr: sys.stderr when it is made
+
+
+class RunOptions:
+    """How the shim was asked to run.
+
+    Attributes:
+        root: the host's ``paths.root`` (a str or a path object).
+        by_hand: ``cronsync run`` by an operator: no gate, no jitter, runs a job that
+            is not installed here only if ``force``.
+        force: with ``by_hand``, run a disabled or untargeted job too.
+        clock, sleep: time sources (tests pass their own).
+        stderr: where the shim's own complaints go (``sys.stderr`` by default).
+    """
+
+    # the fields, in order
+    __slots__ = (  # noqa: RUF023
+        "root",
+        "by_hand",
+        "force",
+        "clock",
+        "sleep",
+        "stderr",
+    )
+
+    def __init__(
+        self,
+        root: StrPath = "/",
+        by_hand: bool = False,
+        force: bool = False,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        stderr: Any = _STDERR,
+    ) -> None:
+        self.root = root
+        self.by_hand = by_hand
+        self.force = force
+        self.clock = clock
+        self.sleep = sleep
+        self.stderr = sys.stderr if stderr is _STDERR else stderr
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"RunOptions({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RunOptions) and other.__class__ is self.__class__:
+            return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
+
+
+def _status(result: ProcessResult, check: Optional[int]) -> str:
+    if result.timed_out:
+        return TIMED_OUT
+    if result.exit_code == 0 and not check:
+        return SUCCEEDED
+    return FAILED
+
+
+def _execute(
+    run: JobRun, pump: OutputPump, env: Mapping[str, str], lock: JobLock
+) -> tuple[ProcessResult, Optional[int]]:
+    job = run.job
+    grace = kill_grace(run)
+    try:
+        result = run_process(
+            job.argv,
+            cwd=job.cwd,
+            env=env,
+            pump=pump,
+            timeout=job.number("timeout"),
+            grace=grace,
+            on_start=lock.note_holder,
+        )
+    except FileNotFoundError as exc:
+        raise ShimError(
+            f"cannot start {job.argv[0]}: no such program or folder", EXIT_NOT_FOUND
+        ) from exc
+    except OSError as exc:
+        raise ShimError(f"cannot start {job.argv[0]}: {exc.strerror}", EXIT_CANNOT_RUN) from exc
+    finally:
+        lock.note_holder(None)  # no process of the job runs now: nothing to kill
+    check = None
+    if result.exit_code == 0 and not result.interrupted and job.check_argv:
+        pump.note(f"success check: {' '.join(job.raw['success']['check'])}")
+        try:
+            checked = run_process(
+                job.check_argv,
+                cwd=job.cwd,
+                env=env,
+                pump=pump,
+                timeout=CHECK_TIMEOUT,
+                grace=grace,
+                on_start=lock.note_holder,
+            )
+            check = checked.exit_code
+        except OSError as exc:
+            pump.note(f"success check could not start: {exc.strerror}")
+            check = EXIT_NOT_FOUND if isinstance(exc, FileNotFoundError) else EXIT_CANNOT_RUN
+        finally:
+            lock.note_holder(None)
+    return result, check
+
+
+def _run_locked(run: JobRun, lock: JobLock) -> int:
+    """Everything after the lock: jitter, secrets, the process, the record."""
+    wait_jitter(run)
+    secret_values = fetch_job_secrets(run)
+    masker = Masker(secret_values.values())
+    log_path, log = open_run_log(run)
+    try:
+        run.save(run.record.finished(log=log_path))
+        forwarder = start_forwarder(run, log_path)
+    except BaseException:
+        log.close()
+        raise
+    try:
+        with log:
+            pump = OutputPump(log, masker, echo=_terminal(run.options))
+            pump.note(
+                f"run {run.run_id} of {run.job.name} at {run.record.commit[:12]} "
+                f"as {run.record.user}"
+            )
+            try:
+                result, check = _execute(run, pump, job_environment(run, secret_values), lock)
+            except ShimError as exc:
+                pump.note(exc.message)
+                exc.shown = run.options.by_hand  # the note was shown on the terminal
+                pump.close()
+                raise
+            status = _status(result, check)
+            pump.note(
+                f"{status}: exit {result.exit_code}"
+                + (f", check exit {check}" if check is not None else "")
+            )
+            pump.close()
+        code = check if (result.exit_code == 0 and check) else result.exit_code
+        reason = None
+        if result.interrupted is not None and not result.timed_out:
+            reason = f"stopped: cronsync-run received {_signal_name(result.interrupted)}"
+        # the end is the job's (and its check's), recorded before the wait for CloudWatch
+        code = run.end(
+            status,
+            code,
+            signal=result.signal,
+            timed_out=result.timed_out,
+            reason=reason,
+            output_bytes=pump.bytes,
+            output_lines=pump.lines,
+            check_exit_code=check,
+        )
+    except BaseException:
+        if forwarder is not None:  # what was logged still gets its chance, then the error
+            with contextlib.suppress(Exception):
+                run.add_extra(finish_forwarder(forwarder))
+        raise
+    run.add_extra(finish_forwarder(forwarder))
+    return code
+
+
+def _signal_name(signum: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _terminal(options: RunOptions) -> Optional[dict[str, BinaryIO]]:
+    """By hand, the job's output is shown as well as logged."""
+    if not options.by_hand:
+        return None
+    return {OUT: sys.stdout.buffer, ERR: sys.stderr.buffer, CRONSYNC: sys.stderr.buffer}
+
+
+def run_job(name: str, options: RunOptions) -> int:
+    """Run one job as the shim does; return the exit status (see the module doc).
+
+    Raises:
+        ShimError: the job could not be run, or cronsync failed: exit code 125-127.
+            Once the run has a record, the record is ended as ``error`` with the reason
+            first; no other exception comes out (but KeyboardInterrupt, re-raised after
+            ending the record).
+    """
+    try:
+        job = prepare_job(name, options)
+        if job is None:
+            return 0
+        run = JobRun(job, options)
+    except ShimError:
+        raise
+    except Exception as exc:
+        raise ShimError(f"cronsync-run failed: {describe_error(exc)}", EXIT_SHIM) from exc
+    try:
+        lock = take_lock(run)
+    except FileNotFoundError as exc:
+        where = f"{run.runs_dir}/{name}"
+        why = "a sync creates it" if job.installed else "the job is not installed on this host"
+        raise ShimError(
+            f"cannot take the lock of {name}: {where} does not exist ({why})", EXIT_SHIM
+        ) from exc
+    except OSError as exc:
+        raise ShimError(
+            f"cannot take the lock of {name} in {run.runs_dir}/{name}: {exc.strerror}", EXIT_SHIM
+        ) from exc
+    except Exception as exc:
+        raise ShimError(f"cronsync-run failed: {describe_error(exc)}", EXIT_SHIM) from exc
+    if lock is None:
+        return 0
+    try:
+        return _run_locked(run, lock)
+    except ShimError as exc:
+        end_failed(run, exc.exit_code, exc.message)
+        raise
+    except KeyboardInterrupt:
+        end_failed(run, 130, "interrupted")
+        raise
+    except Exception as exc:
+        message = f"cronsync-run failed: {describe_error(exc)}"
+        end_failed(run, EXIT_SHIM, message)
+        raise ShimError(message, EXIT_SHIM) from exc
+    finally:
+        lock.release()
+        after_run(run)

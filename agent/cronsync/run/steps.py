@@ -1,0 +1,218 @@
+"""The shim's steps before a job's process starts, and the state of one run.
+
+gate (is the job installed, due in its time zone) -> record -> concurrency lock ->
+jitter -> secrets (fail closed) -> the job's environment and log. See
+:mod:`cronsync.run.runner`, which runs them in order.
+
+On the shim's start-up path: no pathlib, dataclasses or typing at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+
+from cronsync.files.atomic import path_str
+from cronsync.run.jobspec import EXIT_CANNOT_RUN, ShimError, find_job, load_release
+from cronsync.run.lock import ALLOW, LOCK_FILE, REPLACE, JobLock, replace_previous
+from cronsync.run.record import ERROR, RUNNING, SKIPPED, RunRecord, iso_time, new_run_id
+from cronsync.run.store import read_record, write_record
+
+# Annotations only: the shim's start-up imports neither typing nor pathlib (nor
+# dataclasses), so not `typing.TYPE_CHECKING` either.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, BinaryIO, Optional
+
+    from cronsync.run.jobspec import JobSpec, Release
+    from cronsync.run.runner import RunOptions
+
+
+def _user_name() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+class JobRun:
+    """The state of one run: its job, record, directories."""
+
+    def __init__(self, job: JobSpec, options: RunOptions) -> None:
+        self.job = job
+        self.options = options
+        settings = job.release.settings
+        self.settings = settings
+        self.runs_dir = path_str(
+            settings.get("runs_dir") or path_str(options.root, "var/lib/cronsync/runs")
+        )
+        self.log_dir = path_str(
+            settings.get("log_dir") or path_str(options.root, "var/log/cronsync")
+        )
+        now = options.clock()
+        self.run_id = new_run_id(now)
+        self.started = now
+        self.record = RunRecord(
+            run_id=self.run_id,
+            job=job.name,
+            host=str(settings.get("host", "")),
+            user=_user_name(),
+            commit=str(job.release.document.get("commit", "")),
+            release=job.release.name,
+            started=iso_time(now),
+            by_hand=options.by_hand,
+        )
+
+    def save(self, record: RunRecord) -> None:
+        self.record = record
+        write_record(self.runs_dir, record)
+
+    def end(self, status: str, exit_code: Optional[int], **changes: Any) -> int:
+        """Record the run's end (now); return its exit status."""
+        now = self.options.clock()
+        self.save(
+            self.record.finished(
+                status=status,
+                exit_code=exit_code,
+                ended=iso_time(now),
+                duration=round(now - self.started, 3),
+                **changes,
+            )
+        )
+        return 0 if exit_code is None else exit_code
+
+    def add_extra(self, extra: Mapping[str, Any]) -> None:
+        """Add keys to the record's ``extra`` (and save it)."""
+        if extra:
+            self.save(self.record.finished(extra={**self.record.extra, **extra}))
+
+
+def due_now(job: JobSpec, now: float) -> bool:
+    """The time-zone gate: is the job due at this minute in its own zone?"""
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from cronsync.core.schedule import parse_schedule
+    from cronsync.core.tzrender import is_due
+
+    moment = datetime.fromtimestamp(now, timezone.utc).replace(second=0, microsecond=0)
+    return is_due(
+        parse_schedule(str(job.raw["schedule"])), moment, ZoneInfo(str(job.raw["timezone"]))
+    )
+
+
+def kill_grace(run: JobRun) -> float:
+    return float(run.settings.get("kill_grace", 30))
+
+
+def take_lock(run: JobRun) -> Optional[JobLock]:
+    """Apply the concurrency policy; return the held lock, or None when skipped."""
+    policy = str(run.job.raw.get("concurrency") or "forbid")
+    lock = JobLock(path_str(run.runs_dir, run.job.name, LOCK_FILE), run.run_id)
+    if policy == ALLOW:
+        return lock
+    if lock.try_acquire() or (policy == REPLACE and replace_previous(lock, kill_grace(run) + 5.0)):
+        _close_dead_run(run, lock.previous[2])
+        return lock
+    pid, _ = lock.holder()
+    run.end(SKIPPED, None, reason=f"skipped: previous run still running (pid {pid})")
+    return None
+
+
+def _close_dead_run(run: JobRun, run_id: str) -> None:
+    """End the record of the lock's previous holder if it still says "running": its
+    shim died (killed, or the host went down) before it could end it. Best effort."""
+    if not run_id or run_id == run.run_id:
+        return
+    try:
+        record = read_record(run.runs_dir, run.job.name, run_id)
+        if record is None or record.status != RUNNING:
+            return
+        write_record(
+            run.runs_dir,
+            record.finished(
+                status=ERROR,
+                ended=iso_time(run.options.clock()),
+                reason="cronsync-run ended before the run did (killed, or the host stopped)",
+            ),
+        )
+    except Exception:  # noqa: S110 - only tidying up another run's record
+        pass
+
+
+def job_environment(run: JobRun, secret_values: Mapping[str, str]) -> dict[str, str]:
+    """The job's environment: the shim's own (what cron gave it, or what ``cronsync
+    run`` set up), the job's env, its secrets, and the CRONSYNC_* variables."""
+    env = dict(os.environ)
+    env.update(run.job.env)
+    env.update(secret_values)
+    env.update(
+        {
+            "CRONSYNC_JOB": run.job.name,
+            "CRONSYNC_RUN_ID": run.run_id,
+            "CRONSYNC_COMMIT": run.record.commit,
+            "CRONSYNC_RELEASE": run.job.release.directory,
+        }
+    )
+    return env
+
+
+def fetch_job_secrets(run: JobRun) -> dict[str, str]:
+    refs = run.job.raw.get("secrets") or []
+    if not refs:
+        return {}
+    from cronsync.host.awsclients import AwsSettings
+    from cronsync.secrets.fetch import SecretsUnavailable, fetch_secrets
+
+    backend = run.settings.get("secrets") or {}
+    try:
+        return fetch_secrets(
+            refs,
+            str(backend.get("backend", "file")),
+            file_template=str(backend.get("file", "")),
+            user=run.record.user,
+            aws=AwsSettings.from_json(run.settings.get("aws") or {}),
+        )
+    except SecretsUnavailable as exc:
+        raise ShimError(str(exc), EXIT_CANNOT_RUN) from exc
+
+
+def open_run_log(run: JobRun) -> tuple[str, BinaryIO]:
+    directory = path_str(run.log_dir, run.job.name)
+    path = path_str(directory, f"{run.run_id}.log")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o640)
+    except OSError as exc:
+        raise ShimError(f"cannot write the run log {path}: {exc.strerror}") from exc
+    return path, os.fdopen(fd, "ab", buffering=1024 * 1024)
+
+
+def wait_jitter(run: JobRun) -> None:
+    """Sleep a random part of the job's ``jitter`` (not when run by hand)."""
+    jitter = run.job.number("jitter")
+    if jitter and not run.options.by_hand:
+        import random  # only jittered jobs pay for the import
+
+        run.options.sleep(random.uniform(0, jitter))  # noqa: S311 - not for security
+
+
+def prepare_job(name: str, options: RunOptions) -> Optional[JobSpec]:
+    """Read the job from the installed release; None when the time-zone gate says it
+    is not due now.
+
+    Raises:
+        ShimError: the release or the job cannot be read, or the job is not installed
+            here (and not forced by hand).
+    """
+    release: Release = load_release(options.root)
+    job = find_job(release, name)
+    if not job.installed and not (options.by_hand and options.force):
+        raise ShimError(
+            f"job {name!r} is not installed on this host "
+            f"({job.raw.get('status')}); `cronsync run --force` runs it anyway"
+        )
+    if job.raw.get("gate") and not options.by_hand and not due_now(job, options.clock()):
+        return None
+    return job

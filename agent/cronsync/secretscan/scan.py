@@ -1,0 +1,67 @@
+"""Find secrets written inline in a cron command or environment value, and mask them.
+
+Pure: no I/O. ``cronsync inventory`` masks what it prints with :func:`mask_secrets`;
+``cronsync import`` uses :func:`find_secrets` to move each value out of the repository
+(every :class:`~cronsync.secretscan.kinds.Finding` carries the value, a span to cut and a
+suggested variable name). What counts as a secret, and the kinds, are in
+:mod:`cronsync.secretscan.kinds`; the detectors in :mod:`cronsync.secretscan.commands` (words of a
+command) and :mod:`cronsync.secretscan.patterns` (patterns in the raw text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cronsync.secretscan.commands import scan_text
+from cronsync.secretscan.kinds import MASK, Finding
+from cronsync.secretscan.names import is_secret_assignment
+
+
+def find_secrets(text: str) -> list[Finding]:
+    """Find every inline secret in a command line or value.
+
+    Args:
+        text: a cron command as written (``%`` and all), a shell line, or a value.
+    Returns:
+        the findings in text order, never overlapping. Each span covers the value only
+        (``--password=***``, ``https://user:***@host``, ``'***'`` keeps its quotes).
+    """
+    return scan_text(text)
+
+
+def mask_secrets(text: str) -> str:
+    """Return ``text`` with the value of every finding replaced by ``***``.
+
+    Args:
+        text: as for :func:`find_secrets`.
+    Returns:
+        the masked text; ``text`` itself when nothing is found.
+    """
+    return mask_findings(text, find_secrets(text))
+
+
+def mask_findings(text: str, findings: Sequence[Finding]) -> str:
+    """Replace the spans of ``findings`` (from :func:`find_secrets` on ``text``) by ``***``."""
+    pieces: list[str] = []
+    done = 0
+    for finding in sorted(findings, key=lambda f: f.start):
+        pieces += [text[done : finding.start], MASK]
+        done = finding.end
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def mask_env_value(name: str, value: str) -> str:
+    """Mask an environment value for display.
+
+    Args:
+        name: the variable's name. value: its value as the job sees it.
+    Returns:
+        ``***`` when ``NAME=value`` sets a secret
+        (:func:`~cronsync.secretscan.names.is_secret_assignment`: a secret-looking name, a
+        KEY-named value that is no path, a webhook URL, a DSN with a key), else the
+        value with any inline secret masked (a password in a URL, a known token shape).
+    """
+    if is_secret_assignment(name, value):
+        return MASK
+    return mask_secrets(value)
