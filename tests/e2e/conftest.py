@@ -13,7 +13,9 @@ CRON = "/usr/sbin/cron"
 @pytest.fixture
 def cron_daemon() -> Iterator[None]:
     """Make sure a cron daemon runs; stop it afterwards only if we started it."""
-    running = subprocess.run(["pgrep", "-x", "cron"], capture_output=True).returncode == 0
+    running = (
+        subprocess.run(["pgrep", "-x", "cron"], capture_output=True, timeout=120).returncode == 0
+    )
     started = None
     if not running:
         started = subprocess.Popen(
@@ -28,4 +30,4 @@ def cron_daemon() -> Iterator[None]:
                 started.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 started.kill()
-                started.wait()
+                started.wait(timeout=60)

@@ -73,7 +73,7 @@ DUE_EVERY_MINUTE = ("report", "tokyo-minutely", "stepped")
 
 
 def git(*args: str, cwd: Path) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, timeout=120)
 
 
 @pytest.fixture
@@ -137,6 +137,7 @@ def last_run(root: Path, job: str) -> dict[str, Any]:
     return run
 
 
+@pytest.mark.timeout(600)  # waits for cron's minute boundaries (up to about 3 minutes)
 def test_cron_runs_installed_jobs_through_the_shim(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cron_daemon: None, moto_endpoint: str
 ) -> None:
@@ -192,6 +193,7 @@ def test_cron_runs_installed_jobs_through_the_shim(
         capture_output=True,
         text=True,
         env={**os.environ, "CRONSYNC_CONFIG": str(config_file)},
+        timeout=120,
     )
     shown = {job["name"]: job for job in json.loads(status.stdout)["jobs"]}
     # cron may have started (and ended) the next minute's run since: that one or later

@@ -48,6 +48,7 @@ def git(cwd: Path, *args: str) -> str:
         capture_output=True,
         text=True,
         env={**os.environ, **GIT_ENV},
+        timeout=120,
     )
     return done.stdout.strip()
 

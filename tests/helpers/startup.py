@@ -22,6 +22,10 @@ def modules_loaded(code: str, watched: set[str]) -> list[str]:
         f"print(*sorted({sorted(watched)!r} & sys.modules.keys()), sep='\\n')\n"
     )
     done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True, check=True
+        [sys.executable, "-I", "-S", "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     return done.stdout.split()

@@ -79,7 +79,7 @@ def test_apply_retires_every_replaced_line_and_can_be_undone(
     assert again.count("already adopted:") == sum(len(v) for v in wanted.values())
     for line in out.splitlines():
         if line.startswith("  cp -p "):
-            subprocess.run(line.strip(), shell=True, check=True)
+            subprocess.run(line.strip(), shell=True, check=True, timeout=120)
     assert {k: v[:2] for k, v in host.snapshot().items()} == {k: v[:2] for k, v in before.items()}
 
 

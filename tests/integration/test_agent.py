@@ -113,7 +113,7 @@ class AgentProcess:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait()
+                self.proc.wait(timeout=60)
         return self.proc.returncode
 
 
@@ -709,9 +709,7 @@ def test_status_json_shows_the_running_agent(
 def test_status_json_validates_against_its_schema(
     sandbox: Sandbox, start_agent: Callable[..., AgentProcess]
 ) -> None:
-    if not STATUS_SCHEMA.exists():
-        pytest.skip(f"{STATUS_SCHEMA.relative_to(CHECKOUT_ROOT)} is not written yet")
-    import jsonschema
+    import jsonschema  # a missing schema file fails here: it is the documented contract
 
     schema = json.loads(STATUS_SCHEMA.read_text(encoding="utf-8"))
     _, before = status(sandbox)  # nothing installed, no agent

@@ -30,6 +30,7 @@ from cronsync.agent.watch import DriftWatcher
 from cronsync.cloud.metrics import Metric, metrics_client, publish
 from cronsync.host import view
 from cronsync.host.awsclients import METRICS_TIMEOUTS, AwsSettings, Timeouts, make_client
+from cronsync.run import store
 from helpers.hanging import HangingEndpoint
 from helpers.sandbox import Sandbox
 
@@ -315,7 +316,7 @@ def test_a_figure_that_cannot_be_computed_is_left_out_and_logged_once(
     def broken(*_args: Any) -> Any:
         raise AttributeError("'int' object has no attribute 'get'")
 
-    monkeypatch.setattr(view, "last_runs", broken)
+    monkeypatch.setattr(store, "last_runs", broken)
     recorder, log = Recorder(), Log()
     metrics = agent_metrics(recorder, log)
     config = metered.config()

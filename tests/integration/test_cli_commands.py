@@ -19,7 +19,7 @@ from helpers.sandbox import TEMPLATE, Sandbox, agent_toml, copy_template
 LOCK_HOLDER = """\
 import sys
 from pathlib import Path
-from cronsync.files.atomic import ExclusiveLock
+from cronsync.files.lock import ExclusiveLock
 
 with ExclusiveLock(Path(sys.argv[1]), "sync"):
     print("locked", flush=True)
@@ -261,6 +261,7 @@ def test_validate_template_is_clean(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        timeout=120,
     )
     assert done.returncode == 0, done
     assert done.stdout.strip().splitlines()[-1].startswith("ok: 8 job files parsed, 0 errors")
@@ -278,6 +279,7 @@ def test_validate_template_is_clean(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        timeout=120,
     )
     assert as_json.returncode == 0, as_json
     report = json.loads(as_json.stdout)
@@ -336,6 +338,7 @@ def test_validate_broken_repo_reports_every_problem_at_once(tmp_path: Path) -> N
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        timeout=120,
     )
 
     assert done.returncode == 1, done
@@ -352,6 +355,7 @@ def test_validate_broken_repo_reports_every_problem_at_once(tmp_path: Path) -> N
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        timeout=120,
     )
     assert as_json.returncode == 1, as_json
     report = json.loads(as_json.stdout)
@@ -378,6 +382,7 @@ def test_validate_names_a_byte_order_mark_in_a_job_file(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        timeout=120,
     )
 
     assert done.returncode == 1, done
@@ -395,6 +400,7 @@ def test_validate_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        timeout=120,
     )
 
     assert done.returncode == 2, done  # "2 for usage errors" (validate --help)

@@ -618,7 +618,7 @@ def test_importing_cloudlogs_does_not_import_boto3() -> None:
         "import sys, cronsync.cloud.logs; "
         "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 MOTO_PROCESS = """

@@ -69,7 +69,9 @@ class Recorder(LogsSender):
 
 def as_user(uid: int, script: str) -> None:
     """Run ``script`` with sh as the user ``uid`` (a job user acting on its own)."""
-    subprocess.run(["sh", "-eu", "-c", script], user=uid, group=uid, extra_groups=[], check=True)
+    subprocess.run(
+        ["sh", "-eu", "-c", script], user=uid, group=uid, extra_groups=[], check=True, timeout=120
+    )
 
 
 class Box:

@@ -16,14 +16,9 @@ import pytest
 
 import cronsync
 from cronsync.core.errors import InstallError, LockBusyError
-from cronsync.files.atomic import (
-    ExclusiveLock,
-    atomic_symlink,
-    atomic_write,
-    fsync_dir,
-    fsync_tree,
-    remove_tree,
-)
+from cronsync.files.atomic import atomic_symlink, atomic_write, fsync_dir, fsync_tree
+from cronsync.files.lock import ExclusiveLock
+from cronsync.files.tree import remove_tree
 
 AGENT_DIR = Path(cronsync.__file__).resolve().parent.parent
 IS_ROOT = os.geteuid() == 0
@@ -213,7 +208,10 @@ def test_remove_tree_read_only_as_unprivileged_user() -> None:
     try:
         root = base / "tree"
         make_read_only_tree(root)
-        (base / "tree" / "sub" / "locked").mkdir(mode=0o000)
+        sub = root / "sub"
+        sub.chmod(0o755)  # a user cannot add to a 0555 folder, even its own: open it first
+        (sub / "locked").mkdir(mode=0o000)
+        sub.chmod(0o555)
         if IS_ROOT:
             for path in [base, *sorted(base.rglob("*"))]:
                 os.lchown(path, NOBODY, NOBODY)
@@ -304,7 +302,7 @@ def test_lock_unopenable_path_raises_install_error(tmp_path: Path) -> None:
 HOLDER = """
 import sys
 from pathlib import Path
-from cronsync.files.atomic import ExclusiveLock
+from cronsync.files.lock import ExclusiveLock
 with ExclusiveLock(Path(sys.argv[1]), "sync"):
     print("ready", flush=True)
     sys.stdin.read()
@@ -336,7 +334,7 @@ def test_lock_contention_with_a_real_second_process(tmp_path: Path) -> None:
         assert holder.stdin is not None and holder.stdout is not None
         holder.stdin.close()
         holder.stdout.close()
-        assert holder.wait() == 0
+        assert holder.wait(timeout=60) == 0
     with ExclusiveLock(lock_path, "sync"):
         assert lock_path.read_text().strip() == str(os.getpid())
 
@@ -345,7 +343,7 @@ def test_lock_of_a_killed_holder_is_free(tmp_path: Path) -> None:
     lock_path = tmp_path / "sync.lock"
     holder = start_holder(lock_path)
     holder.send_signal(signal.SIGKILL)
-    holder.wait()
+    holder.wait(timeout=60)
     assert holder.stdin is not None and holder.stdout is not None
     holder.stdin.close()
     holder.stdout.close()

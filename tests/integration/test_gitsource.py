@@ -47,7 +47,7 @@ def git(cwd: Path, *args: str) -> str:
     """Run the git CLI in ``cwd``; return stdout stripped."""
     done = subprocess.run(
         ["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
-        env={**os.environ, **GIT_ENV},
+        env={**os.environ, **GIT_ENV}, timeout=120,
     )  # fmt: skip
     return done.stdout.strip()
 
@@ -478,6 +478,7 @@ def test_askpass_answers_git_credential_prompts(
         text=True,
         check=True,
         start_new_session=True,
+        timeout=120,
     )
     assert f"username=bob\npassword={SECRET}@x\n" in done.stdout
 
@@ -499,6 +500,7 @@ def test_checkout_with_credentials_in_origin_is_rewritten(
         ["git", "clone", "--quiet", "--branch", "main", CREDENTIAL_URL, str(checkout)],
         check=True,
         capture_output=True,
+        timeout=120,
     )
     assert files_holding(checkout, SECRET) == [checkout / ".git" / "config"]
 
@@ -590,7 +592,7 @@ class GitHttpServer:
                 cgi[key] = environ[key]
         out = subprocess.run(
             ["git", "http-backend"], input=body, env={**os.environ, **cgi},
-            capture_output=True, check=True,
+            capture_output=True, check=True, timeout=120,
         ).stdout  # fmt: skip
         head, _, payload = out.partition(b"\r\n\r\n")
         status, headers = "200 OK", []

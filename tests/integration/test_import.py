@@ -366,7 +366,7 @@ def check_command(job: Any, raw: str, env_lines: set[str]) -> None:
         assert shlex.split(shlex.join(argv)) == shlex.split(text)
         words = subprocess.run(
             ["/bin/sh", "-c", f"set -- {text}; printf '<%s>\\n' \"$@\""],
-            capture_output=True, text=True, check=True,
+            capture_output=True, text=True, check=True, timeout=120,
         ).stdout  # fmt: skip
         assert words == "".join(f"<{word}>\n" for word in argv)
         return

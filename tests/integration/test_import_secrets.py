@@ -198,14 +198,14 @@ def test_imported_probe_jobs_give_the_programs_the_same_arguments(
         base = {"PATH": path, "HOME": str(home)}
         original = subprocess.run(
             ["/bin/sh", "-c", command], env={**base, **env_lines}, capture_output=True,
-            text=True, cwd=home, check=True,
+            text=True, cwd=home, check=True, timeout=120,
         ).stdout  # fmt: skip
         job = jobs[number]
         assert job.secrets, line
         full = {**base, **job.env, **{ref.env: values[ref.name] for ref in job.secrets}}
         argv = ["/bin/sh", "-c", job.shell] if job.shell is not None else list(job.command)
         imported = subprocess.run(
-            argv, env=full, capture_output=True, text=True, cwd=home, check=True
+            argv, env=full, capture_output=True, text=True, cwd=home, check=True, timeout=120
         ).stdout
         assert imported == original, line
         assert any(value in original for value in PROBE_SECRETS.values()), line

@@ -248,16 +248,23 @@ def test_very_deep_folders_do_not_exhaust_the_stack(tmp_path: Path) -> None:
 
 
 def remove_deep(top: Path, depth: int) -> None:
-    """Remove a chain of ``depth`` nested ``d`` folders without recursion or long paths."""
-    fds = [os.open(top, os.O_RDONLY)]
-    for _ in range(depth - 1):
-        fds.append(os.open("d", os.O_RDONLY, dir_fd=fds[-1]))
-    for name in os.listdir(fds[-1]):
-        os.unlink(name, dir_fd=fds[-1])
-    while len(fds) > 1:
-        os.close(fds.pop())
-        os.rmdir("d", dir_fd=fds[-1])
-    os.close(fds.pop())
+    """Remove a chain of ``depth`` nested ``d`` folders without recursion or long paths,
+    holding at most two descriptors at a time (a default ``ulimit -n`` is 1024)."""
+    folder = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth - 1):  # down to the deepest folder
+            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=folder)
+            os.close(folder)
+            folder = child
+        for name in os.listdir(folder):
+            os.unlink(name, dir_fd=folder)
+        for _ in range(depth - 1):  # and up again, removing each emptied folder
+            parent = os.open("..", os.O_RDONLY | os.O_DIRECTORY, dir_fd=folder)
+            os.close(folder)
+            folder = parent
+            os.rmdir("d", dir_fd=folder)
+    finally:
+        os.close(folder)
     os.rmdir(top)
 
 
@@ -268,25 +275,32 @@ def check_as_unprivileged(root: Path) -> dict[str, Any]:
     """Run ``check_repository(root)`` in a forked child, as nobody when we are root.
 
     Returns:
-        ``{"problems": [...as_dict...], "jobs": [...files...]}`` from the child, or
-        ``{"error": "..."}`` when the child could not drop privileges or failed.
+        ``{"problems": [...as_dict...], "jobs": [...files...]}`` from the child;
+        ``{"cannot_drop": "..."}`` when the child could not become nobody (the test
+        cannot be made here); ``{"error": "..."}`` when the check itself raised or the
+        child died (a failure of the code under test, never a reason to skip).
     """
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never return into pytest
         os.close(read_end)
+        result: dict[str, Any]
         try:
             if IS_ROOT:
                 os.setgroups([])
                 os.setgid(NOBODY)
                 os.setuid(NOBODY)
-            report = check_repository(root)
-            result: dict[str, Any] = {
-                "problems": [p.as_dict() for p in report.problems],
-                "jobs": job_files(report),
-            }
         except BaseException as exc:
-            result = {"error": repr(exc)}
+            result = {"cannot_drop": repr(exc)}
+        else:
+            try:
+                report = check_repository(root)
+                result = {
+                    "problems": [p.as_dict() for p in report.problems],
+                    "jobs": job_files(report),
+                }
+            except BaseException as exc:
+                result = {"error": f"check_repository raised {exc!r}"}
         with os.fdopen(write_end, "w") as out:
             json.dump(result, out)
         os._exit(0)
@@ -295,6 +309,16 @@ def check_as_unprivileged(root: Path) -> dict[str, Any]:
         text = pipe.read()
     os.waitpid(pid, 0)
     return dict(json.loads(text)) if text else {"error": "child wrote nothing"}
+
+
+def checked_as_unprivileged(root: Path) -> dict[str, Any]:
+    """:func:`check_as_unprivileged`, skipping only when privileges cannot be dropped
+    and failing the test when the check itself failed."""
+    result = check_as_unprivileged(root)
+    if "cannot_drop" in result:
+        pytest.skip(f"cannot run the check as an unprivileged user: {result['cannot_drop']}")
+    assert "error" not in result, result["error"]
+    return result
 
 
 @pytest.fixture
@@ -320,9 +344,7 @@ def test_unreadable_folder_and_file_are_errors_not_silently_dropped(shared_tmp: 
     (repo / "jobs" / "secret.toml").chmod(0o000)
     locked.chmod(0o000)
 
-    result = check_as_unprivileged(repo)
-    if "error" in result:
-        pytest.skip(f"cannot run the check as an unprivileged user: {result['error']}")
+    result = checked_as_unprivileged(repo)
     by_file = {p["file"]: (p["severity"], p["message"]) for p in result["problems"]}
     assert by_file == {
         "jobs/team": (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -111,6 +112,23 @@ def test_bash_script_needs_no_shebang_nor_exec_bit_but_must_parse(tmp_path: Path
     bad = check_repository(make_repo(tmp_path / "bad", ["bash", "scripts/x.sh"], scripts))
     assert {(p.file, p.line, p.severity) for p in bad.problems} == {("scripts/x.sh", 2, ERROR)}
     assert "syntax error near unexpected token `then'" in [p.message for p in bad.problems]
+
+
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None,
+    reason="shellcheck is not installed (./scripts/test installs it as root)",
+)
+def test_shellcheck_warnings_are_reported_with_their_line(tmp_path: Path) -> None:
+    """A real shellcheck finding reaches the report as a located warning (SC2086: an
+    unquoted variable), and only when linting is on."""
+    scripts = {"scripts/clean.sh": "echo start\nrm -rf /tmp/reports/$1\n"}
+    command = ["bash", "scripts/clean.sh"]
+    report = check_repository(make_repo(tmp_path / "linted", command, scripts), lint=True)
+    file, line, _field, severity, message = only_problem(report)
+    assert (file, line, severity) == ("scripts/clean.sh", 2, WARNING)
+    assert message.startswith("shellcheck: ") and "SC2086" in message, message
+    unlinted = check_repository(make_repo(tmp_path / "unlinted", command, scripts))
+    assert unlinted.problems == ()
 
 
 def test_python_script_syntax_error_is_located(tmp_path: Path) -> None:

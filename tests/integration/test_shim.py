@@ -22,7 +22,8 @@ import pytest
 
 from cronsync.host.config import load_config
 from cronsync.host.sync import run_sync
-from cronsync.run.runner import RunOptions, run_job
+from cronsync.run.context import RunOptions
+from cronsync.run.runner import run_job
 from cronsync.run.store import list_records, read_last
 from helpers.sandbox import Upstream, agent_toml
 
@@ -153,12 +154,24 @@ def test_signal_ends_the_run_with_128_plus_n(box: ShimSandbox) -> None:
     assert box.last("killed")["signal"] == signal.SIGKILL
 
 
+def process_alive(pid: int) -> bool:
+    """Is ``pid`` a live process (a zombie waiting for its reaper counts as dead)?"""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def test_timeout_sends_term_then_kill_to_the_whole_group(box: ShimSandbox) -> None:
-    marker = box.base / "child-alive"
+    pid_file = box.base / "grandchild.pid"
     box.job(
         "stubborn",
-        'schedule = "* * * * *"\ntimeout = "1s"\n'
-        f"shell = \"trap '' TERM; (sleep 30; touch {marker}) & echo started; sleep 30\"\n",
+        'schedule = "* * * * *"\ntimeout = "3s"\n'
+        # a background grandchild that ignores TERM writes its pid (proof of life)
+        # before the job goes on: the kill must reach it through the process group
+        f"shell = \"trap '' TERM; sh -c 'echo $$ > {pid_file}; exec sleep 300' & "
+        f'while [ ! -s {pid_file} ]; do sleep 0.05; done; echo started; sleep 30"\n',
     )
     box.sync()
 
@@ -168,9 +181,13 @@ def test_timeout_sends_term_then_kill_to_the_whole_group(box: ShimSandbox) -> No
     record = box.last("stubborn")
     assert record["status"] == "timed-out" and record["timed_out"] is True
     log = box.log_text("stubborn")
-    assert "timed out: sending TERM" in log and "sending KILL" in log
-    time.sleep(0.5)
-    assert not marker.exists()  # the background grandchild was in the group: killed too
+    assert "started" in log and "timed out: sending TERM" in log and "sending KILL" in log
+    grandchild = int(pid_file.read_text())
+    try:
+        wait_for(lambda: not process_alive(grandchild), seconds=10)
+    finally:
+        if process_alive(grandchild):  # do not leave it behind when the test fails
+            os.kill(grandchild, signal.SIGKILL)
 
 
 def test_forbid_skips_a_run_while_the_previous_one_runs(box: ShimSandbox) -> None:
@@ -246,6 +263,7 @@ def test_shim_errors_have_their_own_exit_codes(box: ShimSandbox) -> None:
         [sys.executable, "-m", "cronsync.cli.shim", "--root", str(box.base / "elsewhere"), "ghost"],
         capture_output=True,
         text=True,
+        timeout=120,
     )
     assert nothing.returncode == 125 and "no release installed" in nothing.stderr
     assert "Traceback" not in missing.stderr + disabled.stderr + nothing.stderr
@@ -365,6 +383,7 @@ def test_status_history_and_logs_show_the_runs(box: ShimSandbox) -> None:
             capture_output=True,
             text=True,
             env=env,
+            timeout=120,
         )
 
     status = json.loads(cli("status", "--json").stdout)
@@ -392,6 +411,7 @@ def test_force_runs_a_job_this_host_does_not_install(box: ShimSandbox) -> None:
         capture_output=True,
         text=True,
         env=env,
+        timeout=120,
     )
     if os.geteuid() == 0:  # root prepares the job's directories, as a sync would
         assert forced.returncode == 0, forced.stderr
@@ -418,6 +438,7 @@ def test_by_hand_a_disabled_job_says_it_is_not_installed_before_anything_else(
         capture_output=True,
         text=True,
         env={**os.environ, "CRONSYNC_CONFIG": str(box.config_path)},
+        timeout=120,
     )
     assert done.returncode == 125
     assert "not installed on this host" in done.stderr and "--force" in done.stderr
@@ -432,6 +453,7 @@ def test_by_hand_a_program_that_cannot_start_is_said_once(box: ShimSandbox) -> N
         capture_output=True,
         text=True,
         env={**os.environ, "CRONSYNC_CONFIG": str(box.config_path)},
+        timeout=120,
     )
     assert done.returncode == 127
     assert done.stderr.count("no-such-program-for-cronsync") == 1, done.stderr

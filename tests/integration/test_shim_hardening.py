@@ -28,10 +28,11 @@ from test_shim import ShimSandbox, wait_for
 
 from cronsync.core.errors import InstallError
 from cronsync.host.install import ensure_job_dirs
-from cronsync.run import runner, steps
+from cronsync.run import context, runner
+from cronsync.run.context import RunOptions
 from cronsync.run.jobspec import ShimError
 from cronsync.run.record import RUNNING
-from cronsync.run.runner import RunOptions, run_job
+from cronsync.run.runner import run_job
 from cronsync.run.store import list_records
 
 IS_ROOT = os.geteuid() == 0
@@ -408,7 +409,7 @@ def test_a_record_that_cannot_be_written_exits_125_not_4(
     def full(*_args: Any) -> None:
         raise InstallError("cannot write record: No space left on device")
 
-    monkeypatch.setattr(steps, "write_record", full)
+    monkeypatch.setattr(context, "write_record", full)
     stderr = open(os.devnull, "w")  # noqa: SIM115
     with stderr, pytest.raises(ShimError) as caught:
         run_job("nodisk", RunOptions(root=box.root, stderr=stderr))

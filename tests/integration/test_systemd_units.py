@@ -307,7 +307,5 @@ def test_exec_start_is_a_command_line_cronsync_accepts(name: str) -> None:
         with contextlib.redirect_stderr(io.StringIO()) as err:
             args = build_parser().parse_args(argv[1:])
     except SystemExit:
-        if argv[1] == "agent":
-            pytest.skip("`cronsync agent` is not in the command line yet (issue 4)")
         raise AssertionError(f"cronsync rejects {argv[1:]}: {err.getvalue()}") from None
     assert isinstance(args, argparse.Namespace)

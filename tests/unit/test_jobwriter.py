@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+from cronsync.core.textshow import code_span, visible
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,7 +15,6 @@ from cronsync.core.model import Defaults
 from cronsync.migrate.jobwriter import (
     JobModel,
     Origin,
-    code_span,
     line_digest,
     parse_origins,
     render_job,
@@ -23,7 +23,6 @@ from cronsync.migrate.jobwriter import (
     toml_key,
     toml_string,
     toml_value,
-    visible,
 )
 
 if sys.version_info >= (3, 11):

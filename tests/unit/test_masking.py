@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cronsync.core.logformat import CRONSYNC, OUT, plain_text
 from cronsync.run.masking import Masker
+from cronsync.run.pump import OutputPump
 
 
 def stream(masker: Masker, chunks: Iterable[bytes]) -> bytes:
@@ -148,3 +151,19 @@ def test_streamed_output_equals_whole_and_hides_every_secret(
         for line in [value, *value.split("\n")]:
             if len(line) >= 4:
                 assert line.encode() not in whole
+
+
+def test_cronsync_notes_in_the_log_are_masked_too() -> None:
+    """cronsync's own lines in a run's log (start, errors, timeouts) go through the same
+    masker as the job's output: an error that quotes a secret must not leak it."""
+    log, terminal = io.BytesIO(), io.BytesIO()
+    pump = OutputPump(log, Masker(["hunter22-secret"]), clock=lambda: 1, echo={CRONSYNC: terminal})
+    pump.note("cannot start /opt/tool --password=hunter22-secret: No such file")
+    pump.feed(OUT, b"job says hunter22-secret\n")
+    pump.close()
+    text = plain_text(log.getvalue(), with_streams=True)
+    assert b"hunter22" not in text and b"hunter22" not in terminal.getvalue()
+    assert b"--password=***: No such file" in text
+    assert (
+        terminal.getvalue() == b"[cronsync] cannot start /opt/tool --password=***: No such file\n"
+    )

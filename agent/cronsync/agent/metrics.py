@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cronsync.cloud.metrics import Metric, metrics_client, problem_line, put
-from cronsync.core.compiled import JOBS_FILE
+from cronsync.core.release import JOBS_FILE
 from cronsync.core.state import AgentState
 from cronsync.host.awsclients import AwsSettings
 from cronsync.host.config import AgentConfig
@@ -54,10 +54,14 @@ def namespace_of(jobs_doc: Optional[dict[str, Any]]) -> str:
 def count_stale(config: AgentConfig, jobs_doc: Optional[dict[str, Any]], state: AgentState) -> int:
     """How many installed jobs are stale now."""
     from cronsync.core.health import stale_jobs
-    from cronsync.host.view import last_runs
+    from cronsync.run.store import last_runs
 
     at = state.installed.at if state.installed else None
-    return len(stale_jobs(jobs_doc, last_runs(config, jobs_doc), at, datetime.now(timezone.utc)))
+    return len(
+        stale_jobs(
+            jobs_doc, last_runs(config.paths.runs_dir, jobs_doc), at, datetime.now(timezone.utc)
+        )
+    )
 
 
 def cycle_metrics(

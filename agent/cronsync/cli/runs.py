@@ -86,8 +86,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     does.
     """
     from cronsync.host.config import load_config
+    from cronsync.run.context import RunOptions
     from cronsync.run.jobspec import EXIT_SHIM, ShimError, find_job, load_release
-    from cronsync.run.runner import RunOptions, run_job
+    from cronsync.run.runner import run_job
 
     config = load_config(args.config)
     root = config.paths.root

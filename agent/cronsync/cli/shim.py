@@ -33,7 +33,7 @@ executable; 127 its program does not exist. `cronsync run JOB` runs a job by han
 
 def parse_args(argv: Sequence[str]) -> tuple[str, str]:
     """Return (root, job) from the command line (root as given: the runner builds its
-    paths with :func:`cronsync.files.atomic.path_str`, which normalises them as pathlib does).
+    paths with :func:`cronsync.files.paths.path_str`, which normalises them as pathlib does).
 
     Raises:
         SystemExit: on --help, --version or a usage error (exit 2).
@@ -58,7 +58,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the job named on the command line; return its exit status."""
     root, job = parse_args(sys.argv[1:] if argv is None else argv)
     from cronsync.core.errors import CronsyncError
-    from cronsync.run.runner import RunOptions, run_job
+    from cronsync.run.context import RunOptions
+    from cronsync.run.runner import run_job
 
     try:
         # absolute: the shim changes directory for a moment to start the job

@@ -79,6 +79,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from cronsync.host import view
     from cronsync.host.config import load_config
     from cronsync.host.statefile import load_state
+    from cronsync.run.store import last_runs
 
     config = load_config(args.config)
     jobs = view.installed_jobs(config)
@@ -86,7 +87,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     state.drift = view.live_drift(config, state)  # now, not as of the last sync
     if state.installed is None and state.unreadable:  # what cron runs is still known
         state.installed = view.release_as_installed(config, jobs)
-    runs = view.last_runs(config, jobs)
+    runs = last_runs(config.paths.runs_dir, jobs)
     now = datetime.now(timezone.utc)
     installed_at = state.installed.at if state.installed else None
     doc = views.status_document(

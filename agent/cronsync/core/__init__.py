@@ -1,1 +1,15 @@
-"""core."""
+"""The pure core: what cronsync decides, with no filesystem, git, AWS or subprocess.
+
+Owns the job model and the file formats' one schema (``schema``, ``agentschema``,
+``schemadoc``), reading TOML documents that are already in memory (``tomlcheck``,
+``manifest``, ``durations``), cron schedules as Debian's cron reads them (``schedule``,
+``macros``, ``scheduletext``, ``tzrender``), validation, rendering the cron file and the
+compiled ``jobs.json`` (``validate``, ``render``, ``compiled``), drift, plan, status views,
+health, the state document, a release's names and ``jobs.json`` version (``release``),
+the local log format (``logformat``), JSON and immutable values for the shim
+(``fastjson``, ``frozen``), showing untrusted text (``textshow``), URL redaction and
+errors.
+
+May import: the standard library's pure modules only, and nothing else in cronsync.
+An import contract forbids ``os``, ``pathlib``, ``subprocess``, git, boto3 and watchdog.
+"""

@@ -12,11 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from cronsync.core.model import HostContext, Job, JobRepo
+from cronsync.core.release import FORMAT
 from cronsync.core.render import CronEntry, SourceInfo, job_zone
 from cronsync.core.validate import is_targeted
-
-FORMAT = 1
-JOBS_FILE = "jobs.json"
 
 
 def _installed_why(job: Job, host: HostContext, entry: CronEntry | None) -> str:

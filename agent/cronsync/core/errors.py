@@ -24,6 +24,11 @@ EXIT_INSTALL = 4
 EXIT_LOCKED = 75
 
 
+def os_reason(exc: OSError) -> str:
+    """Return the OS's short reason for ``exc`` (e.g. "Permission denied"), for a message."""
+    return exc.strerror or str(exc)
+
+
 class CronsyncError(Exception):
     """Base of every error cronsync reports to a user.
 

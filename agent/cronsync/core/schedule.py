@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 from cronsync.core.errors import ScheduleError
+from cronsync.core.macros import MACROS, REBOOT, unknown_macro_message
 
 FULL_HOURS = frozenset(range(24))
 FULL_DAYS_OF_MONTH = frozenset(range(1, 32))
@@ -28,16 +29,6 @@ _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _MAX_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February: leap years count
 
-MACROS: Mapping[str, str] = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-REBOOT = "@reboot"
 
 _ITEM = re.compile(
     r"(?P<base>\*|(?P<first>[0-9]+|[A-Za-z]+)(?:-(?P<last>[0-9]+|[A-Za-z]+))?)(?:/(?P<step>.*))?"
@@ -158,9 +149,6 @@ def _check_characters(text: str) -> None:
 def _parse_macro(text: str) -> CronSchedule:
     name, *rest = text.split()
     if name != REBOOT and name not in MACROS:
-        # here, not on top: only a bad schedule needs it (the shim parses good ones)
-        from cronsync.core.scheduletext import unknown_macro_message
-
         raise ScheduleError(unknown_macro_message(name, rest))
     if rest:
         raise ScheduleError(f"{name} stands alone in a schedule; remove {' '.join(rest)!r}")

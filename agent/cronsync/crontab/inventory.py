@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 from cronsync.core.render import HEADER
 from cronsync.core.schedule import CronSchedule
 from cronsync.core.scheduletext import describe
+from cronsync.core.textshow import code_span
 from cronsync.core.tzrender import next_runs
 from cronsync.crontab.debianschedule import ScheduleReading, read_debian_schedule
 from cronsync.crontab.line import (
@@ -55,7 +56,6 @@ from cronsync.crontab.records import (
     InventoryEntry,
 )
 from cronsync.crontab.shellread import percent_cut
-from cronsync.migrate.jobwriter import code_span
 from cronsync.secretscan import kinds, scan
 
 _CRONTAB_L_HEADER = (

@@ -15,15 +15,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Optional
 
-from cronsync.core.compiled import JOBS_FILE
 from cronsync.core.drift import Observed, release_link
 from cronsync.core.errors import InstallError
+from cronsync.core.release import JOBS_FILE
 from cronsync.core.render import HEADER
-from cronsync.files.atomic import atomic_symlink, atomic_write, fsync_dir, fsync_tree, remove_tree
+from cronsync.files.atomic import atomic_symlink, atomic_write, fsync_dir, fsync_tree
+from cronsync.files.tree import remove_tree
 from cronsync.host.config import Paths
 
 TEMP_PREFIX = ".tmp-"
-RELEASE_REPO = "repo"
 CRONTAB_FILE = "crontab"
 
 

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from cronsync.core.drift import RELEASE, DriftFinding, find_drift, with_recorded_release_drift
 from cronsync.core.errors import CronsyncError, InstallError, SourceError
+from cronsync.core.release import RELEASE_REPO
 from cronsync.core.render import SourceInfo
 from cronsync.core.state import (
     FAILED,
@@ -25,11 +26,11 @@ from cronsync.core.state import (
     SyncRecord,
 )
 from cronsync.core.urls import redact_url
-from cronsync.files.atomic import ExclusiveLock, remove_tree
+from cronsync.files.lock import ExclusiveLock
+from cronsync.files.tree import remove_tree
 from cronsync.host.build import Build, build_tree, config_digest
 from cronsync.host.config import AgentConfig
 from cronsync.host.install import (
-    RELEASE_REPO,
     ensure_job_dirs,
     finish_release,
     make_dir,

@@ -9,14 +9,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from cronsync.core.compiled import JOBS_FILE
 from cronsync.core.errors import UsageError
+from cronsync.core.release import JOBS_FILE, RELEASE_REPO
 from cronsync.core.render import SourceInfo
 from cronsync.core.state import AgentState, Installed
 from cronsync.core.urls import redact_url
-from cronsync.files.atomic import ExclusiveLock, remove_tree
+from cronsync.files.lock import ExclusiveLock
+from cronsync.files.tree import remove_tree
 from cronsync.host.config import AgentConfig
-from cronsync.host.install import RELEASE_REPO, make_dir, new_staging_dir, read_cron_file
+from cronsync.host.install import make_dir, new_staging_dir, read_cron_file
 
 if TYPE_CHECKING:
     from cronsync.host.build import Build
@@ -36,7 +37,7 @@ def installed_jobs(config: AgentConfig) -> Optional[dict[str, Any]]:
     "problem": WHY}`` has no jobs, and ``problem`` says why (status shows it as a state
     problem). Job entries that are not tables are left out.
     """
-    from cronsync.run.jobspec import format_problem
+    from cronsync.core.release import format_problem
 
     path = config.paths.current / JOBS_FILE
     try:
@@ -138,16 +139,6 @@ def build_remote(config: AgentConfig) -> tuple[str, Build]:
             return fetched.commit, build_tree(config, staging / RELEASE_REPO, source, now)
         finally:
             remove_tree(staging)
-
-
-def last_runs(config: AgentConfig, jobs_doc: Optional[dict[str, Any]]) -> dict[str, Any]:
-    """Return job -> its ``last.json`` (last run, last success) for every installed job."""
-    from cronsync.run.store import read_last
-
-    names = (jobs_doc or {}).get("jobs")
-    if not isinstance(names, dict):
-        return {}
-    return {name: read_last(config.paths.runs_dir, name) for name in names}
 
 
 def live_drift(config: AgentConfig, state: AgentState) -> list[dict[str, str]]:

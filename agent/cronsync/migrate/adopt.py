@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cronsync.core.errors import CronsyncError
+from cronsync.core.release import RELEASE_REPO
+from cronsync.core.textshow import visible
 from cronsync.files.atomic import atomic_write
 from cronsync.host.config import Paths
-from cronsync.host.install import RELEASE_REPO, make_cron_notice
-from cronsync.migrate.jobwriter import Origin, line_digest, parse_origins, visible
+from cronsync.host.install import make_cron_notice
+from cronsync.migrate.jobwriter import Origin, line_digest, parse_origins
 from cronsync.migrate.lines import command_field, entry_body
 from cronsync.secretscan import scan
 

@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
+from cronsync.core.textshow import code_span
 from cronsync.crontab.line import split_percent
 from cronsync.crontab.shellread import escape_percents, percent_cut
-from cronsync.migrate.jobwriter import code_span
 
 ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 

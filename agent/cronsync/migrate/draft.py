@@ -14,10 +14,10 @@ import re
 import shlex
 from typing import Callable, Optional
 
+from cronsync.core.textshow import visible
 from cronsync.core.validate import program_path_problem
 from cronsync.migrate.command import SecretSpan, describe_features, translate
 from cronsync.migrate.importmodel import Draft, HomeLookup, Unsupported
-from cronsync.migrate.jobwriter import visible
 from cronsync.migrate.lines import BLANKS, CRON_PATH, shell_program
 
 _SHELL_NAME = re.compile(r"[A-Za-z0-9._+-]+")

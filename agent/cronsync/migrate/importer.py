@@ -29,7 +29,8 @@ from zoneinfo import ZoneInfo
 from cronsync.core.errors import InstallError, UsageError
 from cronsync.crontab.hostfiles import SPOOL, host_users, read_crontab_file, read_host_crontabs
 from cronsync.crontab.inventory import CrontabFile, HostFacts, inventory_files
-from cronsync.files.atomic import atomic_write, remove_tree
+from cronsync.files.atomic import atomic_write
+from cronsync.files.tree import remove_tree
 from cronsync.host.awsclients import AwsSettings
 from cronsync.migrate.importmodel import ImportOptions, ImportPlan, ScriptFile, ScriptReader
 from cronsync.migrate.importplan import plan_import

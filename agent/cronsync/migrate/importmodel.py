@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
+from cronsync.core.textshow import visible
 from cronsync.crontab.records import InventoryEntry
-from cronsync.migrate.jobwriter import JobModel, Origin, visible
+from cronsync.migrate.jobwriter import JobModel, Origin
 from cronsync.secretscan import kinds
 
 TODO_DESCRIPTION = "TODO: what this job does (imported from {where})"

@@ -35,6 +35,7 @@ import re
 from collections.abc import Sequence
 from typing import Callable, Optional
 
+from cronsync.core.textshow import visible
 from cronsync.core.tomlcheck import ENV_NAME
 from cronsync.core.validate import USER_NAME
 from cronsync.crontab.inventory import CrontabFile
@@ -53,7 +54,7 @@ from cronsync.migrate.importmodel import (
     Unsupported,
     build_model,
 )
-from cronsync.migrate.jobwriter import Origin, line_digest, visible
+from cronsync.migrate.jobwriter import Origin, line_digest
 from cronsync.migrate.leaks import hide_known_values, secret_left_behind
 from cronsync.migrate.lines import (
     command_field,

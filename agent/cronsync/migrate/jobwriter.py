@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Optional, Union
 from urllib.parse import quote, unquote
 
+from cronsync.core.textshow import visible
+
 ORIGIN_PREFIX = "# cronsync-import: "
 _ORIGIN = re.compile(
     r"# cronsync-import: source=(?P<source>\S+) line=(?P<line>[0-9]+) "
@@ -32,8 +34,6 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _SPECIAL = re.compile('["\\\\\x00-\x1f\x7f\ud800-\udfff]')  # what needs an escape
 _ESCAPES = {ord('"'): '\\"', ord("\\"): "\\\\", 8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"}
 _ESCAPES.update({code: f"\\u{code:04X}" for code in [*range(0x20), 0x7F] if code not in _ESCAPES})
-_VISIBLE = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]}
-_VISIBLE.update({9: "\\t", 10: "\\n", 13: "\\r"})
 # Safe in an origin's source= word: everything else is %-escaped (blanks, '%', controls).
 _SOURCE_SAFE = "/-_.~+@:,="
 
@@ -67,27 +67,6 @@ def toml_value(value: TomlValue) -> str:
     if isinstance(value, str):
         return toml_string(value)
     return "[" + ", ".join(toml_string(item) for item in value) + "]"
-
-
-def visible(text: str) -> str:
-    """Return ``text`` with control characters shown as escapes (for comments and
-    reports: a ``\\r`` of a CRLF line must not end a line of ours)."""
-    if not _SPECIAL.search(text):
-        return text
-    if _SURROGATE.search(text):
-        text = _SURROGATE.sub("\ufffd", text)
-    return text.translate(_VISIBLE)
-
-
-def code_span(text: str) -> str:
-    """Return ``text`` as a Markdown code span, fenced with more backticks than any run
-    inside it (``echo `date` `` -> ````` ``echo `date` `` `````), padded where needed."""
-    if "`" not in text and text.strip() == text and text:
-        return f"`{text}`"
-    runs = [len(run) for run in re.findall("`+", text)]
-    fence = "`" * (max(runs, default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _comment(text: str) -> str:

@@ -15,8 +15,8 @@ from typing import Optional
 from cronsync.core.errors import ScheduleError
 from cronsync.core.schedule import parse_schedule
 from cronsync.core.scheduletext import describe
+from cronsync.core.textshow import code_span, visible
 from cronsync.migrate.importmodel import ImportPlan, MovedSecret, PlannedJob, Skipped
-from cronsync.migrate.jobwriter import code_span, visible
 from cronsync.secretscan import kinds, scan
 
 FORMAT = 1

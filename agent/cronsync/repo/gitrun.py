@@ -31,7 +31,7 @@ import git
 
 from cronsync.core.errors import CronsyncError, SourceError
 from cronsync.core.urls import redact_url, split_credentials
-from cronsync.files import atomic
+from cronsync.files import atomic, tree
 
 # GIT_ASKPASS disables core.askPass and SSH_ASKPASS too), no credential-manager UI.
 # Each git also runs in its own session, so ssh has no terminal to prompt on. When
@@ -263,7 +263,7 @@ def _is_our_askpass(path: Path) -> bool:
 def discard_tree(path: Path) -> None:
     """Best-effort removal of a temp tree while another error is being raised."""
     with contextlib.suppress(CronsyncError):
-        atomic.remove_tree(path)
+        tree.remove_tree(path)
 
 
 def check_rev(checkout: Path, rev: str) -> None:

@@ -22,7 +22,7 @@ import git
 
 from cronsync.core.errors import CronsyncError, SourceError
 from cronsync.core.urls import redact_url, split_credentials
-from cronsync.files import atomic
+from cronsync.files import atomic, tree
 from cronsync.repo import gitrun
 from cronsync.repo.gitrun import (
     GitFailed,
@@ -296,7 +296,7 @@ def _remove_broken(checkout: Path) -> None:
     if not ours:
         raise SourceError(f"{checkout} exists but is not a git checkout; refusing to replace it")
     try:
-        atomic.remove_tree(checkout)
+        tree.remove_tree(checkout)
     except CronsyncError as exc:
         raise SourceError(f"cannot remove broken checkout: {exc}") from exc
 
@@ -355,7 +355,7 @@ def _remove_stale_clones(checkout: Path) -> None:
         if not name.startswith(prefix):
             continue
         try:
-            atomic.remove_tree(checkout.parent / name)
+            tree.remove_tree(checkout.parent / name)
         except CronsyncError as exc:
             raise SourceError(f"cannot remove an old temp clone: {exc}") from exc
 

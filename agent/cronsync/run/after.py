@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from cronsync.files.atomic import path_str
+from cronsync.files.paths import path_str
 from cronsync.run.record import ERROR, RUNNING, SKIPPED, SUCCEEDED
 from cronsync.run.store import prune_runs
 
@@ -21,7 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from cronsync.run.steps import JobRun
+    from cronsync.run.context import JobRun
 
 FORWARD_DEADLINE = 10.0  # seconds the shim waits at the end for CloudWatch, at most
 

@@ -12,7 +12,8 @@ import os
 from cronsync.core import fastjson
 from cronsync.core.errors import CronsyncError
 from cronsync.core.frozen import Frozen
-from cronsync.files.atomic import path_str
+from cronsync.core.release import JOBS_FILE, RELEASE_REPO, format_problem
+from cronsync.files.paths import path_str
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import typing
 if TYPE_CHECKING:
@@ -20,15 +21,12 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any, Optional
 
-    from cronsync.files.atomic import StrPath
+    from cronsync.files.paths import StrPath
 
 EXIT_SHIM = 125  # cronsync could not find or read the job
 EXIT_CANNOT_RUN = 126  # secrets unavailable, program not executable
 EXIT_NOT_FOUND = 127  # the program does not exist
 
-RELEASE_REPO = "repo"
-JOBS_FILE = "jobs.json"
-RELEASE_FORMAT = 1  # the jobs.json format this shim reads: compiled.FORMAT
 CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
 
 
@@ -114,19 +112,6 @@ def load_release(root: StrPath) -> Release:
     if settings_problem:
         raise ShimError(f"{jobs_file}: settings: {settings_problem}")
     return Release(path, document)
-
-
-def format_problem(value: Any, program: str) -> Optional[str]:
-    """Say why a jobs.json ``format`` cannot be read by this ``program`` (None: it can).
-
-    A newer sync may write a format that a running older shim or CLI would misread;
-    they refuse it rather than guess.
-    """
-    if value == RELEASE_FORMAT and isinstance(value, int) and not isinstance(value, bool):
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"release format {value} needs a newer {program} (this one reads format 1)"
-    return f"not a cronsync jobs file (format {value!r}, expected {RELEASE_FORMAT})"
 
 
 def _is_number(value: Any) -> bool:

@@ -25,7 +25,7 @@ TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import ty
 if TYPE_CHECKING:
     from typing import Optional
 
-    from cronsync.files.atomic import StrPath
+    from cronsync.files.paths import StrPath
 
 FORBID = "forbid"
 ALLOW = "allow"

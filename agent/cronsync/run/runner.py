@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import time
 
 from cronsync.core.logformat import CRONSYNC, ERR, OUT
 from cronsync.run.after import (
@@ -28,13 +27,13 @@ from cronsync.run.after import (
     finish_forwarder,
     start_forwarder,
 )
+from cronsync.run.context import JobRun, RunOptions
 from cronsync.run.jobspec import EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SHIM, ShimError
 from cronsync.run.masking import Masker
 from cronsync.run.process import run_process
 from cronsync.run.pump import OutputPump
 from cronsync.run.record import FAILED, SUCCEEDED, TIMED_OUT
 from cronsync.run.steps import (
-    JobRun,
     fetch_job_secrets,
     job_environment,
     kill_grace,
@@ -49,66 +48,12 @@ from cronsync.run.steps import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any, BinaryIO, Callable, Optional
+    from typing import BinaryIO, Optional
 
-    from cronsync.files.atomic import StrPath
     from cronsync.run.lock import JobLock
     from cronsync.run.process import ProcessResult
 
 CHECK_TIMEOUT = 600.0
-
-
-_STDERR: Any = object()  # RunOptions' default stderr: sys.stderr when it is made
-
-
-class RunOptions:
-    """How the shim was asked to run.
-
-    Attributes:
-        root: the host's ``paths.root`` (a str or a path object).
-        by_hand: ``cronsync run`` by an operator: no gate, no jitter, runs a job that
-            is not installed here only if ``force``.
-        force: with ``by_hand``, run a disabled or untargeted job too.
-        clock, sleep: time sources (tests pass their own).
-        stderr: where the shim's own complaints go (``sys.stderr`` by default).
-    """
-
-    # the fields, in order
-    __slots__ = (  # noqa: RUF023
-        "root",
-        "by_hand",
-        "force",
-        "clock",
-        "sleep",
-        "stderr",
-    )
-
-    def __init__(
-        self,
-        root: StrPath = "/",
-        by_hand: bool = False,
-        force: bool = False,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        stderr: Any = _STDERR,
-    ) -> None:
-        self.root = root
-        self.by_hand = by_hand
-        self.force = force
-        self.clock = clock
-        self.sleep = sleep
-        self.stderr = sys.stderr if stderr is _STDERR else stderr
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"RunOptions({fields})"
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, RunOptions) and other.__class__ is self.__class__:
-            return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
 
 
 def _status(result: ProcessResult, check: Optional[int]) -> str:

@@ -10,12 +10,11 @@ On the shim's start-up path: no pathlib, dataclasses or typing at import time.
 from __future__ import annotations
 
 import os
-import pwd
 
-from cronsync.files.atomic import path_str
+from cronsync.files.paths import path_str
 from cronsync.run.jobspec import EXIT_CANNOT_RUN, ShimError, find_job, load_release
 from cronsync.run.lock import ALLOW, LOCK_FILE, REPLACE, JobLock, replace_previous
-from cronsync.run.record import ERROR, RUNNING, SKIPPED, RunRecord, iso_time, new_run_id
+from cronsync.run.record import ERROR, RUNNING, SKIPPED, iso_time
 from cronsync.run.store import read_record, write_record
 
 # Annotations only: the shim's start-up imports neither typing nor pathlib (nor
@@ -23,69 +22,10 @@ from cronsync.run.store import read_record, write_record
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any, BinaryIO, Optional
+    from typing import BinaryIO, Optional
 
+    from cronsync.run.context import JobRun, RunOptions
     from cronsync.run.jobspec import JobSpec, Release
-    from cronsync.run.runner import RunOptions
-
-
-def _user_name() -> str:
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return str(os.geteuid())
-
-
-class JobRun:
-    """The state of one run: its job, record, directories."""
-
-    def __init__(self, job: JobSpec, options: RunOptions) -> None:
-        self.job = job
-        self.options = options
-        settings = job.release.settings
-        self.settings = settings
-        self.runs_dir = path_str(
-            settings.get("runs_dir") or path_str(options.root, "var/lib/cronsync/runs")
-        )
-        self.log_dir = path_str(
-            settings.get("log_dir") or path_str(options.root, "var/log/cronsync")
-        )
-        now = options.clock()
-        self.run_id = new_run_id(now)
-        self.started = now
-        self.record = RunRecord(
-            run_id=self.run_id,
-            job=job.name,
-            host=str(settings.get("host", "")),
-            user=_user_name(),
-            commit=str(job.release.document.get("commit", "")),
-            release=job.release.name,
-            started=iso_time(now),
-            by_hand=options.by_hand,
-        )
-
-    def save(self, record: RunRecord) -> None:
-        self.record = record
-        write_record(self.runs_dir, record)
-
-    def end(self, status: str, exit_code: Optional[int], **changes: Any) -> int:
-        """Record the run's end (now); return its exit status."""
-        now = self.options.clock()
-        self.save(
-            self.record.finished(
-                status=status,
-                exit_code=exit_code,
-                ended=iso_time(now),
-                duration=round(now - self.started, 3),
-                **changes,
-            )
-        )
-        return 0 if exit_code is None else exit_code
-
-    def add_extra(self, extra: Mapping[str, Any]) -> None:
-        """Add keys to the record's ``extra`` (and save it)."""
-        if extra:
-            self.save(self.record.finished(extra={**self.record.extra, **extra}))
 
 
 def due_now(job: JobSpec, now: float) -> bool:

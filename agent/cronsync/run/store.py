@@ -16,14 +16,16 @@ import stat
 import time
 
 from cronsync.core import fastjson
-from cronsync.files.atomic import atomic_write, path_str
+from cronsync.files.atomic import atomic_write
+from cronsync.files.paths import path_str
 from cronsync.run.record import FORMAT, RUNNING, SUCCEEDED, RunRecord
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import typing
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, Optional
 
-    from cronsync.files.atomic import StrPath
+    from cronsync.files.paths import StrPath
 
 LAST_FILE = "last.json"
 RECORD_SUFFIX = ".json"
@@ -122,6 +124,15 @@ def _checked_run(value: Any, job: str) -> Optional[dict[str, Any]]:
     """Return a run from last.json as a valid record's JSON form, or None."""
     record = RunRecord.from_json(value)
     return None if record is None or record.job != job else record.to_json()
+
+
+def last_runs(runs_dir: StrPath, jobs_doc: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    """Return job -> its ``last.json`` (see :func:`read_last`) for every job of an
+    installed ``jobs.json`` document ({} when there is no document or it has no jobs)."""
+    names = (jobs_doc or {}).get("jobs")
+    if not isinstance(names, dict):
+        return {}
+    return {name: read_last(runs_dir, name) for name in names}
 
 
 def read_last(runs_dir: StrPath, job: str) -> dict[str, Any]:

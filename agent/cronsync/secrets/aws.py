@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from cronsync.host.awsclients import AwsSettings, make_client
-from cronsync.secrets.fetch import (
+from cronsync.secrets.outcome import (
     ACCESS_DENIED,
     INVALID_VALUE,
     NOT_FOUND,

@@ -18,15 +18,15 @@ from cronsync.core import fastjson
 from cronsync.core.errors import CronsyncError
 from cronsync.core.model import SecretRef
 from cronsync.host.awsclients import AwsSettings
-
-SECRETS_MANAGER = "secretsmanager"
-SSM = "ssm"
-SSM_PREFIX = "ssm:"  # as in manifest (not imported: manifest pulls in tomllib)
-
-NOT_FOUND = "not found"
-ACCESS_DENIED = "access denied"
-UNREACHABLE = "unreachable"
-INVALID_VALUE = "invalid value"
+from cronsync.secrets.outcome import (
+    INVALID_VALUE,
+    SECRETS_MANAGER,
+    SSM,
+    SSM_PREFIX,
+    Key,
+    Outcome,
+    Stored,
+)
 
 
 @dataclass(frozen=True)
@@ -65,28 +65,6 @@ class SecretsUnavailable(CronsyncError):
         noun = "secret" if len(self.failures) == 1 else "secrets"
         details = "; ".join(failure.format() for failure in self.failures)
         super().__init__(f"cannot fetch {len(self.failures)} {noun}: {details}")
-
-
-class Stored:
-    """A fetched value (a string, or a parsed TOML table), with a repr that hides it.
-
-    Args:
-        value: what the backend returned for one secret id.
-    """
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "Stored(<hidden>)"
-
-
-# What fetching one secret id gave: its stored value, or the reason it failed
-# (what every backend returns for each id).
-Outcome = Union[Stored, str]
-Key = tuple[str, str]  # (store, name): one secret id of one store
 
 
 def reference_text(ref: SecretRef) -> str:

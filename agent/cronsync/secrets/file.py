@@ -13,7 +13,7 @@ import stat
 import sys
 from typing import Any, Optional, Union
 
-from cronsync.secrets.fetch import NOT_FOUND, SSM, SSM_PREFIX, Key, Outcome, Stored
+from cronsync.secrets.outcome import NOT_FOUND, SSM, SSM_PREFIX, Key, Outcome, Stored
 
 _TOML_LINE = re.compile(r"at line (\d+)")
 
