@@ -6,12 +6,12 @@ from __future__ import annotations
 import sys
 
 import pytest
-from cronsync.core.textshow import code_span, visible
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cronsync.core.manifest import SourceFile, parse_job, parse_repo_config
 from cronsync.core.model import Defaults
+from cronsync.core.textshow import code_span, visible
 from cronsync.migrate.jobwriter import (
     JobModel,
     Origin,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from cronsync.core.macros import unknown_macro_message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cronsync.core.errors import ScheduleError
+from cronsync.core.macros import unknown_macro_message
 from cronsync.core.schedule import parse_schedule
 from cronsync.core.scheduletext import describe
 
