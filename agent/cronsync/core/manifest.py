@@ -1,6 +1,6 @@
 """Job repository text -> model, with every problem located.
 
-Pure: the caller reads the files (see ``repofiles``) and hands their text in.
+Pure: the caller reads the files (see ``cronsync.repo.files``) and hands their text in.
 """
 
 from __future__ import annotations

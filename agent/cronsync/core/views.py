@@ -146,7 +146,7 @@ def status_document(
 
 def _state_problem(state: AgentState, jobs_doc: Optional[Mapping[str, Any]]) -> Optional[str]:
     """The state file's problem and the installed release's (``problem`` in the stand-in
-    document hostview.installed_jobs gives for a release it cannot use), or None."""
+    document host.view.installed_jobs gives for a release it cannot use), or None."""
     release = (jobs_doc or {}).get("problem")
     problems = [p for p in (state.unreadable, release) if isinstance(p, str) and p]
     return "; ".join(problems) or None

@@ -3,7 +3,7 @@
 Pure: text in, a construct (or a cut) out. Cron knows nothing of shell quoting: an
 unescaped ``%`` inside ``$(date +%F)`` or quotes cuts the command there all the same,
 and the shell then gets a broken line (:func:`percent_cut`, which reads the shell text
-with :func:`open_construct`; cron's own ``%`` rule is ``cronline.split_percent``).
+with :func:`open_construct`; cron's own ``%`` rule is ``line.split_percent``).
 """
 
 from __future__ import annotations

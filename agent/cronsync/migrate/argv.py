@@ -5,7 +5,7 @@ replaced by ``_``); looked through are setup commands (``cd``, ``test``, ``echo`
 reserved words (``if``, ``then``...), variable assignments and wrappers (``nice``,
 ``flock LOCK``, ``timeout 60``, ``sudo -u U``, ``envdir DIR``...); a command string
 (``sh -c '…'``, ``su - U -c '…'``, ``flock LOCK -c '…'``) is read for what it runs.
-Naming the job after the result is ``importnames``.
+Naming the job after the result is ``names``.
 """
 
 from __future__ import annotations

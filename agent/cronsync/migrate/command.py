@@ -4,7 +4,7 @@
 run the same thing:
 
 * ``%``: the first unescaped ``%`` starts the standard input (each later ``%`` a
-  newline) and ``\\%`` is a literal ``%`` (``cronline.split_percent``); the stdin
+  newline) and ``\\%`` is a literal ``%`` (``cronsync.crontab.line.split_percent``); the stdin
   text becomes ``printf '%s\\n' 'line 1' 'line 2' | CMD`` (quoted with ``shlex``).
 * Inline secrets: each span the caller moves out is replaced by a reference to an
   environment variable, quoted for where it stands (``"$X"`` unquoted, ``${X}``
@@ -15,7 +15,7 @@ run the same thing:
 * A ``%`` that cut the command inside a shell construct (``$(date +%F)``) is kept as
   cron read it; :func:`percent_cut_note` says so and gives the line that was meant.
 
-Naming a job after its command is ``importnames``.
+Naming a job after its command is ``names``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The adapter around the pure planner (``importplan``): it reads the crontabs (the host's
 below a root, or files given), the users' home directories and, for
-``--copy-scripts``, the scripts; it stores the secrets (``importsecrets``: a 0600 TOML
+``--copy-scripts``, the scripts; it stores the secrets (``movesecrets``: a 0600 TOML
 file outside the repository, or Secrets Manager) and writes ``cronsync.toml``,
 ``jobs/NAME.toml``, ``scripts/`` and ``MIGRATION.md``.
 

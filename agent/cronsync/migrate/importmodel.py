@@ -2,10 +2,10 @@
 
 ``importplan`` fills an :class:`ImportPlan` (a :class:`Draft` per entry, turned into a
 ``jobwriter.JobModel`` by :func:`build_model`); ``importer`` writes it out and
-``importreport`` turns it into MIGRATION.md and the ``--json`` document.
+``report`` turns it into MIGRATION.md and the ``--json`` document.
 :class:`KnownValues` holds every secret value found anywhere, which
 ``importleaks.hide_known_values`` keeps out of everything written. Reading the parts
-of a crontab line is ``importlines``.
+of a crontab line is ``lines``.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ home, a script to copy); nothing here touches the filesystem or AWS. Each entry 
 runs becomes a :class:`PlannedJob`; everything else becomes a :class:`Skipped` with
 the reason, so nothing is dropped silently.
 
-How cron's semantics are kept (the details of a command are in ``importcmd``, the steps
-of one job in ``importdraft``):
+How cron's semantics are kept (the details of a command are in ``command``, the steps
+of one job in ``draft``):
 
 * schedule: as written (macros, names, steps, lists); where Debian reads a field
   differently (``1-5-7``, a reversed range in a list) the job gets cron's reading.
@@ -103,7 +103,7 @@ class Planner:
         if report.ignored:
             reason = "; ".join(p for p in report.problems) or "cron ignores this file"
             plan.skipped.append(Skipped(crontab.source, None, "file", reason))
-        self.not_utf8 = any(p.startswith("not UTF-8") for p in crontab.problems)  # crontabs.py
+        self.not_utf8 = any(p.startswith("not UTF-8") for p in crontab.problems)  # see hostfiles
         lines = crontab.text.split("\n")
         envs = env_at(lines, {entry.line for entry in report.entries})
         for entry in report.entries:

@@ -4,7 +4,7 @@
 schedule:run`` -> ``artisan-schedule-run``; ``cd /x && ./run.sh`` -> ``run``;
 ``test -x /usr/sbin/anacron || { cd / && run-parts --report /etc/cron.daily; }`` ->
 ``cron-daily``; ``run-parts /etc/periodic/15min`` -> ``run-parts-15min``. Looked
-through (``importargv``): setup commands (``cd``, ``test``, ``echo``...), reserved
+through (``argv``): setup commands (``cd``, ``test``, ``echo``...), reserved
 words (``if``, ``then``...), variable assignments and wrappers (``nice``, ``flock
 LOCK``, ``timeout 60``, ``sudo -u U``, ``envdir DIR``, ``chpst``, ``setlock``...); a
 command string (``sh -c '…'``, ``su - U -c '…'``, ``flock LOCK -c '…'``) is read for

@@ -1,6 +1,6 @@
 """The validation gate: a repository directory in, every problem out.
 
-Orchestrates read (``repofiles``) -> parse (``manifest``) -> check values
+Orchestrates read (``files``) -> parse (``manifest``) -> check values
 (``validate``) -> check files (``scriptcheck``). ``cronsync validate`` and every sync
 run exactly this, so a repository's CI and the host agree.
 """
