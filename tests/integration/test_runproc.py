@@ -8,16 +8,20 @@ stdin) on stdout; the test reads it from the log that the real pump wrote.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from cronsync.core.logformat import plain_text
 from cronsync.run.masking import Masker
-from cronsync.run.process import ProcessResult, run_process
+from cronsync.run.process import ProcessResult, run_process, spawn
 from cronsync.run.pump import OutputPump
+
+NOBODY = 65534
 
 REPORT = """\
 import os, sys
@@ -88,6 +92,53 @@ def test_a_program_is_found_in_the_jobs_path_not_ours(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "found it" in output
     with pytest.raises(FileNotFoundError):
         run(tmp_path, ["only-in-the-jobs-path"], tmp_path, {"PATH": "/usr/bin:/bin"})
+
+
+def test_a_path_folder_the_user_cannot_search_does_not_hide_not_found() -> None:
+    """A missing program is not found (exit 127 in the shim), as a shell says, even when a
+    folder of PATH cannot be searched by the job's user (its EACCES is not the answer);
+    a program in a later folder is still found. Run as nobody when we are root."""
+    base = Path(tempfile.mkdtemp(prefix="cronsync-path-"))  # reachable by nobody
+    try:
+        base.chmod(0o755)
+        locked = base / "locked"
+        locked.mkdir(mode=0o000)
+        tools = base / "tools"
+        tools.mkdir(mode=0o755)
+        (tools / "tool").write_text("#!/bin/sh\nexit 0\n")
+        (tools / "tool").chmod(0o755)
+        assert run_as_unprivileged(f"{locked}:{tools}:/usr/bin:/bin") == 0
+    finally:
+        (base / "locked").chmod(0o755)
+        shutil.rmtree(base)
+
+
+def run_as_unprivileged(path: str) -> int:
+    """In a forked child (as nobody when root): spawn a missing program, then ``tool``,
+    with ``PATH=path``. Exit 0 when the first is not found and the second runs."""
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        code = 9
+        try:
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+            try:
+                spawn(["no-such-program-for-cronsync"], "/", {"PATH": path})
+                code = 4
+            except FileNotFoundError:
+                child = spawn(["tool"], "/", {"PATH": path})
+                child.close_pipes()
+                code = os.waitpid(child.pid, 0)[1]
+            except PermissionError:
+                code = 3  # the locked folder's "Permission denied" instead of not found
+        except BaseException as exc:
+            os.write(2, f"child: {exc!r}\n".encode())
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WEXITSTATUS(status)
 
 
 def test_start_failures_are_the_errors_of_exec_and_leave_nothing_open(tmp_path: Path) -> None:

@@ -172,7 +172,9 @@ def _spawn_first(argv: Sequence[str], env: Mapping[str, str], actions: list[Any]
     """Spawn the first candidate of ``argv[0]`` that exists; return the pid."""
     candidates = _candidates(argv[0], env)
     if len(candidates) > 1:  # look first: each failed spawn costs a process
-        candidates = [path for path in candidates if os.path.exists(path)] or candidates[:1]
+        candidates = [path for path in candidates if os.path.exists(path)]
+        # On none of them (a PATH folder the user cannot search included): not found,
+        # as a shell says, and not that folder's "Permission denied".
     first_error: Optional[OSError] = None
     for path in candidates:
         try:
