@@ -6,7 +6,7 @@ alternating, as the shim writes them) and measures, in this one process:
 * parse     — reading the log and parsing it into lines (``logformat.read_lines`` in
               chunks), the floor any forwarder pays;
 * batch     — the same plus events and service-sized batches, nothing sent;
-* deliver   — ``cloudlogs.deliver`` to a moto server started here (real HTTP on
+* deliver   — ``cronsync.cloud.logs.deliver`` to a moto server started here (real HTTP on
               127.0.0.1), saving the resume position after every batch.
 
 It prints events per second and each figure's ratio to ``parse`` measured in the same

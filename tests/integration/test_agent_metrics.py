@@ -172,7 +172,7 @@ def test_metrics_clients_have_short_timeouts_and_one_attempt() -> None:
 def test_publish_gives_up_quickly_on_a_hanging_cloudwatch(
     hanging_endpoint: HangingEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What the shim calls after every run (runafter.after_run): the same signature."""
+    """What the shim calls after every run (cronsync.run.after.after_run): the same signature."""
     for key in [k for k in os.environ if k.startswith("AWS_")]:
         monkeypatch.delenv(key)
     credentials = tmp_path / "credentials"
@@ -249,7 +249,8 @@ def metered(synced: Sandbox) -> Sandbox:
 
 
 def counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
-    """Count the calls of ``view.<name>`` (what agentmetrics imports lazily)."""
+    """Count the calls of ``cronsync.host.view.<name>`` (what cronsync.agent.metrics imports
+    lazily)."""
     calls: list[int] = []
     real = getattr(view, name)
 

@@ -1,4 +1,4 @@
-"""fsutil against the real filesystem and a real second process."""
+"""cronsync.files (atomic, tree, lock) against the real filesystem and a real second process."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""runproc: what a started job gets (the same as ``subprocess.Popen(start_new_session=
+"""cronsync.run.process: what a started job gets (the same as ``subprocess.Popen(start_new_session=
 True, close_fds=True)`` would give it), with real processes and a real run log.
 
 The job reports its own view (session, descriptors, signal dispositions, directory,

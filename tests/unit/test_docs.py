@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from cronsync.core.schemadoc import schema_markdown
 from cronsync.repo.gate import check_repository
 
@@ -31,7 +29,8 @@ def test_status_document_follows_its_published_schema() -> None:
     import json
     from datetime import datetime, timezone
 
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema  # a test dependency: missing, this fails rather than skips
+
     from cronsync.core.state import AgentState, Installed, SyncRecord
     from cronsync.core.views import status_document
 

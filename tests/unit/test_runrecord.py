@@ -305,5 +305,15 @@ def test_release_format_the_readers_accept() -> None:
 
 def test_the_shim_starts_without_costly_standard_modules() -> None:
     costly = {"pathlib", "typing", "dataclasses", "subprocess", "selectors", "json"}
+    costly |= {"boto3", "botocore", "git", "watchdog"}  # not even a top-level import
     code = "import cronsync.cli.shim, cronsync.run.runner, cronsync.run.steps, cronsync.run.after"
     assert modules_loaded(code, costly) == []
+
+
+def test_the_aws_modules_import_boto3_only_when_a_client_is_made() -> None:
+    """The import contract lets these reach boto3 (inside functions): not at import time."""
+    code = (
+        "import cronsync.host.awsclients, cronsync.secrets.fetch, cronsync.secrets.aws, "
+        "cronsync.cloud.forward, cronsync.cloud.send, cronsync.cloud.metrics"
+    )
+    assert modules_loaded(code, {"boto3", "botocore", "git", "watchdog"}) == []

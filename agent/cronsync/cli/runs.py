@@ -238,7 +238,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
-_RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4}")  # runrecord.new_run_id's
+_RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4}")  # cronsync.run.record.new_run_id's
 
 
 def _log_dirs(config: Any, document: Mapping[str, Any], job: str) -> list[str]:

@@ -1,8 +1,9 @@
 """Cron's ``@`` macros: the table Debian's cron knows, and the advice for one it does not.
 
 Pure. ``unknown_macro_message`` is the error for a macro cron does not know, with the 5
-fields to write for another cron's ``@every 5m``. Shared by :mod:`cronsync.core.schedule`
-(which parses macros) and :mod:`cronsync.core.scheduletext` (which describes them).
+fields to write for another cron's ``@every 5m``. :mod:`cronsync.core.schedule` parses
+the macros with this table and raises that error; the English of schedules
+(:mod:`cronsync.core.scheduletext`) stays out of the parser's imports.
 """
 
 from __future__ import annotations

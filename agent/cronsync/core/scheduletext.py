@@ -1,15 +1,13 @@
-"""Cron schedules in English for people: descriptions and advice.
+"""Cron schedules in English for people: descriptions.
 
 Pure. ``describe`` names the times, then the days (by cron's day rule: when both day
 fields are restricted, a day matching either one runs), then the months, e.g.
-"every 15 minutes from 09:00 to 17:45 on Monday through Friday".
-``unknown_macro_message`` is the error for a macro cron does not know, with the 5 fields
-to write for another cron's ``@every 5m``.
+"every 15 minutes from 09:00 to 17:45 on Monday through Friday". The advice for a macro
+cron does not know is :mod:`cronsync.core.macros`'.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from cronsync.core.schedule import (
@@ -27,7 +25,6 @@ _DAY_WORDS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", 
 _LISTED_TIMES = 4  # up to this many times of day are listed even when they have a pattern
 _LISTED_HOURS = 8  # ... and up to this many hours at one minute when they have none
 _MAX_WINDOWS = 3  # "every minute from 09:00 to 09:59 and from 17:00 to 17:59"
-_INTERVAL = re.compile(r"(?:([0-9]{1,4})h)?(?:([0-9]{1,6})m)?(?:([0-9]{1,8})s)?", re.IGNORECASE)
 
 
 def describe(schedule: CronSchedule) -> str:

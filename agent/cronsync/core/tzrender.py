@@ -14,7 +14,7 @@ its own zone is shifted by the difference between the two zones' UTC offsets:
   than ``MAX_LINES`` lines;
 * otherwise (DST on either side, or no exact shift): a covering -- lines that fire at
   every host minute at which the job can be due, and more; the shim gates with
-  ``schedule.is_due`` in the job's zone.
+  ``tzrender.is_due`` in the job's zone.
 
 Offsets are sampled from a window of whole years around ``now`` (the year before to two
 years after), so the result depends on ``now``'s year only and is cached.

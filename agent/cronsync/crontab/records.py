@@ -31,8 +31,8 @@ class InventoryEntry:
             unknown).
         schedule: the time fields as written (blanks normalised), or a macro; ``""``
             for a line cron cannot read as an entry.
-        description: the schedule in English (``schedule.describe``); "never" when it
-            can never fire.
+        description: the schedule in English (``cronsync.core.scheduletext.describe``);
+            "never" when it can never fire.
         next_run: the next time cron starts it, in the host zone; None if never, at boot
             only, or not run at all.
         command: the command field as written (``%`` and ``\\%`` included), secrets

@@ -4,7 +4,7 @@
 ``jobwriter.JobModel`` by :func:`build_model`); ``importer`` writes it out and
 ``report`` turns it into MIGRATION.md and the ``--json`` document.
 :class:`KnownValues` holds every secret value found anywhere, which
-``importleaks.hide_known_values`` keeps out of everything written. Reading the parts
+``leaks.hide_known_values`` keeps out of everything written. Reading the parts
 of a crontab line is ``lines``.
 """
 

@@ -18,7 +18,7 @@ of one job in ``draft``):
   there. A value with ``$`` is kept as written (cron does not expand it).
 * what cron got wrong is kept and left for a person: a ``%`` that cut the command
   inside ``$( )`` or quotes, a line that is not valid UTF-8 (U+FFFD in the job).
-* names: ``importnames.distinct_names`` over every job of the import first, so that
+* names: ``names.distinct_names`` over every job of the import first, so that
   jobs of one program get the argument that tells them apart.
 * secrets (``secretscan``) in the command or the environment go to ``[secrets]`` under
   ``PREFIX/JOB-VARIABLE``; a value shared by several jobs is stored once.

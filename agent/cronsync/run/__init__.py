@@ -10,5 +10,6 @@ into the local log (``pump``, ``masking``), run records and their store (``recor
 On the shim's start-up path: nothing heavy at import time (no pathlib, typing, json,
 subprocess; boto3 only for a job that needs AWS).
 
-May import: ``cloud``, ``secrets``, ``host`` and below.
+May import: ``cloud``, ``secrets``, ``host`` and below, but never ``repo`` (git) or
+``agent``, not even through another part (a contract checks it).
 """
