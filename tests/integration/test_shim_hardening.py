@@ -506,7 +506,7 @@ def test_a_newer_release_format_is_refused_not_misread(box: ShimSandbox) -> None
 # --- 7. the recorded duration is the job's --------------------------------------------
 
 
-def test_the_duration_does_not_include_the_wait_for_cloudwatch(
+def test_the_duration_does_not_include_telling_the_broker(
     box: ShimSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     box.job("timed", 'schedule = "* * * * *"\nshell = "true"\n')
@@ -514,18 +514,16 @@ def test_the_duration_does_not_include_the_wait_for_cloudwatch(
     now = [1_800_000_000.0]
     seen: list[dict[str, Any]] = []
 
-    def finish(forwarder: Any) -> dict[str, Any]:
-        assert forwarder == "forwarder"
+    def end_shipping(run: Any) -> None:
         seen.append(box.last("timed"))  # the end is already recorded
-        now[0] += 10.0  # the wait for CloudWatch
-        return {"cloudwatch": {"delivered": True, "sent_events": 3, "error": None}}
+        now[0] += 10.0  # a slow broker
+        run.add_extra({"broker": "slow"})
 
-    monkeypatch.setattr(runner, "start_forwarder", lambda run, path: "forwarder")
-    monkeypatch.setattr(runner, "finish_forwarder", finish)
+    monkeypatch.setattr(runner, "end_shipping", end_shipping)
     assert run_job("timed", RunOptions(root=box.root, clock=lambda: now[0])) == 0
     record = box.last("timed")
     assert record["duration"] == 0.0 and record["ended"] == record["started"]
-    assert record["extra"]["cloudwatch"]["sent_events"] == 3
+    assert record["extra"]["broker"] == "slow"
     assert seen[0]["status"] == "succeeded" and seen[0]["duration"] == 0.0
 
 

@@ -311,9 +311,11 @@ def test_the_shim_starts_without_costly_standard_modules() -> None:
 
 
 def test_the_aws_modules_import_boto3_only_when_a_client_is_made() -> None:
-    """The import contract lets these reach boto3 (inside functions): not at import time."""
+    """The broker's AWS modules reach boto3 inside functions, not at import time (the
+    agent's and the CLI's start-up stay quick; the shim reaches none of them at all)."""
     code = (
         "import cronsync.host.awsclients, cronsync.secrets.fetch, cronsync.secrets.aws, "
-        "cronsync.cloud.forward, cronsync.cloud.send, cronsync.cloud.metrics"
+        "cronsync.cloud.forward, cronsync.cloud.send, cronsync.cloud.metrics, "
+        "cronsync.broker.daemon, cronsync.cli.broker"
     )
     assert modules_loaded(code, {"boto3", "botocore", "git", "watchdog"}) == []

@@ -5,8 +5,9 @@ to normal on the first success); a file watch that catches an edit of the instal
 files within a second and a periodic full comparison of the release; SIGHUP or
 ``cronsync sync --now`` syncs at once; SIGTERM finishes the current step and exits.
 Every cycle publishes a heartbeat and the sync, drift and staleness metrics, and
-delivers spooled job output to CloudWatch in the background. One failed cycle never
-stops the agent.
+delivers spooled job output to CloudWatch in the background. It also serves the broker
+(:mod:`cronsync.broker`): job users' secrets and live shipping of their output. One
+failed cycle never stops the agent.
 
 Requests (signals, the control socket, the file watch) only set a flag and write a
 byte to a self-pipe; all the work happens in the main thread, one step at a time. The
@@ -35,6 +36,7 @@ from cronsync.core.errors import CronsyncError, LockBusyError
 
 if TYPE_CHECKING:
     from cronsync.agent.metrics import AgentMetrics
+    from cronsync.broker.daemon import BrokerDaemon
     from cronsync.core.state import SyncRecord
     from cronsync.host.config import AgentConfig
     from cronsync.host.sync import SyncOutcome
@@ -283,12 +285,15 @@ class Agent:
         write_agent_file(paths.state_dir / AGENT_FILE, self.config)
         server = ControlServer(paths.state_dir / SOCKET_NAME, self.sync_and_wait)
         server.start()
+        broker = self._start_broker()
         self._start_watcher()
         _log(f"started (pid {os.getpid()}, every {self.config.agent.interval}s)")
         try:
             self._loop()
         finally:
             server.stop()
+            if broker is not None:
+                broker.stop()
             if self.watcher is not None:
                 self.watcher.stop()
             with self._lock:
@@ -297,6 +302,19 @@ class Agent:
             self.metrics.stop()  # at most ~2 s: its thread is a daemon
             _log("stopped")
         return 0
+
+    def _start_broker(self) -> Optional[BrokerDaemon]:
+        """Serve the broker (job secrets, shipping job output) beside the loop; without
+        it the agent still syncs, and says why."""
+        from cronsync.broker.daemon import BrokerDaemon
+
+        broker = BrokerDaemon(self.config, log=lambda line: _log(f"broker: {line}"))
+        try:
+            broker.start()
+        except CronsyncError as exc:
+            _log(f"broker not served: {exc.message}")
+            return None
+        return broker
 
     def _start_watcher(self) -> None:
         from cronsync.agent.watch import DriftWatcher

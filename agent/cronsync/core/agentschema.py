@@ -245,8 +245,40 @@ AGENT_FIELDS = (
                 "credentials_file",
                 STRING,
                 "A shared credentials file for hosts outside AWS (an absolute path, "
-                "readable by the jobs' users).",
+                "owned by root, mode 0600: only the agent and the broker read it; "
+                "anything wider is refused).",
                 '"/etc/cronsync/aws-credentials"',
+            ),
+            Field(
+                "metadata_endpoint",
+                STRING,
+                "The instance metadata service as `cronsync doctor` probes it "
+                "(HOST:PORT): job users must not reach it.",
+                '"169.254.169.254:80"',
+                default="169.254.169.254:80",
+            ),
+        ),
+    ),
+    Field(
+        "broker",
+        TABLE,
+        "The broker: hands each job user its own jobs' AWS secrets, ships job output "
+        "and metrics (served by `cronsync agent`, or `cronsync broker`).",
+        fields=(
+            Field(
+                "socket",
+                STRING,
+                "Its Unix socket (below paths.root; cronsync-run connects to it).",
+                '"/run/cronsync/broker.sock"',
+                default="/run/cronsync/broker.sock",
+            ),
+            Field(
+                "idle_exit",
+                DURATION,
+                "A socket-activated `cronsync broker` exits after this long without "
+                "requests or running jobs (systemd starts it again on the next).",
+                '"5m"',
+                default="5m",
             ),
         ),
     ),

@@ -81,6 +81,7 @@ def runtime_settings(config: AgentConfig) -> dict[str, Any]:
         "secrets": {"backend": run.secrets_backend, "file": run.secrets_file},
         "logs": {"cloudwatch": run.logs_cloudwatch},
         "metrics": {"cloudwatch": run.metrics_cloudwatch},
+        "broker": {"socket": str(config.broker.socket)},
         "aws": {
             "region": run.aws.region,
             "endpoint_url": run.aws.endpoint_url,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,9 @@ MAX_CONFIG_BYTES = 1024 * 1024
 CONFIG_ENV = "CRONSYNC_CONFIG"
 CRON_DIR = "/etc/cron.d"
 DEFAULT_CRON_FILE = "/etc/cron.d/cronsync"
+DEFAULT_BROKER_SOCKET = "/run/cronsync/broker.sock"
+DEFAULT_METADATA_ENDPOINT = "169.254.169.254:80"
+HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
 CRON_FILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 BRANCH_NAME = re.compile(r"(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![./])")
 SHIM_PATH = re.compile(r"/[A-Za-z0-9._/+-]+")
@@ -116,6 +120,15 @@ class AgentSettings:
 
 
 @dataclass(frozen=True)
+class BrokerSettings:
+    """The broker: its socket (below the root) and a socket-activated broker's idle
+    time before it exits (seconds)."""
+
+    socket: Path = Path(DEFAULT_BROKER_SOCKET)
+    idle_exit: int = 300
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     """The parsed agent config of one host."""
 
@@ -131,6 +144,8 @@ class AgentConfig:
     paths: Paths
     run: RunSettings = field(default_factory=RunSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
+    broker: BrokerSettings = field(default_factory=BrokerSettings)
+    metadata_endpoint: str = DEFAULT_METADATA_ENDPOINT
 
 
 def config_path(explicit: Optional[str]) -> Path:
@@ -238,6 +253,12 @@ def _logic_problems(doc: Located, data: Mapping[str, Any]) -> list[Problem]:
         value = data.get(table, {}).get(key)
         if value is not None and parse_duration(value) == 0:
             problems.append(doc.problem(f"{table}.{key}", "must be longer than 0s"))
+    socket = data.get("broker", {}).get("socket", DEFAULT_BROKER_SOCKET)
+    if not socket.startswith("/") or any(ord(char) < 32 for char in socket):
+        problems.append(doc.problem("broker.socket", f"{socket!r} is not an absolute path"))
+    endpoint = data.get("aws", {}).get("metadata_endpoint", DEFAULT_METADATA_ENDPOINT)
+    if not HOST_PORT.fullmatch(endpoint):
+        problems.append(doc.problem("aws.metadata_endpoint", f"{endpoint!r} is not HOST:PORT"))
     zone = data.get("host", {}).get("timezone")
     if zone is not None and not is_known_zone(zone):
         problems.append(doc.problem("host.timezone", f"unknown time zone {zone!r}"))
@@ -289,6 +310,17 @@ def _build(path: Path, data: Mapping[str, Any]) -> AgentConfig:
         paths=Paths(root=root, cron_file=cron_file),
         run=_run_settings(data, root),
         agent=_agent_settings(data.get("agent", {})),
+        broker=_broker_settings(data.get("broker", {}), root),
+        metadata_endpoint=data.get("aws", {}).get("metadata_endpoint", DEFAULT_METADATA_ENDPOINT),
+    )
+
+
+def _broker_settings(table: Mapping[str, Any], root: Path) -> BrokerSettings:
+    socket = table.get("socket", DEFAULT_BROKER_SOCKET)
+    idle = table.get("idle_exit")
+    return BrokerSettings(
+        socket=root / socket.lstrip("/"),
+        idle_exit=parse_duration(idle) if idle is not None else BrokerSettings.idle_exit,
     )
 
 
@@ -346,4 +378,36 @@ def load_config(explicit: Optional[str] = None) -> AgentConfig:
         raise ConfigError(f"cannot read agent config {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"agent config {path} is not UTF-8 text") from exc
-    return parse_config(path, text)
+    config = parse_config(path, text)
+    check_credentials_file(config)
+    return config
+
+
+def check_credentials_file(config: AgentConfig) -> None:
+    """Refuse an ``aws.credentials_file`` that anyone but its owner could read or
+    write, or whose owner is not root (or, for an unprivileged sandbox, this user):
+    job users must hold no AWS credentials.
+
+    Raises:
+        ConfigError: the file is missing, not a regular file, or too open.
+    """
+    credentials = config.run.aws.credentials_file
+    if credentials is None:
+        return
+    where = f"invalid agent config: {config.path}: aws.credentials_file: {credentials}"
+    try:
+        info = os.stat(credentials)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{where} does not exist") from exc
+    except OSError as exc:
+        raise ConfigError(f"{where}: {exc.strerror}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{where} is not a regular file")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077 or info.st_uid not in (0, os.geteuid()):
+        owner = "root" if os.geteuid() == 0 else "root or you"
+        raise ConfigError(
+            f"{where} is mode {mode:04o}, owner uid {info.st_uid}: it must be owned by "
+            f"{owner} with mode 0600 (job users must hold no AWS credentials; "
+            f"chmod 600 {credentials})"
+        )

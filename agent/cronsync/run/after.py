@@ -1,8 +1,8 @@
-"""The shim's work around a run's record: forwarding its log, ending it on failure,
-and what follows every run (metrics and retention).
+"""The shim's work around a run's record: handing its output and metrics to the
+broker through the spool, ending it on failure, and retention after every run.
 
-None of it changes the run's result: forwarding and the after-run steps are best
-effort, and say what went wrong in the record's ``extra`` or on the shim's stderr.
+None of it changes the run's result: shipping and the after-run steps are best effort,
+and say what went wrong in the record's ``extra`` or on the shim's stderr.
 
 On the shim's start-up path: no pathlib, dataclasses or typing at import time.
 """
@@ -12,66 +12,113 @@ from __future__ import annotations
 import os
 
 from cronsync.files.paths import path_str
-from cronsync.run.record import ERROR, RUNNING, SKIPPED, SUCCEEDED
+from cronsync.run.record import ERROR, RUNNING
 from cronsync.run.store import prune_runs
 
 # Annotations only: the shim's start-up imports neither typing nor pathlib (nor
 # dataclasses), so not `typing.TYPE_CHECKING` either.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from cronsync.run.context import JobRun
 
-FORWARD_DEADLINE = 10.0  # seconds the shim waits at the end for CloudWatch, at most
 
+def start_shipping(run: JobRun, log_path: str) -> None:
+    """Set up the run's delivery when the host ships output or metrics to CloudWatch:
+    its pending file beside the log (the spool), then a word to the broker, which
+    forwards the log while it grows. The job's user holds no AWS credentials: the
+    broker (root) does the sending.
 
-def start_forwarder(run: JobRun, log_path: str) -> Any:
-    """Start forwarding the run's log to CloudWatch, when the host does.
-
-    Never fails the run: when forwarding cannot be set up (the pending file cannot be
-    written, boto3 is missing...), the run goes on unforwarded and its record says why
-    in ``extra.cloudwatch``.
+    Never fails the run: when the pending file cannot be written, the run goes on
+    unforwarded; when the broker is not there, everything stays in the spool for it or
+    ``cronsync flush``. The record's ``extra.cloudwatch`` says which.
     """
-    if not (run.settings.get("logs") or {}).get("cloudwatch"):
-        return None
-    try:
-        from pathlib import Path
+    logs, metrics = _shipped(run)
+    if not (logs or metrics):
+        return
+    from cronsync.core.brokerwire import STARTED
+    from cronsync.run.broker import notify, socket_path
 
-        from cronsync.cloud.forward import start_forwarding, stream_name
-
-        stream = stream_name(run.record.host, run.job.name, run.run_id)
-        forwarder = start_forwarding(
-            run.settings, Path(run.runs_dir), run.job.name, run.run_id, Path(log_path)
-        )
-    except Exception as exc:
-        run.save(
-            run.record.finished(
-                extra={
-                    **run.record.extra,
+    run.broker_socket = socket_path(run.settings, path_str(run.options.root))
+    if logs:
+        try:
+            stream = _save_pending(run, log_path)
+        except Exception as exc:
+            run.add_extra(
+                {
                     "cloudwatch": {
                         "forwarded": False,
-                        "delivered": False,
                         "error": f"not forwarded: {describe_error(exc)}",
-                    },
+                    }
                 }
             )
-        )
-        return None
-    run.save(run.record.finished(cloudwatch_stream=stream))
-    return forwarder
+        else:
+            run.pending_file = path_str(run.runs_dir, run.job.name, "pending", f"{run.run_id}.json")
+            run.save(run.record.finished(cloudwatch_stream=stream))
+    problem = notify(run.broker_socket, STARTED, run.job.name, run.run_id)
+    if problem:
+        run.add_extra({"broker": f"not shipping live: {problem}"})
 
 
-def finish_forwarder(forwarder: Any) -> dict[str, Any]:
-    """Give the forwarder its last seconds; what to add to the record's ``extra``."""
-    if forwarder is None:
-        return {}
+def _shipped(run: JobRun) -> tuple[bool, bool]:
+    """Whether the host ships (output, metrics) to CloudWatch."""
+    logs = bool((run.settings.get("logs") or {}).get("cloudwatch"))
+    return logs, bool((run.settings.get("metrics") or {}).get("cloudwatch"))
+
+
+def _save_pending(run: JobRun, log_path: str) -> str:
+    """Write the run's pending delivery; return its CloudWatch stream."""
+    from pathlib import Path
+
+    from cronsync.cloud.spool import Pending, pending_path, save_pending, stream_name
+
+    stream = stream_name(run.record.host, run.job.name, run.run_id)
+    path = pending_path(Path(run.runs_dir), run.job.name, run.run_id)
+    group = str(run.settings.get("log_group"))
+    save_pending(path, Pending(log_path, group, stream))
+    return stream
+
+
+def end_shipping(run: JobRun) -> None:
+    """Tell the broker the run ended (it delivers the rest and publishes the run's
+    metrics). When it cannot be told, mark the pending delivery finished, so flush
+    delivers the whole log without waiting for it to go stale. Best effort."""
+    if run.broker_socket is None:
+        return
+    from cronsync.core.brokerwire import ENDED
+    from cronsync.run.broker import notify
+
+    problem = notify(run.broker_socket, ENDED, run.job.name, run.run_id)
+    if not problem:
+        return
+    note = f"not shipped at the end: {problem}; the spool keeps it for cronsync flush"
+    if run.pending_file is not None:
+        try:
+            _mark_finished(run.pending_file)
+        except Exception as exc:
+            note += f" (pending file not marked finished: {describe_error(exc)})"
+    run.add_extra({"broker": note})
+
+
+def _mark_finished(pending_file: str) -> None:
+    """Mark the pending delivery finished, under its log's delivery lock (skipped when
+    a delivery holds the lock: it marks the run finished itself once it goes stale)."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from cronsync.cloud.logreader import try_lock
+    from cronsync.cloud.spool import load_pending, save_pending
+
+    pending = load_pending(Path(pending_file))
+    if pending is None or pending.finished:
+        return
+    fd = os.open(pending.log_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        from cronsync.cloud.forward import finish_forwarding
-
-        return finish_forwarding(forwarder, FORWARD_DEADLINE)
-    except Exception as exc:
-        return {"cloudwatch": {"delivered": False, "error": describe_error(exc)}}
+        if try_lock(fd):
+            current = load_pending(Path(pending_file))
+            if current is not None and not current.finished:
+                save_pending(Path(pending_file), replace(current, finished=True))
+    finally:
+        os.close(fd)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -87,13 +134,8 @@ def describe_error(exc: BaseException) -> str:
 
 
 def after_run(run: JobRun) -> None:
-    """Metrics and retention: best effort, never changing the run's result."""
-    try:
-        _publish_metrics(run)
-    except Exception as exc:
-        print(
-            f"cronsync-run: metrics not published: {describe_error(exc)}", file=run.options.stderr
-        )
+    """Retention: best effort, never changing the run's result (the run's metrics are
+    the broker's to publish, see :func:`end_shipping`)."""
     try:
         prune_runs(
             run.runs_dir,
@@ -105,20 +147,6 @@ def after_run(run: JobRun) -> None:
         )
     except Exception as exc:
         print(f"cronsync-run: old runs not pruned: {describe_error(exc)}", file=run.options.stderr)
-
-
-def _publish_metrics(run: JobRun) -> None:
-    record = run.record
-    if record.status != SKIPPED and (run.settings.get("metrics") or {}).get("cloudwatch"):
-        from cronsync.cloud.metrics import job_metrics, publish
-
-        metrics = job_metrics(record.status == SUCCEEDED, record.duration, record.timed_out)
-        # per job, and per host (what the shipped alarms watch: one alarm per host)
-        problem = publish(
-            run.settings, metrics, {"Host": record.host, "Job": record.job}, host_level=True
-        )
-        if problem:
-            print(f"cronsync-run: {problem}", file=run.options.stderr)
 
 
 def _pending_runs(run: JobRun) -> frozenset[str]:

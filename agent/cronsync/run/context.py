@@ -101,6 +101,9 @@ class JobRun:
         self.log_dir = path_str(
             settings.get("log_dir") or path_str(options.root, "var/log/cronsync")
         )
+        # set when the run's output or metrics go through the broker (run.after)
+        self.broker_socket: Optional[str] = None
+        self.pending_file: Optional[str] = None
         now = options.clock()
         self.run_id = new_run_id(now)
         self.started = now

@@ -142,6 +142,7 @@ def _settings_problem(settings: Any) -> Optional[str]:
         ("logs", "a table", lambda v: isinstance(v, dict)),
         ("metrics", "a table", lambda v: isinstance(v, dict)),
         ("aws", "a table", lambda v: isinstance(v, dict)),
+        ("broker", "a table", lambda v: isinstance(v, dict)),
     )
     for key, what, check in checks:
         value = settings.get(key)

@@ -1,8 +1,9 @@
 """The shim's steps for one run of one job (``cronsync-run JOB``).
 
 read the job from ``current`` -> time-zone gate -> concurrency lock -> jitter ->
-secrets (fail closed) -> run with timeout, output masked into the local log and
-forwarded to CloudWatch -> success check -> run record -> metrics -> retention.
+secrets (fail closed; AWS ones from the broker) -> run with timeout, output masked
+into the local log (the spool the broker ships to CloudWatch) -> success check -> run
+record -> the broker told the run ended (it publishes the metrics) -> retention.
 
 Exit status: the job's own code (128+N when a signal ended it); 125 when cronsync
 could not find or read the job, or failed itself (its run record then says why), 126
@@ -10,8 +11,8 @@ when its secrets were unavailable or its program not executable, 127 when its pr
 does not exist. A skipped run (previous one still going) or a run gated out by its time
 zone exits 0. No other code of cronsync's own ever leaks out of the shim.
 
-The steps before the process are :mod:`cronsync.run.steps`'; forwarding, ending the
-record on failure, metrics and retention are :mod:`cronsync.run.after`'s.
+The steps before the process are :mod:`cronsync.run.steps`'; shipping, ending the
+record on failure and retention are :mod:`cronsync.run.after`'s.
 """
 
 from __future__ import annotations
@@ -20,13 +21,7 @@ import contextlib
 import sys
 
 from cronsync.core.logformat import CRONSYNC, ERR, OUT
-from cronsync.run.after import (
-    after_run,
-    describe_error,
-    end_failed,
-    finish_forwarder,
-    start_forwarder,
-)
+from cronsync.run.after import after_run, describe_error, end_failed, end_shipping, start_shipping
 from cronsync.run.context import JobRun, RunOptions
 from cronsync.run.jobspec import EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SHIM, ShimError
 from cronsync.run.masking import Masker
@@ -117,7 +112,7 @@ def _run_locked(run: JobRun, lock: JobLock) -> int:
     log_path, log = open_run_log(run)
     try:
         run.save(run.record.finished(log=log_path))
-        forwarder = start_forwarder(run, log_path)
+        start_shipping(run, log_path)
     except BaseException:
         log.close()
         raise
@@ -157,11 +152,10 @@ def _run_locked(run: JobRun, lock: JobLock) -> int:
             check_exit_code=check,
         )
     except BaseException:
-        if forwarder is not None:  # what was logged still gets its chance, then the error
-            with contextlib.suppress(Exception):
-                run.add_extra(finish_forwarder(forwarder))
+        with contextlib.suppress(Exception):  # what was logged still ships, then the error
+            end_shipping(run)
         raise
-    run.add_extra(finish_forwarder(forwarder))
+    end_shipping(run)
     return code
 
 

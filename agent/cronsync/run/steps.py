@@ -22,7 +22,7 @@ from cronsync.run.store import read_record, write_record
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import BinaryIO, Optional
+    from typing import Any, BinaryIO, Optional
 
     from cronsync.run.context import JobRun, RunOptions
     from cronsync.run.jobspec import JobSpec, Release
@@ -99,21 +99,39 @@ def job_environment(run: JobRun, secret_values: Mapping[str, str]) -> dict[str, 
 
 
 def fetch_job_secrets(run: JobRun) -> dict[str, str]:
+    """Return the job's secrets: from the broker (the AWS backend: the job's user holds
+    no AWS credentials) or from the user's own file.
+
+    Raises:
+        ShimError: any secret is unavailable, the broker refused or is unreachable
+            (exit 126: the job must not start).
+    """
     refs = run.job.raw.get("secrets") or []
     if not refs:
         return {}
-    from cronsync.host.awsclients import AwsSettings
-    from cronsync.secrets.fetch import SecretsUnavailable, fetch_secrets
-
     backend = run.settings.get("secrets") or {}
+    if backend.get("backend") == "aws":
+        from cronsync.core.errors import CronsyncError
+        from cronsync.run.broker import fetch_secrets as from_broker
+        from cronsync.run.broker import socket_path
+
+        try:
+            return from_broker(socket_path(run.settings, path_str(run.options.root)), run.job.name)
+        except CronsyncError as exc:
+            raise ShimError(exc.message, EXIT_CANNOT_RUN) from exc
+    from cronsync.secrets.file import fetch_file
+    from cronsync.secrets.resolve import SecretsUnavailable, resolve_secrets
+
+    kind = backend.get("backend", "file")
+    path = str(backend.get("file", "")).replace("{user}", run.record.user)
+
+    def fetch(wanted: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        if kind != "file":
+            return dict.fromkeys(wanted, f"unknown secrets backend {kind!r}")
+        return fetch_file(wanted, path)
+
     try:
-        return fetch_secrets(
-            refs,
-            str(backend.get("backend", "file")),
-            file_template=str(backend.get("file", "")),
-            user=run.record.user,
-            aws=AwsSettings.from_json(run.settings.get("aws") or {}),
-        )
+        return resolve_secrets(refs, fetch)
     except SecretsUnavailable as exc:
         raise ShimError(str(exc), EXIT_CANNOT_RUN) from exc
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from cronsync.host.awsclients import AwsSettings, make_client
 from cronsync.secrets.outcome import (
@@ -47,7 +47,13 @@ class AwsStore:
     single: Callable[[Any, str], Outcome]
 
 
-def fetch_aws_store(store: AwsStore, names: list[str], aws: AwsSettings) -> dict[str, Outcome]:
+# Makes (or hands out a warm) client for a service name: the broker keeps one per service.
+ClientSource = Callable[[str], Any]
+
+
+def fetch_aws_store(
+    store: AwsStore, names: list[str], aws: AwsSettings, clients: Optional[ClientSource] = None
+) -> dict[str, Outcome]:
     """Fetch ``names`` from one AWS store.
 
     A denied (or otherwise refused) batch call falls back to one call per id: an IAM
@@ -59,6 +65,7 @@ def fetch_aws_store(store: AwsStore, names: list[str], aws: AwsSettings) -> dict
         store: how to fetch the store's ids (one of :data:`AWS_STORES`).
         names: the ids (names or ARNs) to fetch.
         aws: where to reach AWS.
+        clients: where the client comes from (None: a new one from ``aws``).
 
     Returns:
         Each id's stored value, or the reason it failed.
@@ -67,7 +74,7 @@ def fetch_aws_store(store: AwsStore, names: list[str], aws: AwsSettings) -> dict
 
     results: dict[str, Outcome] = {}
     try:
-        client = make_client(store.service, aws)
+        client = clients(store.service) if clients else make_client(store.service, aws)
         use_batch = hasattr(client, store.batch_op)
         for start in range(0, len(names), store.chunk):
             chunk = names[start : start + store.chunk]

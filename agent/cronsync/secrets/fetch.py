@@ -1,77 +1,28 @@
-"""Fetch a job's secrets for the shim: Secrets Manager, SSM Parameter Store, or a TOML file.
+"""Fetch a job's secrets from a named backend: Secrets Manager and SSM Parameter Store
+(what the broker serves), or a TOML file (what the shim reads itself).
 
-References come from jobs.json (``env``, ``store``, ``name``, ``key``). Fail closed: any
-reference that cannot be resolved stops the job, and :class:`SecretsUnavailable` lists
-every one with a short reason for the run record. Values never appear in a reason, a
-message or a repr. boto3 is imported only for AWS references, tomllib only for the file.
-The backends are :mod:`cronsync.secrets.file` and :mod:`cronsync.secrets.aws`, each
-imported only when used.
+Resolving the references is :mod:`cronsync.secrets.resolve`'s; this module picks the
+backend and imports it only when it is used (boto3 only for AWS references).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional
 
-from cronsync.core import fastjson
-from cronsync.core.errors import CronsyncError
-from cronsync.core.model import SecretRef
 from cronsync.host.awsclients import AwsSettings
-from cronsync.secrets.outcome import (
-    INVALID_VALUE,
-    SECRETS_MANAGER,
-    SSM,
-    SSM_PREFIX,
-    Key,
-    Outcome,
-    Stored,
+from cronsync.secrets.outcome import SECRETS_MANAGER, SSM, Key, Outcome
+from cronsync.secrets.resolve import (
+    SecretFailure,
+    SecretsUnavailable,
+    reference_text,
+    resolve_secrets,
 )
 
+if TYPE_CHECKING:
+    from cronsync.secrets.aws import ClientSource
 
-@dataclass(frozen=True)
-class SecretFailure:
-    """One reference that could not be resolved.
-
-    Attributes:
-        env: the variable the job would have received.
-        reference: the reference as written ("batch-prod/db#password", "ssm:/x").
-        reason: why, never a value ("not found", "access denied", "unreachable",
-            "cannot decrypt", "not JSON", "no key 'k' in the secret", ...).
-    """
-
-    env: str
-    reference: str
-    reason: str
-
-    def format(self) -> str:
-        """Return ``ENV (reference): reason``."""
-        return f"{self.env} ({self.reference}): {self.reason}"
-
-    def as_dict(self) -> dict[str, str]:
-        """Return the failure as a JSON-ready dict (for the run record)."""
-        return {"env": self.env, "reference": self.reference, "reason": self.reason}
-
-
-class SecretsUnavailable(CronsyncError):
-    """At least one of a job's secrets could not be fetched; the job must not start.
-
-    Args:
-        failures: every reference that failed, in the job's order.
-    """
-
-    def __init__(self, failures: Sequence[SecretFailure]) -> None:
-        self.failures = tuple(failures)
-        noun = "secret" if len(self.failures) == 1 else "secrets"
-        details = "; ".join(failure.format() for failure in self.failures)
-        super().__init__(f"cannot fetch {len(self.failures)} {noun}: {details}")
-
-
-def reference_text(ref: SecretRef) -> str:
-    """Return a reference as a person wrote it: ``name#key`` or ``ssm:/path``."""
-    prefix = SSM_PREFIX if ref.store == SSM else ""
-    suffix = f"#{ref.key}" if ref.key is not None else ""
-    return f"{prefix}{ref.name}{suffix}"
+__all__ = ["SecretFailure", "SecretsUnavailable", "fetch_secrets", "reference_text"]
 
 
 def fetch_secrets(
@@ -81,6 +32,7 @@ def fetch_secrets(
     file_template: str,
     user: str,
     aws: AwsSettings,
+    clients: Optional[ClientSource] = None,
 ) -> dict[str, str]:
     """Fetch the values of a job's secret references.
 
@@ -90,6 +42,8 @@ def fetch_secrets(
         file_template: the file backend's path, ``{user}`` standing for ``user``.
         user: the job's user.
         aws: where to reach AWS (aws backend only).
+        clients: where AWS clients come from (None: new ones from ``aws``; the broker
+            passes its warm ones).
 
     Returns:
         Environment variable -> value, for every reference (empty for no references,
@@ -98,45 +52,21 @@ def fetch_secrets(
     Raises:
         SecretsUnavailable: any reference failed; it lists every one that did.
     """
-    parsed = [_parse_ref(raw) for raw in refs]
-    wanted = {(ref.store, ref.name) for ref in parsed if isinstance(ref, SecretRef)}
-    stored = _fetch(sorted(wanted), backend, file_template.replace("{user}", user), aws)
-    values: dict[str, str] = {}
-    failures: list[SecretFailure] = []
-    for ref in parsed:
-        if isinstance(ref, SecretFailure):
-            failures.append(ref)
-            continue
-        outcome = _select(stored[(ref.store, ref.name)], ref.key)
-        if isinstance(outcome, Stored):
-            values[ref.env] = outcome.value
-        else:
-            failures.append(SecretFailure(ref.env, reference_text(ref), outcome))
-    if failures:
-        raise SecretsUnavailable(failures)
-    return values
+    path = file_template.replace("{user}", user)
+    return resolve_secrets(refs, lambda wanted: _fetch(wanted, backend, path, aws, clients))
 
 
-def _parse_ref(raw: Mapping[str, Any]) -> Union[SecretRef, SecretFailure]:
-    """Return the reference a jobs.json entry holds, or why it is unusable."""
-    env, store, name, key = (raw.get(field) for field in ("env", "store", "name", "key"))
-    if not isinstance(env, str) or not isinstance(name, str) or not name:
-        return SecretFailure(str(env), str(name), "invalid reference")
-    if key is not None and not isinstance(key, str):
-        return SecretFailure(env, name, "invalid reference")
-    ref = SecretRef(env, str(store), name, key)
-    if store not in (SECRETS_MANAGER, SSM):
-        return SecretFailure(env, reference_text(ref), f"unknown secret store {store!r}")
-    return ref
-
-
-def _fetch(wanted: list[Key], backend: str, path: str, aws: AwsSettings) -> dict[Key, Outcome]:
-    """Fetch each (store, name) once from ``backend``; nothing at all when none.
+def _fetch(
+    wanted: list[Key],
+    backend: str,
+    path: str,
+    aws: AwsSettings,
+    clients: Optional[ClientSource] = None,
+) -> dict[Key, Outcome]:
+    """Fetch each (store, name) once from ``backend`` (called only with some ids).
 
     Each backend's module is imported only when it is used.
     """
-    if not wanted:
-        return {}
     if backend == "file":
         from cronsync.secrets.file import fetch_file
 
@@ -148,48 +78,7 @@ def _fetch(wanted: list[Key], backend: str, path: str, aws: AwsSettings) -> dict
         for store in (SECRETS_MANAGER, SSM):
             names = [name for kind, name in wanted if kind == store]
             if names:
-                fetched = fetch_aws_store(AWS_STORES[store], names, aws)
+                fetched = fetch_aws_store(AWS_STORES[store], names, aws, clients)
                 results.update(((store, name), outcome) for name, outcome in fetched.items())
         return results
     return dict.fromkeys(wanted, f"unknown secrets backend {backend!r}")
-
-
-def _select(outcome: Outcome, key: Optional[str]) -> Outcome:
-    """Return the env value a stored secret gives for ``key`` (None: the whole secret).
-
-    A key indexes a table (file backend) or a string holding a JSON object.
-    Non-string values become their JSON text.
-    """
-    if not isinstance(outcome, Stored):
-        return outcome
-    value = outcome.value
-    if key is not None:
-        if isinstance(value, str):
-            try:
-                value = fastjson.loads(value)
-            except (ValueError, RecursionError):
-                return "not JSON"
-        if not isinstance(value, dict):
-            return "not a JSON object"
-        if key not in value:
-            return f"no key {key!r} in the secret"
-        value = value[key]
-    return _env_value(value)
-
-
-def _env_value(value: Any) -> Outcome:
-    """Return ``value`` as text an environment variable can hold, else "invalid value"."""
-    if not isinstance(value, str):
-        import json  # rare (a table or number in a secrets file), so not at start-up
-
-        try:
-            value = json.dumps(value)
-        except (TypeError, ValueError):  # a TOML date, say
-            return INVALID_VALUE
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate from a JSON escape
-        return INVALID_VALUE
-    if "\x00" in value:  # execve cannot pass it
-        return INVALID_VALUE
-    return Stored(value)

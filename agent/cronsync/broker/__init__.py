@@ -1,0 +1,11 @@
+"""The broker: the privileged side of a job's run, on a Unix socket.
+
+Owns the socket and the caller's kernel-reported identity (``listener``), the rule of
+who may ask what (``access``: a job's secrets go only to a caller whose uid is that
+job's user in the installed release), serving the requests (``service``) and shipping
+job output and metrics from the local spool (``outbox``). Served by ``cronsync agent``
+or alone by ``cronsync broker`` (socket-activated by systemd). Never writes a secret's
+value to disk or to a log.
+
+May import: ``run`` (the installed release, run records) and below.
+"""
