@@ -86,8 +86,10 @@ def test_cfn_lint_reports_nothing() -> None:
         ),
         # a warning: the log group retained on delete but not on replacement
         ("    UpdateReplacePolicy: Retain\n", "", "Warning", "UpdateReplacePolicy"),
+        # an error in the metadata options: IMDSv2 is "required", nothing else
+        ("HttpTokens: required\n", "HttpTokens: mandatory\n", "Error", "mandatory"),
     ],
-    ids=["error", "warning"],
+    ids=["error", "warning", "metadata-options"],
 )
 def test_cfn_lint_catches_a_broken_copy(
     tmp_path: Path, old: str, new: str, level: str, needle: str
@@ -263,9 +265,43 @@ def test_policy_is_least_privilege(template: dict[str, Any]) -> None:
     assert set(kms["Condition"]["StringEquals"]) == {"kms:ViaService"}
 
     # the managed SSM policy allows GetParameter(s) on "*": our deny takes it back
-    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    (deny,) = [s for s in statements if s["Effect"] == "Deny" and s["Action"] != "*"]
     assert set(_as_list(deny["Action"])) == {"ssm:GetParameter", "ssm:GetParameters"}
     assert deny["NotResource"][0] == {"Fn::Sub": resources_of("ssm:GetParameter")[0]}
+
+
+def test_instances_require_imdsv2_with_hop_limit_1(template: dict[str, Any]) -> None:
+    resources = list(template["Resources"].items())
+    for name, body in resources[:]:
+        if name.startswith("Fn::ForEach::"):  # [identifier, collection, fragment]
+            resources += list(body[2].items())
+    launch = [
+        resource
+        for name, resource in resources
+        if not name.startswith("Fn::ForEach::")
+        and resource["Type"] in ("AWS::EC2::LaunchTemplate", "AWS::EC2::Instance")
+    ]
+    assert launch, "no launch template or instance carries the metadata options"
+    for resource in launch:
+        data = resource["Properties"]
+        if resource["Type"] == "AWS::EC2::LaunchTemplate":
+            data = data["LaunchTemplateData"]
+            assert data["IamInstanceProfile"] == {
+                "Arn": {"Fn::GetAtt": ["HostInstanceProfile", "Arn"]}
+            }
+        options = data["MetadataOptions"]
+        assert options["HttpTokens"] == "required"  # IMDSv2: a token first, no plain GET
+        assert options["HttpPutResponseHopLimit"] == 1  # no token across a container bridge
+        assert options.get("HttpEndpoint", "enabled") == "enabled"  # the role needs it
+    assert template["Outputs"]["LaunchTemplateId"]["Value"] == {"Ref": "HostLaunchTemplate"}
+
+
+def test_role_refuses_credentials_fetched_with_imdsv1(template: dict[str, Any]) -> None:
+    # whatever an instance's own metadata options are (hosts not launched from the
+    # template): credentials delivered by IMDSv1 are refused for every action
+    (deny,) = [s for s in _statements(template) if s.get("Sid") == "NoIMDSv1Credentials"]
+    assert (deny["Effect"], deny["Action"], deny["Resource"]) == ("Deny", "*", "*")
+    assert deny["Condition"] == {"NumericLessThan": {"ec2:RoleDelivery": "2.0"}}
 
 
 def test_role_is_for_ec2_and_ssm(template: dict[str, Any]) -> None:
@@ -338,6 +374,7 @@ def test_ssm_documents(template: dict[str, Any], logical_id: str, name: str, com
 def test_outputs(template: dict[str, Any]) -> None:
     assert set(template["Outputs"]) == {
         "InstanceProfileName",
+        "LaunchTemplateId",
         "RoleArn",
         "LogGroupName",
         "TopicArn",
