@@ -126,11 +126,11 @@ class AwsShimSandbox:
         secrets.write_text('"local/unused" = "nothing"\n')
         secrets.chmod(0o600)
 
-    def job(self, name: str, body: str) -> None:
+    def job(self, name: str, body: str, user: Optional[str] = None) -> None:
         self.upstream.write(
             f"jobs/{name}.toml",
             f'description = "test job {name}"\nowner = "tests@example.com"\n'
-            f'user = "{self.user}"\nschedule = "* * * * *"\n{body}\n',
+            f'user = "{user or self.user}"\nschedule = "* * * * *"\n{body}\n',
         )
 
     def script(self, name: str, text: str) -> None:
