@@ -320,7 +320,7 @@ def test_a_broker_that_was_down_delivers_the_spool_when_it_is_back(
     box: AwsShimSandbox, endpoint: str
 ) -> None:
     expected = chatty_job(box, "early")
-    box.sync(endpoint, secrets="file")  # no broker while it runs
+    box.sync(endpoint, secrets="file", metrics=True)  # no broker while it runs
 
     done = box.run("early")
 
@@ -329,13 +329,21 @@ def test_a_broker_that_was_down_delivers_the_spool_when_it_is_back(
     assert "no broker at" in early["extra"]["broker"], early["extra"]
     pending = box.pending_file("early", early["run_id"])
     assert json.loads(pending.read_text())["finished"] is True
+    marker = pending.with_name(f"{early['run_id']}.metrics")
+    assert marker.exists()  # its metrics wait for the broker too
     lines = box.expected_events(early)
     assert per_stream(job_lines(lines)) == per_stream(expected)
 
-    box.start_broker()  # delivers what is pending when it starts
+    box.start_broker()  # delivers what is pending when it starts, and the metrics
 
     assert delivered(box, endpoint, early) == lines
     assert not list(box.runs_dir.glob("*/pending/*.json"))
+    wait_for(lambda: not marker.exists(), "the metrics marker consumed")
+    listed = client(endpoint, "cloudwatch").list_metrics(Namespace=NAMESPACE)["Metrics"]
+    names = {
+        m["MetricName"] for m in listed if {"Name": "Job", "Value": "early"} in m["Dimensions"]
+    }
+    assert {"JobRuns", "JobSucceeded"} <= names, listed
 
 
 def test_job_metrics_reach_cloudwatch_and_never_change_the_exit_code(

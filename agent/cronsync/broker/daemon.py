@@ -67,6 +67,7 @@ class BrokerDaemon:
     def _first_flush(self) -> None:
         try:
             self.outbox.flush()
+            self.outbox.publish_left_metrics()
         except Exception as exc:  # in a thread: say it, never a traceback
             self.log(f"delivery at start: {type(exc).__name__}: {exc}")
 

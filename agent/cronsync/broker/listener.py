@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from cronsync.core import brokerwire
-from cronsync.core.errors import CronsyncError
+from cronsync.core.errors import InstallError
 from cronsync.files.sockaddr import unix_address
 
 READ_TIMEOUT = 10.0
@@ -37,8 +37,8 @@ DIRECTORY_MODE = 0o755
 LISTEN_FDS_START = 3  # sd_listen_fds(3): the first socket systemd passes
 
 
-class BrokerSocketError(CronsyncError):
-    """The broker's socket cannot be made or used."""
+class BrokerSocketError(InstallError):
+    """The broker's socket cannot be made, or another broker serves it (exit 4)."""
 
 
 @dataclass(frozen=True)

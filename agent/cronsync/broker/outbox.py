@@ -28,11 +28,12 @@ from cronsync.broker.access import InstalledJobs
 from cronsync.broker.journal import Log, log_to_stderr
 from cronsync.cloud.logs import LiveForwarder, LogsSender, flush_pending
 from cronsync.cloud.metrics import job_metrics, metrics_client, publish
-from cronsync.cloud.spool import PENDING_DIR, stream_name
+from cronsync.cloud.spool import PENDING_DIR, PendingDir, stream_name
 from cronsync.core import brokerwire
+from cronsync.core.errors import CronsyncError
 from cronsync.core.model import RepoSettings
 from cronsync.host.config import AgentConfig
-from cronsync.run.jobspec import JobSpec, ShimError
+from cronsync.run.jobspec import JobSpec, Release, ShimError, find_job
 from cronsync.run.record import RUNNING, SKIPPED, SUCCEEDED
 from cronsync.run.store import read_record
 
@@ -173,8 +174,51 @@ class Outbox:
                 if time.monotonic() - self._flushed_at >= FLUSH_EVERY:
                     self._flushed_at = time.monotonic()
                     self.flush()
+                    self.publish_left_metrics()
             except Exception as exc:  # a bug must not end shipping for good: say it
                 self.log(f"outbox: {type(exc).__name__}: {exc}")
+
+    def publish_left_metrics(self) -> int:
+        """Publish the metrics of runs whose end the broker did not hear of (their
+        shim left a ``.metrics`` marker, see :data:`brokerwire.METRICS_MARKER`), then
+        remove the markers. Only through real directories, never a symbolic link.
+
+        Returns:
+            How many runs' metrics were published.
+        """
+        if not self.config.run.metrics_cloudwatch:
+            return 0
+        try:
+            release = self.jobs.release()
+        except ShimError:
+            return 0
+        published = 0
+        for job_name in _entries(self.runs_dir):
+            try:
+                spool = PendingDir.open(self.runs_dir, job_name, PENDING_DIR)
+            except OSError:
+                continue  # no pending folder (or a symlink there: refused)
+            with spool:
+                published += self._publish_markers(spool, release, job_name)
+        return published
+
+    def _publish_markers(self, spool: PendingDir, release: Release, job_name: str) -> int:
+        markers = [n for n in spool.names() if n.endswith(brokerwire.METRICS_MARKER)]
+        published = 0
+        for name in markers:
+            run_id = name[: -len(brokerwire.METRICS_MARKER)]
+            try:
+                job = find_job(release, job_name)
+            except ShimError:
+                job = None
+            if job is not None and brokerwire.is_plain_name(run_id):
+                self._publish_metrics(job, run_id)
+                published += 1
+            try:
+                spool.unlink(name)
+            except (OSError, CronsyncError) as exc:
+                self.log(f"{job_name}/{name}: not removed: {exc}")
+        return published
 
     def _stop_quiet(self) -> None:
         """Finish forwarders whose run's log has not grown for QUIET_AFTER seconds."""
@@ -241,3 +285,11 @@ class Outbox:
             if self._sender is None:
                 self._sender = LogsSender(self.config.run.aws)
             return self._sender
+
+
+def _entries(directory: Path) -> list[str]:
+    """The names in ``directory`` (none when it cannot be listed)."""
+    try:
+        return sorted(os.listdir(directory))
+    except OSError:
+        return []

@@ -36,6 +36,10 @@ ENDED = "ended"
 PING = "ping"
 OPERATIONS = (SECRETS, STARTED, ENDED, PING)
 
+# A run whose end the broker did not hear of leaves ``runs/JOB/pending/RUN-ID.metrics``
+# (empty): the broker publishes that run's metrics from its record later, then removes it.
+METRICS_MARKER = ".metrics"
+
 REFUSED = "refused"
 UNAVAILABLE = "unavailable"
 BAD_REQUEST = "bad-request"

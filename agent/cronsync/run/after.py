@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from cronsync.core.brokerwire import METRICS_MARKER
 from cronsync.files.paths import path_str
 from cronsync.run.record import ERROR, RUNNING
 from cronsync.run.store import prune_runs
@@ -90,13 +91,28 @@ def end_shipping(run: JobRun) -> None:
     problem = notify(run.broker_socket, ENDED, run.job.name, run.run_id)
     if not problem:
         return
-    note = f"not shipped at the end: {problem}; the spool keeps it for cronsync flush"
+    note = f"not shipped at the end: {problem}; the spool keeps it for the broker"
     if run.pending_file is not None:
         try:
             _mark_finished(run.pending_file)
         except Exception as exc:
             note += f" (pending file not marked finished: {describe_error(exc)})"
+    if _shipped(run)[1]:
+        try:
+            _leave_metrics_marker(run)
+        except Exception as exc:
+            note += f" (its metrics will not be published: {describe_error(exc)})"
     run.add_extra({"broker": note})
+
+
+def _leave_metrics_marker(run: JobRun) -> None:
+    """Leave ``pending/RUN-ID.metrics`` (empty): the broker publishes the run's metrics
+    from its record when it next looks, then removes the marker."""
+    directory = path_str(run.runs_dir, run.job.name, "pending")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    marker = path_str(directory, f"{run.run_id}{METRICS_MARKER}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    os.close(os.open(marker, flags, 0o600))
 
 
 def _mark_finished(pending_file: str) -> None:
