@@ -93,15 +93,17 @@ class Outbox:
     def started(self, job: JobSpec, run_id: str, uid: int) -> Mapping[str, Any]:
         """Start forwarding run ``run_id`` of ``job`` (its user ``uid`` asked)."""
         if not self.config.run.logs_cloudwatch:
-            return brokerwire.success(shipping=False)
+            reason = "this host's agent.toml does not send job output to CloudWatch ([logs])"
+            return brokerwire.success(shipping=False, reason=reason)
         key = (job.name, run_id)
         with self._lock:
             if key in self._active:
                 return brokerwire.success(shipping=True)
             mine = sum(1 for active in self._active.values() if active.uid == uid)
             if mine >= MAX_ACTIVE_PER_UID or len(self._active) >= MAX_ACTIVE:
-                self.log(f"not forwarding {job.name}/{run_id} live: too many active runs")
-                return brokerwire.success(shipping=False)
+                reason = "too many runs are being forwarded now; delivered later from the spool"
+                self.log(f"not forwarding {job.name}/{run_id} live: {reason}")
+                return brokerwire.success(shipping=False, reason=reason)
             forwarder = self._forwarder(job, run_id)
             self._active[key] = _Active(forwarder, uid, self._log_path(job, run_id))
         forwarder.start()
@@ -118,7 +120,7 @@ class Outbox:
             target=self._finish, args=(job, run_id, forwarder), name="cronsync-ended", daemon=True
         )
         thread.start()
-        return brokerwire.success(shipping=forwarder is not None)
+        return brokerwire.success(shipping=True)  # its rest and its metrics, as configured
 
     # -- background -----------------------------------------------------------------
 

@@ -40,21 +40,16 @@ def start_shipping(run: JobRun, log_path: str) -> None:
     from cronsync.run.broker import notify, socket_path
 
     run.broker_socket = socket_path(run.settings, path_str(run.options.root))
-    if logs:
-        try:
-            stream = _save_pending(run, log_path)
-        except Exception as exc:
-            run.add_extra(
-                {
-                    "cloudwatch": {
-                        "forwarded": False,
-                        "error": f"not forwarded: {describe_error(exc)}",
-                    }
-                }
-            )
-        else:
-            run.pending_file = path_str(run.runs_dir, run.job.name, "pending", f"{run.run_id}.json")
-            run.save(run.record.finished(cloudwatch_stream=stream))
+    if not logs:
+        return  # metrics only: the broker hears of the run at its end
+    try:
+        stream = _save_pending(run, log_path)
+    except Exception as exc:
+        error = f"not forwarded: {describe_error(exc)}"
+        run.add_extra({"cloudwatch": {"forwarded": False, "error": error}})
+        return
+    run.pending_file = path_str(run.runs_dir, run.job.name, "pending", f"{run.run_id}.json")
+    run.save(run.record.finished(cloudwatch_stream=stream))
     problem = notify(run.broker_socket, STARTED, run.job.name, run.run_id)
     if problem:
         run.add_extra({"broker": f"not shipping live: {problem}"})

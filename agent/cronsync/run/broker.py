@@ -131,4 +131,6 @@ def notify(path: str, op: str, job: str, run_id: str) -> str:
         return exc.message
     if not answer["ok"]:
         return f"the broker refused: {answer.get('error')}"
-    return "" if answer.get("shipping") else "the broker does not ship this host's output"
+    if answer.get("shipping"):
+        return ""
+    return str(answer.get("reason") or "the broker does not ship this run's output")
