@@ -121,13 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_status_verb(verbs, _add_config)
     add_agent_verb(verbs, _add_config)
 
-    from cronsync.cli.broker import add_broker_verb
+    from cronsync.cli.broker import add_broker_verb, add_doctor_verb
     from cronsync.cli.inventory import add_inventory_verb
     from cronsync.cli.migrate import add_import_verbs
     from cronsync.cli.runs import add_run_verbs
 
     add_run_verbs(verbs, _add_config)
     add_broker_verb(verbs, _add_config)
+    add_doctor_verb(verbs, _add_config)
     add_inventory_verb(verbs, _add_config)
     add_import_verbs(verbs, _add_config)
 
