@@ -229,6 +229,7 @@ def test_policy_is_least_privilege(template: dict[str, Any]) -> None:
         "kms:Decrypt",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        "logs:GetLogEvents",
         "cloudwatch:PutMetricData",
     }
     for statement in allowed:
@@ -255,6 +256,7 @@ def test_policy_is_least_privilege(template: dict[str, Any]) -> None:
     ]
     group = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${LogGroupName}"
     assert resources_of("logs:PutLogEvents") == [group, group + ":*"]
+    assert resources_of("logs:GetLogEvents") == [group, group + ":*"]
 
     (metrics,) = [s for s in allowed if "cloudwatch:PutMetricData" in _as_list(s["Action"])]
     assert metrics["Condition"] == {

@@ -18,12 +18,13 @@ import time
 import tracemalloc
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cronsync.cloud.batch import Event
+from cronsync.cloud.batch import Event, Position
 from cronsync.cloud.logreader import open_log, try_lock
 from cronsync.cloud.logs import (
     DeliveryError,
@@ -37,6 +38,8 @@ from cronsync.cloud.logs import (
     pending_path,
     save_pending,
 )
+from cronsync.cloud.spool import InFlight
+from cronsync.cloud.tailcheck import StreamEnd
 from cronsync.core import logformat
 from cronsync.host.awsclients import AwsSettings, make_client
 from helpers.motoserver import moto_running
@@ -275,7 +278,7 @@ class CrashingSender(LogsSender):
 
 
 @pytest.mark.parametrize("after_sending", [False, True])
-def test_crash_between_batches_resends_at_most_the_unacknowledged_batch(
+def test_crash_around_a_batch_neither_loses_nor_duplicates_it(
     tmp_path: Path, aws: AwsSettings, after_sending: bool
 ) -> None:
     t0 = now_ms()
@@ -289,13 +292,15 @@ def test_crash_between_batches_resends_at_most_the_unacknowledged_batch(
         deliver(pending, crashing, soon())
     saved = load_pending(pending)
     assert saved is not None and saved.offset > 0
-    result = deliver(pending, LogsSender(aws), soon())
+    assert saved.in_flight is not None and saved.in_flight.events == 10  # batch 3
+    sender = LogsSender(aws)
+    result = deliver(pending, sender, soon())
 
     assert result.complete
     got = [message.encode() for _ms, message in fetch(aws)]
-    resent = len(crashing.batches[2]) if after_sending else 0
-    assert resent <= 10
-    assert got == lines[: 20 + resent] + lines[20:]
+    assert got == lines  # batch 3 sent once, whether it arrived before the crash or not
+    assert (sender.recovered_batches, sender.unverified_batches) == (int(after_sending), 0)
+    assert result.sent_events == (5 if after_sending else 15)
 
 
 def test_batch_ending_inside_a_split_line_resumes_inside_it(
@@ -608,6 +613,52 @@ def test_pending_fields_are_type_checked_and_symlinks_refused(tmp_path: Path) ->
     assert load_pending(tmp_path / "missing.json") is None
     with pytest.raises(ValueError):
         pending_path(tmp_path, "../etc", "r1")
+
+
+def test_pending_file_keeps_the_stream_end_and_the_batch_in_flight(tmp_path: Path) -> None:
+    path = pending_path(tmp_path / "runs", "job", "r9")
+    after = Position(4096, "e", 1_764_300_600_123, mid_line=True, skip=2)
+    pending = Pending("/l", GROUP, "h/job/r9", stream_end=StreamEnd(1_764_300_600_100, 3))
+    pending = replace(pending, in_flight=InFlight(250, 1_764_300_600_100, after))
+    save_pending(path, pending)
+    assert load_pending(path) == pending
+    assert Pending("/l", GROUP, "s").stream_end == StreamEnd(None, 0)  # a new run's stream
+
+
+def test_pending_file_from_before_the_tail_check_loads_with_the_stream_end_unknown(
+    tmp_path: Path,
+) -> None:
+    path = pending_path(tmp_path, "job", "r1")
+    save_pending(path, Pending("/l", GROUP, "s", offset=7))
+    data = json.loads(path.read_text())
+    del data["stream_end"], data["in_flight"]
+    old = Pending.from_json(data)
+    assert (old.offset, old.stream_end, old.in_flight) == (7, None, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        ("stream_end", {"last_ms": None, "at_last": 2}),
+        ("stream_end", {"last_ms": 5, "at_last": 0}),
+        ("stream_end", [5, 1]),
+        ("in_flight", {"events": 0, "first_ms": 1, "after": {}}),
+        ("in_flight", {"events": 10_001, "first_ms": 1, "after": {}}),
+        (
+            "in_flight",
+            {
+                "events": 1,
+                "first_ms": 1,
+                "after": {"offset": -1, "stream": "o", "epoch_ms": 0, "mid_line": False, "skip": 0},
+            },
+        ),
+        ("in_flight", {"events": 1, "first_ms": "1", "after": {}}),
+    ],
+)
+def test_pending_stream_end_and_in_flight_are_checked(name: str, bad: Any) -> None:
+    data = Pending("/l", GROUP, "s").to_json()
+    with pytest.raises(ValueError):
+        Pending.from_json({**data, name: bad})
 
 
 # --- cost -----------------------------------------------------------------------------

@@ -137,11 +137,14 @@ class Batcher(Generic[T]):
     """Groups events into batches within the service limits, in order.
 
     Timestamps are clamped to be non-decreasing (a clock stepping back must not make
-    the service refuse a batch). Each event carries a tag (a resume position) and a
-    batch reports the tag of its last event.
+    the service refuse a batch), and never below ``floor_ms``: a delivery resuming a
+    stream passes the newest timestamp already in it, so the stream stays in the order
+    it was sent in (see :mod:`cronsync.cloud.tailcheck`). Each event carries a tag (a
+    resume position) and a batch reports the tag of its last event.
 
     Args:
         max_events, max_bytes, max_span_ms: the limits (defaults: the service's).
+        floor_ms: the lowest timestamp to give an event, or None for no floor.
     """
 
     _tag: T
@@ -151,6 +154,8 @@ class Batcher(Generic[T]):
         max_events: int = MAX_BATCH_EVENTS,
         max_bytes: int = MAX_BATCH_BYTES,
         max_span_ms: int = MAX_BATCH_SPAN_MS,
+        *,
+        floor_ms: Optional[int] = None,
     ) -> None:
         self.max_events = max_events
         self.max_bytes = max_bytes
@@ -158,7 +163,7 @@ class Batcher(Generic[T]):
         self._events: list[Event] = []
         self._bytes = 0
         self._first_ms = 0
-        self._floor_ms: Optional[int] = None
+        self._floor_ms = floor_ms
 
     def add(self, event: Event, tag: T) -> Optional[Batch[T]]:
         """Add ``event``; return the batch it closed when it did not fit.

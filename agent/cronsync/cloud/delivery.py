@@ -2,10 +2,17 @@
 
 :func:`open_delivery` loads a pending file from its (open) :class:`PendingDir`, checks
 whose it is, aims it at the host's group and stream, opens its log and takes the log's
-delivery lock; :meth:`Delivery.run` sends what the log holds past the saved position batch by batch
-and saves the position after each batch the service took, so a crash resends at most
-the one unacknowledged batch. Used by :mod:`cronsync.cloud.logs` (``deliver``,
-``flush_pending`` and the shim's live forwarder).
+delivery lock; :meth:`Delivery.run` sends what the log holds past the saved position,
+batch by batch.
+
+Before a batch is sent, the pending file records it as in flight (with the position
+reached so far); a delivery that finds a batch in flight (the last one crashed, or its
+reply was lost and the stream could not be read) first reads the batch again from the
+log and asks the stream whether it arrived (:meth:`LogsSender.find_batch`), and sends it
+only when it did not: nothing is stored twice, nothing is skipped. The position after
+a batch is saved with the next batch's in-flight record, or at the end of the run.
+Used by :mod:`cronsync.cloud.logs` (``deliver``, ``flush_pending`` and the shim's live
+forwarder).
 """
 
 from __future__ import annotations
@@ -13,15 +20,16 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from cronsync.cloud.batch import Batch, Batcher, Position
+from cronsync.cloud.batch import Batch, Batcher, Event, Position
+from cronsync.cloud.failures import DeliveryError, one_line
 from cronsync.cloud.logreader import log_mtime, open_log, read_pieces, try_lock
-from cronsync.cloud.send import DeliveryError, LogsSender, one_line
-from cronsync.cloud.spool import Pending, PendingDir
+from cronsync.cloud.send import LogsSender
+from cronsync.cloud.spool import InFlight, Pending, PendingDir
 from cronsync.core.errors import CronsyncError
 
 # Where a run's log goes: (log group, stream).
@@ -97,6 +105,7 @@ class Delivery:
         self.sender = sender
         self._events = 0
         self._batches = 0
+        self._unsaved = False
 
     def close(self) -> None:
         """Close the log (releasing the lock)."""
@@ -118,7 +127,8 @@ class Delivery:
         return not self.pending.finished and time.time() - log_mtime(self.fd) > stale_after
 
     def run(self, should_stop: Callable[[], bool]) -> DeliveryResult:
-        """Send what the log holds past the saved position, batch by batch.
+        """Send what the log holds past the saved position, batch by batch (after
+        finding out whether a batch left in flight arrived).
 
         Returns:
             The result; a failure is recorded in the pending file (attempts, last_error).
@@ -126,15 +136,23 @@ class Delivery:
         self._events = self._batches = 0
         rejected = self.sender.rejected_events
         try:
+            self.sender.assume_stream_end(*self.target, self.pending.stream_end)
+            if self.pending.in_flight is not None:
+                self._settle(self.pending.in_flight)
             reached_end = self._send_all(should_stop)
             complete = reached_end and self.pending.finished
             if complete:
                 self._discard()
+            elif self._unsaved:
+                self._save()
             return self._result(rejected, complete=complete, stopped=not reached_end)
         except DeliveryError as exc:
             self._record_failure(exc.message)
             return self._result(rejected, error=exc.message, unreachable=exc.unreachable)
         except (CronsyncError, OSError) as exc:
+            if self._unsaved:
+                with contextlib.suppress(CronsyncError):
+                    self._save()
             return self._result(rejected, error=one_line(f"{self.pending.log_path}: {exc}"))
 
     def _result(self, rejected_before: int, **fields: Any) -> DeliveryResult:
@@ -142,29 +160,89 @@ class Delivery:
         rejected = self.sender.rejected_events - rejected_before
         return DeliveryResult(self._events, self._batches, rejected, **fields)
 
-    def _send_all(self, should_stop: Callable[[], bool]) -> bool:
-        """Send every piece past the saved position; False when stopped by the deadline."""
-        batcher: Batcher[Position] = Batcher()
-        pieces = read_pieces(self.fd, self.pending.position, final=self.pending.finished)
-        for piece in pieces:
+    def _save(self) -> None:
+        """Write the pending file as it is now.
+
+        Raises:
+            InstallError: it could not be written.
+        """
+        self.spool.save(self.name, self.pending, self.owner)
+        self._unsaved = False
+
+    def _tagged_events(self, start: Position) -> Iterator[tuple[Event, Position]]:
+        """Yield the log's events from ``start``, each with the position after it."""
+        for piece in read_pieces(self.fd, start, final=self.pending.finished):
             events = piece.events()
             last = len(events) - 1
             for index in range(piece.start.skip, len(events)):
                 tag = piece.after if index == last else piece.start._replace(skip=index + 1)
-                closed = batcher.add(events[index], tag)
-                if closed is not None and not self._send(closed, should_stop):
-                    return False
+                yield events[index], tag
+
+    def _settle(self, flight: InFlight) -> None:
+        """Find out whether the batch left in flight arrived; move past it if so.
+
+        Raises:
+            DeliveryError: the stream cannot be read now (the batch stays in flight).
+            OSError: the log could not be read.
+        """
+        group, stream = self.target
+        if self.sender.find_batch(group, stream, self._rebuild(flight)):
+            self.pending = self.pending.at(flight.after)
+        end = self.sender.stream_end(group, stream)
+        self.pending = replace(self.pending, stream_end=end, in_flight=None)
+        self._unsaved = True
+
+    def _rebuild(self, flight: InFlight) -> Optional[list[Event]]:
+        """Return the batch in flight as it was sent, read again from the log (None
+        when the log does not give the same batch back)."""
+        batcher: Batcher[Position] = Batcher(max_events=flight.events, floor_ms=flight.first_ms)
+        batch = None
+        for event, tag in self._tagged_events(self.pending.position):
+            batch = batcher.add(event, tag)
+            if batch is not None:
+                break
+        else:
+            batch = batcher.flush()
+        if batch is None or (len(batch.events), batch.tag) != (flight.events, flight.after):
+            return None
+        return batch.events if batch.events[0].timestamp_ms == flight.first_ms else None
+
+    def _send_all(self, should_stop: Callable[[], bool]) -> bool:
+        """Send every event past the saved position; False when stopped by the deadline.
+
+        Timestamps never go below the newest already in the stream (the batcher's
+        floor), so the stream stays in the order it was sent in.
+        """
+        end = self.sender.stream_end(*self.target)
+        batcher: Batcher[Position] = Batcher(floor_ms=None if end is None else end.last_ms)
+        for event, tag in self._tagged_events(self.pending.position):
+            closed = batcher.add(event, tag)
+            if closed is not None and not self._send(closed, should_stop):
+                return False
         closed = batcher.flush()
         return closed is None or self._send(closed, should_stop)
 
     def _send(self, batch: Batch[Position], should_stop: Callable[[], bool]) -> bool:
-        """Send one batch and save the position after it; False if it is too late."""
+        """Send one batch, recorded in flight first; False if it is too late.
+
+        Raises:
+            DeliveryError: it was not stored (still in flight when it may have been).
+            InstallError: the pending file could not be saved.
+        """
         if should_stop():
             return False
         group, stream = self.target
-        self.sender.send(group, stream, batch.events)
-        self.pending = self.pending.at(batch.tag)
-        self.spool.save(self.name, self.pending, self.owner)
+        flight = InFlight(len(batch.events), batch.events[0].timestamp_ms, batch.tag)
+        self.pending = replace(self.pending, in_flight=flight)
+        self._save()
+        try:
+            self.sender.send(group, stream, batch.events)
+        except DeliveryError as exc:
+            if not exc.in_doubt:
+                self.pending = replace(self.pending, in_flight=None)
+            raise
+        self.pending = self.pending.delivered(batch.tag, self.sender.stream_end(group, stream))
+        self._unsaved = True
         self._events += len(batch.events)
         self._batches += 1
         return True
@@ -206,7 +284,8 @@ def aimed_at(pending: Pending, target: Optional[Target]) -> Pending:
     the stream its run has now, not left behind."""
     if target is None or (pending.group, pending.stream) == target:
         return pending
-    return replace(pending, group=target[0], stream=target[1])
+    # what the file knows of its stream, and its batch in flight, concern another one
+    return replace(pending, group=target[0], stream=target[1], stream_end=None, in_flight=None)
 
 
 def _open_log(

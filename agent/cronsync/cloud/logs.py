@@ -2,10 +2,13 @@
 
 The run's local log is the durable spool (see :mod:`cronsync.cloud.spool`): delivery
 reads it from the position saved in its pending file, sends batch by batch (see
-:mod:`cronsync.cloud.batch`, :mod:`cronsync.cloud.send`) and saves the new position after
-each batch the service took. A crash therefore resends at most the one unacknowledged
-batch (at least once, in order per stream); an unreachable service loses nothing: the
-rest stays pending for ``cronsync flush`` or the next run.
+:mod:`cronsync.cloud.batch`, :mod:`cronsync.cloud.send`), records each batch in flight
+before sending it and the new position once the service took it. A batch whose outcome
+is unknown (a crash, a lost reply) is looked for in its stream before it is sent again
+(:mod:`cronsync.cloud.tailcheck`): each event is stored once, in order per stream, as
+long as the stream can be read (``logs:GetLogEvents``); when it cannot, the batch is
+sent again (at least once). An unreachable service loses nothing: the rest stays
+pending for ``cronsync flush`` or the next run.
 
 Root's flush goes only through real directories held open (:class:`PendingDir`), and
 delivers a pending file only to the configured group and the stream of its own job
@@ -29,7 +32,8 @@ from pathlib import Path
 from typing import Optional, Union
 
 from cronsync.cloud.delivery import Delivery, DeliveryResult, Target, open_delivery
-from cronsync.cloud.send import DeliveryError, LogsSender, one_line
+from cronsync.cloud.failures import DeliveryError, one_line
+from cronsync.cloud.send import LogsSender
 from cronsync.cloud.spool import (
     PENDING_DIR,
     Pending,
@@ -102,8 +106,9 @@ def deliver(
 ) -> DeliveryResult:
     """Deliver the run log of ``pending_file`` from its saved position.
 
-    Sends batch by batch, saving the position after each batch the service took; when
-    the run is finished and everything is delivered, removes the pending file.
+    Sends batch by batch (a batch left in flight by an earlier delivery is looked for
+    in the stream first), saving the position as the service takes them; when the run
+    is finished and everything is delivered, removes the pending file.
 
     Args:
         pending_file: a file written by :func:`save_pending` (its directory must not be
