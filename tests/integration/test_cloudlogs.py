@@ -38,7 +38,7 @@ from cronsync.cloud.logs import (
     pending_path,
     save_pending,
 )
-from cronsync.cloud.spool import InFlight
+from cronsync.cloud.pending import InFlight
 from cronsync.cloud.tailcheck import StreamEnd
 from cronsync.core import logformat
 from cronsync.host.awsclients import AwsSettings, make_client

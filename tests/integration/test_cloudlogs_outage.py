@@ -20,7 +20,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cronsync.cloud.logs import LogsSender, Pending, deliver, load_pending, pending_path
-from cronsync.cloud.spool import PENDING_FORMAT, save_pending
+from cronsync.cloud.pending import PENDING_FORMAT
+from cronsync.cloud.spool import save_pending
 from cronsync.cloud.tailcheck import StreamEnd
 from cronsync.host.awsclients import AwsSettings, Timeouts, make_client
 from helpers.motoserver import moto_running

@@ -28,7 +28,8 @@ from cronsync.broker.access import InstalledJobs
 from cronsync.broker.journal import Log, log_to_stderr
 from cronsync.cloud.logs import LiveForwarder, LogsSender, flush_pending
 from cronsync.cloud.metrics import job_metrics, metrics_client, publish
-from cronsync.cloud.spool import PENDING_DIR, PendingDir, stream_name
+from cronsync.cloud.pending import stream_name
+from cronsync.cloud.spool import PENDING_DIR, PendingDir
 from cronsync.core import brokerwire
 from cronsync.core.errors import CronsyncError
 from cronsync.core.model import RepoSettings

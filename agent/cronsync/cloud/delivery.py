@@ -28,8 +28,9 @@ from typing import Any, Optional, Union
 from cronsync.cloud.batch import Batch, Batcher, Event, Position
 from cronsync.cloud.failures import DeliveryError, one_line
 from cronsync.cloud.logreader import log_mtime, open_log, read_pieces, try_lock
+from cronsync.cloud.pending import InFlight, Pending
 from cronsync.cloud.send import LogsSender
-from cronsync.cloud.spool import InFlight, Pending, PendingDir
+from cronsync.cloud.spool import PendingDir
 from cronsync.core.errors import CronsyncError
 
 # Where a run's log goes: (log group, stream).

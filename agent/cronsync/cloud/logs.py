@@ -33,16 +33,15 @@ from typing import Optional, Union
 
 from cronsync.cloud.delivery import Delivery, DeliveryResult, Target, open_delivery
 from cronsync.cloud.failures import DeliveryError, one_line
+from cronsync.cloud.pending import Pending, stream_name
 from cronsync.cloud.send import LogsSender
 from cronsync.cloud.spool import (
     PENDING_DIR,
-    Pending,
     PendingDir,
     UnsafeEntry,
     load_pending,
     pending_path,
     save_pending,
-    stream_name,
 )
 from cronsync.core.errors import CronsyncError
 

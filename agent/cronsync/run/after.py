@@ -65,7 +65,8 @@ def _save_pending(run: JobRun, log_path: str) -> str:
     """Write the run's pending delivery; return its CloudWatch stream."""
     from pathlib import Path
 
-    from cronsync.cloud.spool import Pending, pending_path, save_pending, stream_name
+    from cronsync.cloud.pending import Pending, stream_name
+    from cronsync.cloud.spool import pending_path, save_pending
 
     stream = stream_name(run.record.host, run.job.name, run.run_id)
     path = pending_path(Path(run.runs_dir), run.job.name, run.run_id)
