@@ -305,7 +305,8 @@ def test_release_format_the_readers_accept() -> None:
 
 def test_the_shim_starts_without_costly_standard_modules() -> None:
     costly = {"pathlib", "typing", "dataclasses", "subprocess", "selectors", "json"}
-    costly |= {"boto3", "botocore", "git", "watchdog"}  # not even a top-level import
+    costly |= {"contextlib", "functools", "enum", "re", "warnings", "signal", "collections"}
+    costly |= {"socket", "boto3", "botocore", "git", "watchdog"}  # not even a top-level import
     code = "import cronsync.cli.shim, cronsync.run.runner, cronsync.run.steps, cronsync.run.after"
     assert modules_loaded(code, costly) == []
 

@@ -12,12 +12,12 @@ one-line message naming the path.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
 
 from cronsync.core.errors import InstallError, os_reason
+from cronsync.core.suppress import suppress
 from cronsync.files.paths import path_str
 
 # Annotations only: the shim writes its run records through this module, and importing
@@ -64,7 +64,7 @@ def temp_sibling(path: StrPath, kind: str = "tmp") -> Path:
 
 def _discard(path: StrPath) -> None:
     """Remove the file or link ``path`` if it exists; ignore every error."""
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         os.unlink(path)
 
 

@@ -11,21 +11,24 @@ one ``pwrite``: a reader sees the old line or the new one, never an empty file.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
-import signal
 import stat
 import time
 
+from cronsync.core.suppress import suppress
 from cronsync.run.store import open_regular
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import typing
 if TYPE_CHECKING:
+    import signal
     from typing import Optional
 
     from cronsync.files.paths import StrPath
+else:  # `signal` imports `enum` to make its constants: milliseconds at every start
+    import _signal as signal
+
 
 FORBID = "forbid"
 ALLOW = "allow"
@@ -86,10 +89,10 @@ class JobLock:
             os.close(fd)
             raise
         self.fd = fd
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             self.previous = parse_holder(os.pread(fd, HOLDER_LINE, 0))
         self.note_holder(None)
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             if os.fstat(fd).st_size > HOLDER_LINE:  # junk after the line: cut it
                 os.ftruncate(fd, HOLDER_LINE)
         return True
@@ -100,7 +103,7 @@ class JobLock:
         if self.fd is None:
             return
         line = f"{os.getpid()} {job_pgid or 0} {self.run_id}"[: HOLDER_LINE - 1]
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.pwrite(self.fd, line.ljust(HOLDER_LINE - 1).encode() + b"\n", 0)
 
     def holder(self) -> tuple[int, int]:
@@ -133,7 +136,7 @@ def _signal(pid: int, signum: int, group: bool = False) -> None:
     group or init; a pid from the lock file is only a hint."""
     if pid <= 1 or pid == os.getpid() or (group and pid == os.getpgrp()):
         return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    with suppress(ProcessLookupError, PermissionError):
         if group:
             os.killpg(pid, signum)
         else:

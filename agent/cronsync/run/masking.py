@@ -36,8 +36,6 @@ several gets a regex of just those (the one-pass semantics above).
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import typing
 if TYPE_CHECKING:
     import re
@@ -158,13 +156,25 @@ class Masker:
         return [pattern for pattern in self._patterns if pattern in data]
 
 
-@lru_cache(maxsize=64)
+_ALTERNATIONS: dict[tuple[bytes, ...], re.Pattern[bytes]] = {}
+_MAX_ALTERNATIONS = 64
+
+
 def _alternation(patterns: tuple[bytes, ...]) -> re.Pattern[bytes]:
     """Return a regex matching any of ``patterns``, tried in the order given.
 
     Only the patterns present in a chunk are passed: the absent ones could not match,
-    and every alternative costs time at every candidate position.
+    and every alternative costs time at every candidate position. Kept for the next
+    chunks in a small cache of our own (functools costs the shim's start-up more than
+    it saves).
     """
-    import re  # only output holding two or more secrets needs it
+    found = _ALTERNATIONS.get(patterns)
+    if found is None:
+        import re  # only output holding two or more secrets needs it
 
-    return re.compile(b"|".join(re.escape(pattern) for pattern in patterns))
+        if len(_ALTERNATIONS) >= _MAX_ALTERNATIONS:
+            _ALTERNATIONS.clear()
+        found = _ALTERNATIONS[patterns] = re.compile(
+            b"|".join(re.escape(pattern) for pattern in patterns)
+        )
+    return found

@@ -12,27 +12,35 @@ PATH, and a start-up failure raised here as the OSError of ``execve``.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
 import select
-import signal
 import time
 
 from cronsync.core.frozen import Frozen
 from cronsync.core.logformat import ERR, OUT
+from cronsync.core.suppress import suppress
 from cronsync.run.pump import READ_SIZE, read_chunk
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import typing
 if TYPE_CHECKING:
+    import signal
     from collections.abc import Mapping, Sequence
     from types import FrameType
     from typing import Any, Callable, Optional
 
     from cronsync.run.pump import OutputPump
+else:  # `signal` imports `enum` to make its constants: milliseconds at every start
+    import _signal as signal
+
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+SIGNAL_NAMES: dict[int, str] = {
+    signal.SIGTERM: "SIGTERM",
+    signal.SIGINT: "SIGINT",
+    signal.SIGHUP: "SIGHUP",
+}
 DRAIN_SECONDS = 2.0  # after the job exits, how long a grandchild may hold its pipes
 
 
@@ -101,7 +109,7 @@ class _Child:
 
     def close_pipes(self) -> None:
         for fd in (self.stdout, self.stderr):
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.close(fd)
 
 
@@ -110,7 +118,9 @@ def _candidates(program: str, env: Mapping[str, str]) -> list[str]:
     each directory of the job's PATH (the default path when it has none)."""
     if "/" in program:
         return [program]
-    return [os.path.join(folder or ".", program) for folder in os.get_exec_path(env)]
+    # not os.get_exec_path: it imports warnings (milliseconds at every start)
+    folders = env.get("PATH", os.defpath).split(os.pathsep)
+    return [os.path.join(folder or ".", program) for folder in folders]
 
 
 def _inherited_fds() -> list[int]:
@@ -124,7 +134,7 @@ def _inherited_fds() -> list[int]:
     for name in names:
         fd = int(name)
         if fd > 2:
-            with contextlib.suppress(OSError):  # the listing's own descriptor is gone
+            with suppress(OSError):  # the listing's own descriptor is gone
                 if os.get_inheritable(fd):
                     found.append(fd)
     return found
@@ -208,7 +218,7 @@ class _Run:
     def signal_group(self, signum: int) -> None:
         if self.proc is None:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        with suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signum)
 
     def on_signal(self, signum: int, _frame: Optional[FrameType]) -> None:
@@ -218,7 +228,7 @@ class _Run:
 
     def pass_on(self, signum: int) -> None:
         """Send the job's group a signal we received; KILL it after the grace period."""
-        name = signal.Signals(signum).name
+        name = SIGNAL_NAMES.get(signum, f"signal {signum}")
         self.pump.note(f"received {name}: passing it on to the job, KILL in {self.grace:g}s")
         self.signal_group(signum)
         if self.kill_at is None:
@@ -274,7 +284,7 @@ def _widen_pipes(proc: _Child) -> None:
     setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
     for fd in (proc.stdout, proc.stderr):
         if setpipe is not None:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 fcntl.fcntl(fd, setpipe, READ_SIZE)
 
 
@@ -332,7 +342,7 @@ def run_process(
     except BaseException:
         # never leave the job running unwatched: the shim is going down
         run.signal_group(signal.SIGKILL)
-        with contextlib.suppress(BaseException):
+        with suppress(BaseException):
             proc.wait(timeout=5)
         raise
     finally:

@@ -17,10 +17,10 @@ record on failure and retention are :mod:`cronsync.run.after`'s.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 
 from cronsync.core.logformat import CRONSYNC, ERR, OUT
+from cronsync.core.suppress import suppress
 from cronsync.run.after import after_run, describe_error, end_failed, end_shipping, start_shipping
 from cronsync.run.context import JobRun, RunOptions
 from cronsync.run.jobspec import EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SHIM, ShimError
@@ -152,7 +152,7 @@ def _run_locked(run: JobRun, lock: JobLock) -> int:
             check_exit_code=check,
         )
     except BaseException:
-        with contextlib.suppress(Exception):  # what was logged still ships, then the error
+        with suppress(Exception):  # what was logged still ships, then the error
             end_shipping(run)
         raise
     end_shipping(run)

@@ -223,6 +223,9 @@ def prune_runs(
     for name in names[keep:]:
         removed += _remove(path_str(directory, name))
     cutoff = time.time() - keep_days * 86400
+    # a run id starts with its UTC start time: a log of a run started after the cutoff
+    # was written after it too, and needs no stat (100 of them at every run otherwise)
+    recent = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(cutoff))
     logs = path_str(log_dir, job)
     try:
         entries = list(os.scandir(logs))
@@ -231,6 +234,8 @@ def prune_runs(
     for entry in entries:
         run_id = entry.name[: -len(".log")]
         if not entry.name.endswith(".log") or run_id in protected:
+            continue
+        if run_id in kept and run_id[: len(recent)] > recent:
             continue
         try:
             too_old = entry.stat().st_mtime < cutoff
