@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 
-from cronsync.core.brokerwire import METRICS_MARKER
 from cronsync.files.paths import path_str
 from cronsync.run.record import ERROR, RUNNING
 from cronsync.run.store import prune_runs
@@ -104,6 +103,8 @@ def end_shipping(run: JobRun) -> None:
 def _leave_metrics_marker(run: JobRun) -> None:
     """Leave ``pending/RUN-ID.metrics`` (empty): the broker publishes the run's metrics
     from its record when it next looks, then removes the marker."""
+    from cronsync.core.brokerwire import METRICS_MARKER
+
     directory = path_str(run.runs_dir, run.job.name, "pending")
     os.makedirs(directory, mode=0o700, exist_ok=True)
     marker = path_str(directory, f"{run.run_id}{METRICS_MARKER}")
