@@ -292,3 +292,37 @@ def test_a_stale_socket_is_replaced_and_removed_at_the_end(
         box.stop_broker()
 
         assert not box.socket.exists()  # stop removes it before returning
+
+
+@needs_users
+def test_one_user_holding_connections_does_not_starve_another(
+    shared_box: AwsShimSandbox, endpoint: str, two_users: list[pwd.struct_passwd]
+) -> None:
+    """Connections that never send a request take at most MAX_PER_UID of the broker's
+    slots, each for READ_TIMEOUT: more of them get an immediate ``busy``, and another
+    user is answered meanwhile."""
+    import socket
+
+    from cronsync.broker.listener import MAX_PER_UID
+    from cronsync.files.sockaddr import unix_address
+
+    box = shared_box
+    alpha_user, _ = two_user_jobs(box, endpoint, two_users)
+    held: list[socket.socket] = []
+    try:
+        for _ in range(MAX_PER_UID + 8):  # as root: silent, they hold their slots
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            conn.settimeout(10.0)
+            with unix_address(str(box.socket)) as where:
+                conn.connect(where.address)
+            held.append(conn)
+        # the extra ones were told at once that the broker is busy (for this uid)
+        late = held[-1].recv(4096)
+        assert b'"busy"' in late, late
+
+        answer = as_user(alpha_user, lambda: ask_secrets(box, "alpha"))
+
+        assert answer == {"ok": True, "values": {"TOKEN": VALUES["alpha"]}}
+    finally:
+        for conn in held:
+            conn.close()

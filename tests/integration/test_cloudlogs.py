@@ -465,12 +465,15 @@ def test_flush_goes_oldest_first_and_skips_other_users_and_foreign_files(
             super().send(group, stream, events)
 
     runs = tmp_path / "runs"
-    for job, created in (("late", 2_000), ("early", 1_000)):
+    # oldest by when the file last changed, as the kernel says: the ``created_ms`` a
+    # job user writes into its own file does not put it first
+    for job, created in (("early", 9_000), ("late", 1_000)):
         log = tmp_path / f"{job}.log"
         write_log(log, ("o", now_ms(), job.encode() + b"\n"))
         path = pending_path(runs, job, "r1")
         stream = f"host/{job}/r1"
         save_pending(path, Pending(str(log), GROUP, stream, finished=True, created_ms=created))
+        time.sleep(0.01)  # a change time at least a millisecond later
     (runs / "late" / "pending" / "foreign.json").write_text('{"format": "other"}')
 
     skipped = flush(runs, Recording(aws), soon(), only_uid=os.getuid() + 1)

@@ -47,9 +47,10 @@ LEAKED = "leaked-Value-5e1f9a"  # what a wrongly serving broker hands out
 
 # Runs the doctor as another user, who cannot read the interpreter's library here: the
 # CLI is imported (its parser built, which imports every verb) as root, and what the
-# verb imports late too (getaddrinfo encodes a host name with the idna codec).
+# verb imports late too (getaddrinfo encodes a host name with the idna codec; the
+# credentials file is parsed with configparser).
 AS_USER = """\
-import os, sys, tomllib, encodings.idna
+import os, sys, tomllib, encodings.idna, configparser
 from cronsync.cli.main import build_parser, main
 build_parser()
 import cronsync.broker.doctor, cronsync.cli.jsonout

@@ -67,6 +67,7 @@ needs_nft = pytest.mark.skipif(
 # below). Comparing the full set keeps the services from drifting apart.
 HARDENING = {
     "NoNewPrivileges": "yes",
+    "LimitCORE": "0",
     "ProtectSystem": "strict",
     "ProtectHome": "read-only",
     "PrivateTmp": "yes",

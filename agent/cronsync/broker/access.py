@@ -51,23 +51,19 @@ class InstalledJobs:
         Raises:
             ShimError: nothing is installed, or the release cannot be read.
         """
-        key = self._identity()
+        try:
+            installed = os.path.realpath(path_str(state_dir(self.root), "current"), strict=True)
+        except OSError:
+            installed = None
+        key = _identity(installed) if installed is not None else None
         with self._lock:
             if key is not None and key == self._key and self._release is not None:
                 return self._release
         release = load_release(self.root)
+        # the key of what was read (``current`` may have moved between the two looks)
         with self._lock:
-            self._key, self._release = key, release
+            self._key, self._release = _identity(release.directory), release
         return release
-
-    def _identity(self) -> Optional[tuple[str, int, int, int]]:
-        """The installed release's directory and its jobs.json's inode, size, mtime."""
-        try:
-            directory = os.path.realpath(path_str(state_dir(self.root), "current"), strict=True)
-            info = os.stat(path_str(directory, JOBS_FILE))
-        except OSError:
-            return None
-        return directory, info.st_ino, info.st_size, info.st_mtime_ns
 
     def authorise(self, uid: int, job_name: str) -> Union[JobSpec, Refusal]:
         """Return the job when ``uid`` may ask for it, else why not.
@@ -90,6 +86,15 @@ class InstalledJobs:
         if uid not in (0, expected):
             return Refusal(f"job {job_name!r} runs as {user} (uid {expected}), not uid {uid}")
         return job
+
+
+def _identity(directory: str) -> Optional[tuple[str, int, int, int]]:
+    """A release directory and its jobs.json's inode, size and mtime (None: unreadable)."""
+    try:
+        info = os.stat(path_str(directory, JOBS_FILE))
+    except OSError:
+        return None
+    return directory, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _uid_of(user: Any) -> Optional[int]:

@@ -11,7 +11,7 @@ import time
 from typing import Optional
 
 from cronsync.broker.access import InstalledJobs
-from cronsync.broker.journal import Log, log_to_stderr
+from cronsync.broker.journal import Log, log_to_stderr, sanitized
 from cronsync.broker.listener import BrokerListener, activated_socket, bind_socket
 from cronsync.broker.outbox import Outbox
 from cronsync.broker.service import Broker
@@ -33,7 +33,7 @@ class BrokerDaemon:
         self, config: AgentConfig, log: Log = log_to_stderr, poll_interval: float = 0.5
     ) -> None:
         self.config = config
-        self.log = log
+        self.log = log = sanitized(log)
         jobs = InstalledJobs(config.paths.root)
         self.outbox = Outbox(config, jobs, log, poll_interval)
         self.broker = Broker(config, self.outbox, log, jobs)
@@ -53,7 +53,7 @@ class BrokerDaemon:
         if sock is None:
             path = str(self.config.broker.socket)
             sock = bind_socket(path)
-        self.listener = BrokerListener(sock, self.broker.handle, path)
+        self.listener = BrokerListener(sock, self.broker.handle, path, self.log)
         self.listener.start()
         self.outbox.start()
         if self.config.run.secrets_backend == "aws":
@@ -67,7 +67,7 @@ class BrokerDaemon:
     def _first_flush(self) -> None:
         try:
             self.outbox.flush()
-            self.outbox.publish_left_metrics()
+            self.outbox.publish_left_metrics(min_age=0.0)
         except Exception as exc:  # in a thread: say it, never a traceback
             self.log(f"delivery at start: {type(exc).__name__}: {exc}")
 

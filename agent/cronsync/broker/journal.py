@@ -1,7 +1,10 @@
 """The broker's log: one line per event on stderr (the journal, under systemd).
 
 Refusals, delivery problems and errors go here, with the job, the caller's uid and the
-reason, never a secret's value. The agent passes its own log function instead.
+reason, never a secret's value. Names and paths in a message may come from job users'
+files (a folder named with a newline, say): :func:`printable` escapes every control
+character, so no user can forge a line of this log. The agent passes its own log
+function instead, wrapped by :func:`sanitized`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,19 @@ from collections.abc import Callable
 Log = Callable[[str], None]
 
 
+def printable(text: str) -> str:
+    """``text`` with every control character (newlines included) escaped as ``\\xNN``."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else f"\\x{ord(char):02x}" for char in text)
+
+
+def sanitized(log: Log) -> Log:
+    """Return ``log`` writing :func:`printable` lines only."""
+    return lambda message: log(printable(message))
+
+
 def log_to_stderr(message: str) -> None:
-    """Write ``cronsync broker: MESSAGE`` on stderr, at once."""
-    print(f"cronsync broker: {message}", file=sys.stderr, flush=True)
+    """Write ``cronsync broker: MESSAGE`` on stderr as one line, in one write."""
+    sys.stderr.write(f"cronsync broker: {printable(message)}\n")
+    sys.stderr.flush()

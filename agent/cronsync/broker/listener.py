@@ -5,19 +5,19 @@ One request per connection: the caller writes one message and shuts its side dow
 (see :mod:`cronsync.core.brokerwire`); the broker reads at most
 :data:`~cronsync.core.brokerwire.MAX_MESSAGE` bytes, asks the kernel who the caller is
 (``SO_PEERCRED``: never the request's word for it), hands both to the service and
-writes its reply. A slow or silent caller is cut off after :data:`READ_TIMEOUT`; at most
-:data:`MAX_HANDLERS` connections are served at once, the rest wait in the backlog.
+writes its reply. A slow or silent caller is cut off after :data:`READ_TIMEOUT`. At most
+:data:`MAX_HANDLERS` connections are answered at once, at most :data:`MAX_PER_UID` of one
+uid: a connection over either limit gets an immediate ``busy`` reply (the shim tries
+again), so the accept loop never waits and no user can starve the others. An error in
+the loop is logged and the loop goes on: it ends only with :meth:`BrokerListener.stop`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import socket
 import stat
 import struct
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,12 +26,14 @@ from typing import Any, Optional
 
 from cronsync.core import brokerwire
 from cronsync.core.errors import InstallError
+from cronsync.core.suppress import suppress
 from cronsync.files.sockaddr import unix_address
 
-READ_TIMEOUT = 10.0
+READ_TIMEOUT = 2.0  # a request is under 1 KiB: a caller that has not sent it by then won't
 WRITE_TIMEOUT = 10.0
 MAX_HANDLERS = 128
-BACKLOG = 256
+MAX_PER_UID = 16  # connections answered at once for one uid: no user can take every slot
+BACKLOG = 512
 SOCKET_MODE = 0o666  # every job user connects; the broker checks who they are itself
 DIRECTORY_MODE = 0o755
 LISTEN_FDS_START = 3  # sd_listen_fds(3): the first socket systemd passes
@@ -84,14 +86,17 @@ def activated_socket(environ: Mapping[str, str] = os.environ) -> Optional[socket
 
 
 def _answers(path: str) -> bool:
-    """Whether something accepts connections on the socket at ``path``."""
+    """Whether a broker is alive on the socket at ``path``: it accepts, or its backlog
+    is full (busy, not stale); only a refused connection means nobody listens."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(1.0)
     try:
         with unix_address(path) as where:
             probe.connect(where.address)
-    except OSError:
+    except (ConnectionRefusedError, FileNotFoundError):
         return False
+    except OSError:
+        return True  # EAGAIN (a full backlog), a timeout: someone is there
     finally:
         probe.close()
     return True
@@ -110,7 +115,9 @@ def bind_socket(path: str) -> socket.socket:
     """
     directory = os.path.dirname(path) or "."
     try:
-        os.makedirs(directory, mode=DIRECTORY_MODE, exist_ok=True)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, exist_ok=True)
+            os.chmod(directory, DIRECTORY_MODE)  # whatever the umask
         folder = os.stat(directory)
         info = os.lstat(path) if os.path.lexists(path) else None
     except OSError as exc:
@@ -134,11 +141,11 @@ def bind_socket(path: str) -> socket.socket:
         with unix_address(temporary) as where:
             sock.bind(where.address)
         os.chmod(temporary, SOCKET_MODE)
+        sock.listen(BACKLOG)  # before the rename: a caller never finds it refusing
         os.rename(temporary, path)
-        sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.unlink(temporary)
         raise BrokerSocketError(f"cannot listen on {path}: {exc.strerror or exc}") from exc
     return sock
@@ -175,18 +182,27 @@ class BrokerListener:
     Args:
         sock: the listening socket (owned from now on; closed by :meth:`stop`).
         handler: answers one request.
-        path: the socket's path, removed by :meth:`stop` when we made it (None: leave
-            it, systemd owns it).
+        path: the socket's path, removed by :meth:`stop` when it is still this socket
+            (None: leave it, systemd owns it).
+        log: where errors of the loop are logged.
     """
 
-    def __init__(self, sock: socket.socket, handler: Handler, path: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        handler: Handler,
+        path: Optional[str] = None,
+        log: Optional[Callable[[str], None]] = None,
+    ) -> None:
         self.sock = sock
         self.handler = handler
         self.path = path
-        self._slots = threading.BoundedSemaphore(MAX_HANDLERS)
+        self.log = log or (lambda line: None)
+        self._identity = _identity(path) if path is not None else None
         self._stopping = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._active = 0
+        self._per_uid: dict[int, int] = {}
         self._count_lock = threading.Lock()
         self.last_request = time.monotonic()
 
@@ -202,7 +218,7 @@ class BrokerListener:
         self._thread.start()
 
     def serve(self) -> None:
-        """Accept until :meth:`stop`."""
+        """Accept until :meth:`stop`; nothing else ends the loop."""
         self.sock.settimeout(0.5)
         while not self._stopping.is_set():
             try:
@@ -212,41 +228,61 @@ class BrokerListener:
             except OSError as exc:
                 if self._stopping.is_set():
                     return
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    time.sleep(0.1)  # out of descriptors: let the running answers finish
-                    continue
-                raise
-            self._slots.acquire()
-            with self._count_lock:
-                self._active += 1
-                self.last_request = time.monotonic()
+                self.log(f"accept failed: {exc.strerror or exc}; going on")
+                time.sleep(0.1)  # out of descriptors, say: let the running answers finish
+                continue
             try:
-                threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-            except BaseException:
-                self._done(conn)
-                raise
+                self._dispatch(conn)
+            except Exception as exc:  # out of threads, say: this caller is told to retry
+                self.log(f"cannot answer a connection: {type(exc).__name__}: {exc}")
+                _refuse_busy(conn)
+                time.sleep(0.05)
 
-    def _done(self, conn: socket.socket) -> None:
-        conn.close()
+    def _dispatch(self, conn: socket.socket) -> None:
+        """Answer ``conn`` in a thread, or tell it at once that the broker is busy."""
+        peer = peer_of(conn)
+        with self._count_lock:
+            mine = self._per_uid.get(peer.uid, 0)
+            if self._active >= MAX_HANDLERS or mine >= MAX_PER_UID:
+                admitted = False
+            else:
+                admitted = True
+                self._active += 1
+                self._per_uid[peer.uid] = mine + 1
+                self.last_request = time.monotonic()
+        if not admitted:
+            _refuse_busy(conn)
+            return
+        try:
+            threading.Thread(target=self._answer, args=(conn, peer), daemon=True).start()
+        except BaseException:
+            self._release(peer)
+            raise
+
+    def _release(self, peer: Peer) -> None:
         with self._count_lock:
             self._active -= 1
+            left = self._per_uid.get(peer.uid, 1) - 1
+            if left > 0:
+                self._per_uid[peer.uid] = left
+            else:
+                self._per_uid.pop(peer.uid, None)
             self.last_request = time.monotonic()
-        self._slots.release()
 
-    def _answer(self, conn: socket.socket) -> None:
+    def _answer(self, conn: socket.socket, peer: Peer) -> None:
         try:
-            reply = self._reply(conn)
+            reply = self._reply(conn, peer)
             conn.settimeout(WRITE_TIMEOUT)
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 conn.sendall(brokerwire.encode(reply))
         except Exception as exc:  # a bug must not take the broker down: say it
-            print(f"cronsync broker: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            self.log(f"internal error: {type(exc).__name__}: {exc}")
         finally:
-            self._done(conn)
+            conn.close()
+            self._release(peer)
 
-    def _reply(self, conn: socket.socket) -> Mapping[str, Any]:
+    def _reply(self, conn: socket.socket, peer: Peer) -> Mapping[str, Any]:
         try:
-            peer = peer_of(conn)
             message = brokerwire.decode(read_message(conn, time.monotonic() + READ_TIMEOUT))
         except brokerwire.WireError as exc:
             return brokerwire.failure(brokerwire.BAD_REQUEST, str(exc))
@@ -255,11 +291,32 @@ class BrokerListener:
         return self.handler(message, peer)
 
     def stop(self) -> None:
-        """Stop accepting, close the socket and remove it when we made it."""
+        """Stop accepting, close the socket and remove it when it is still ours (another
+        broker may have taken the path since)."""
         self._stopping.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(2.0)
         self.sock.close()
-        if self.path is not None:
-            with contextlib.suppress(OSError):
+        mine = self._identity is not None and _identity(self.path or "") == self._identity
+        if self.path is not None and mine:
+            with suppress(OSError):
                 os.unlink(self.path)
+
+
+def _identity(path: str) -> Optional[tuple[int, int]]:
+    """The device and inode of the file at ``path`` (None when there is none)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _refuse_busy(conn: socket.socket) -> None:
+    """Tell ``conn`` to try again later, without waiting for anything, and close it."""
+    try:
+        conn.setblocking(False)
+        with suppress(OSError):
+            conn.send(brokerwire.encode(brokerwire.failure(brokerwire.BUSY, "busy: try again")))
+    finally:
+        conn.close()

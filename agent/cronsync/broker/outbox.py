@@ -3,12 +3,17 @@
 The shim writes a run's output into its local log (the spool) with a pending file
 beside it, and tells the broker a run started: :meth:`Outbox.started` starts a live
 forwarder for that run (CloudWatch Logs within a poll interval of a line being
-written). When the shim says the run ended, :meth:`Outbox.ended` lets the forwarder
-deliver the rest and publishes the job's metrics from its run record. Whatever is not
-delivered stays pending for :meth:`Outbox.flush` (at the broker's start, every
-:data:`FLUSH_EVERY` seconds, ``cronsync flush``). A forwarder whose run went quiet
-(no record change and no output for :data:`QUIET_AFTER` seconds, the shim killed say)
-is stopped; flush picks the run up later.
+written). When the shim says the run ended, :meth:`Outbox.ended` queues the run for
+a small pool of workers, which let its forwarder deliver the rest and publish its
+metrics (:mod:`cronsync.broker.runmetrics`). Whatever is not delivered stays pending
+for :meth:`Outbox.flush` (at the broker's start, every :data:`FLUSH_EVERY` seconds,
+``cronsync flush``). A forwarder whose run went quiet (no output for
+:data:`QUIET_AFTER` seconds, the shim killed say) is stopped; flush picks it up later.
+
+One user cannot take the broker from the others: at most :data:`MAX_LIVE_PER_UID` of
+its runs are forwarded live and :data:`MAX_ENDING_PER_UID` wait for their end (the rest
+go through the spool, later); at most :data:`READERS` forwarders read a log at a time,
+each for a round of at most :data:`ROUND_SECONDS`, so memory stays bounded.
 
 Nothing is trusted from the job user's files without a check: the pending file must
 belong to the owner of its job directory, its group and stream are the host's, the log
@@ -18,6 +23,7 @@ is opened following no link the user could plant (see :mod:`cronsync.cloud.spool
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections.abc import Mapping
@@ -26,25 +32,28 @@ from typing import Any, Optional
 
 from cronsync.broker.access import InstalledJobs
 from cronsync.broker.journal import Log, log_to_stderr
+from cronsync.broker.runmetrics import LEFT_AFTER, RunMetrics
 from cronsync.cloud.logs import LiveForwarder, LogsSender, flush_pending
-from cronsync.cloud.metrics import job_metrics, metrics_client, publish
 from cronsync.cloud.pending import stream_name
-from cronsync.cloud.spool import PENDING_DIR, PendingDir
+from cronsync.cloud.spool import PENDING_DIR
 from cronsync.core import brokerwire
-from cronsync.core.errors import CronsyncError
 from cronsync.core.model import RepoSettings
 from cronsync.host.config import AgentConfig
-from cronsync.run.jobspec import JobSpec, Release, ShimError, find_job
-from cronsync.run.record import RUNNING, SKIPPED, SUCCEEDED
-from cronsync.run.store import read_record
+from cronsync.run.jobspec import JobSpec, ShimError
 
 FINISH_SECONDS = 60.0  # an ended run's rest gets this long, then flush takes over
 QUIET_AFTER = 300.0
 FLUSH_EVERY = 300.0
-MAX_ACTIVE_PER_UID = 256
-MAX_ACTIVE = 4096
+MAX_LIVE_PER_UID = 16
+MAX_LIVE = 512
+MAX_ENDING_PER_UID = 64
+MAX_ENDING = 2048
+ENDING_WORKERS = 2
+READERS = 2  # forwarders reading a log (4 MiB at a time) and sending, at once
+ROUND_SECONDS = 2.0  # then a reader lets the others have a turn
 
 RunKey = tuple[str, str]  # (job, run id)
+Ending = tuple[JobSpec, str, Optional[LiveForwarder]]  # a run to finish: job, run id, forwarder
 
 
 class _Active:
@@ -84,9 +93,12 @@ class Outbox:
         self._lock = threading.Lock()
         self._sender_lock = threading.Lock()
         self._sender: Optional[LogsSender] = None
-        self._metrics_client: Any = None
+        self.metrics = RunMetrics(config, jobs, log)
+        self._readers = threading.BoundedSemaphore(READERS)
+        self._ending: dict[RunKey, int] = {}  # queued or being finished -> uid
+        self._queue: queue.Queue[Optional[Ending]] = queue.Queue()
         self._stopping = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._threads: list[threading.Thread] = []
         self._flushed_at = -FLUSH_EVERY
 
     # -- requests -------------------------------------------------------------------
@@ -101,7 +113,7 @@ class Outbox:
             if key in self._active:
                 return brokerwire.success(shipping=True)
             mine = sum(1 for active in self._active.values() if active.uid == uid)
-            if mine >= MAX_ACTIVE_PER_UID or len(self._active) >= MAX_ACTIVE:
+            if mine >= MAX_LIVE_PER_UID or len(self._active) >= MAX_LIVE:
                 reason = "too many runs are being forwarded now; delivered later from the spool"
                 self.log(f"not forwarding {job.name}/{run_id} live: {reason}")
                 return brokerwire.success(shipping=False, reason=reason)
@@ -111,30 +123,45 @@ class Outbox:
         return brokerwire.success(shipping=True)
 
     def ended(self, job: JobSpec, run_id: str, uid: int) -> Mapping[str, Any]:
-        """Deliver the rest of run ``run_id`` and publish its metrics, in the background."""
+        """Queue run ``run_id`` of ``job``: its rest delivered, its metrics published
+        by a worker. Over the limits, the run is left to the spool (the shim marks it)."""
+        key = (job.name, run_id)
         with self._lock:
-            active = self._active.pop((job.name, run_id), None)
+            if key in self._ending:
+                return brokerwire.success(shipping=True)
+            mine = sum(1 for owner in self._ending.values() if owner == uid)
+            if mine >= MAX_ENDING_PER_UID or len(self._ending) >= MAX_ENDING:
+                reason = "too many runs are ending now; shipped later from the spool"
+                return brokerwire.success(shipping=False, reason=reason)
+            self._ending[key] = uid
+            active = self._active.pop(key, None)
         forwarder = active.forwarder if active is not None else None
         if forwarder is None and self.config.run.logs_cloudwatch:
             forwarder = self._forwarder(job, run_id)  # its start was missed (broker down)
-        thread = threading.Thread(
-            target=self._finish, args=(job, run_id, forwarder), name="cronsync-ended", daemon=True
-        )
-        thread.start()
+        self._queue.put((job, run_id, forwarder))
         return brokerwire.success(shipping=True)  # its rest and its metrics, as configured
 
     # -- background -----------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the housekeeping thread: flush what is pending, stop quiet forwarders."""
-        self._thread = threading.Thread(
-            target=self._housekeeping, name="cronsync-outbox", daemon=True
-        )
-        self._thread.start()
+        """Start the housekeeping thread (flush what is pending, stop quiet forwarders,
+        publish left metrics) and the workers that finish ended runs."""
+        threads = [threading.Thread(target=self._housekeeping, name="cronsync-outbox")]
+        threads += [
+            threading.Thread(target=self._finish_ended, name=f"cronsync-ended-{n}")
+            for n in range(ENDING_WORKERS)
+        ]
+        for thread in threads:
+            thread.daemon = True
+            thread.start()
+        self._threads = threads
 
     def stop(self, seconds: float = 5.0) -> None:
-        """Give every live forwarder ``seconds`` to deliver, then stop them all."""
+        """Give every live forwarder ``seconds`` to deliver, then stop them all (what is
+        left stays in the spool)."""
         self._stopping.set()
+        for _ in range(ENDING_WORKERS):
+            self._queue.put(None)  # wakes a worker to stop
         with self._lock:
             active, self._active = list(self._active.values()), {}
         deadline = time.monotonic() + seconds
@@ -143,9 +170,10 @@ class Outbox:
 
     @property
     def active_runs(self) -> int:
-        """How many runs are being forwarded now (a socket-activated broker stays up)."""
+        """How many runs are being forwarded or finished now (a socket-activated broker
+        stays up while there are any)."""
         with self._lock:
-            return len(self._active)
+            return len(self._active) + len(self._ending)
 
     def flush(self, seconds: float = 60.0) -> dict[str, Any]:
         """Deliver what runs left pending (oldest first) for at most ``seconds``.
@@ -181,47 +209,13 @@ class Outbox:
             except Exception as exc:  # a bug must not end shipping for good: say it
                 self.log(f"outbox: {type(exc).__name__}: {exc}")
 
-    def publish_left_metrics(self) -> int:
-        """Publish the metrics of runs whose end the broker did not hear of (their
-        shim left a ``.metrics`` marker, see :data:`brokerwire.METRICS_MARKER`), then
-        remove the markers. Only through real directories, never a symbolic link.
-
-        Returns:
-            How many runs' metrics were published.
-        """
-        if not self.config.run.metrics_cloudwatch:
-            return 0
-        try:
-            release = self.jobs.release()
-        except ShimError:
-            return 0
-        published = 0
-        for job_name in _entries(self.runs_dir):
-            try:
-                spool = PendingDir.open(self.runs_dir, job_name, PENDING_DIR)
-            except OSError:
-                continue  # no pending folder (or a symlink there: refused)
-            with spool:
-                published += self._publish_markers(spool, release, job_name)
-        return published
-
-    def _publish_markers(self, spool: PendingDir, release: Release, job_name: str) -> int:
-        markers = [n for n in spool.names() if n.endswith(brokerwire.METRICS_MARKER)]
-        published = 0
-        for name in markers:
-            run_id = name[: -len(brokerwire.METRICS_MARKER)]
-            try:
-                job = find_job(release, job_name)
-            except ShimError:
-                job = None
-            if job is not None and brokerwire.is_plain_name(run_id):
-                self._publish_metrics(job, run_id)
-                published += 1
-            try:
-                spool.unlink(name)
-            except (OSError, CronsyncError) as exc:
-                self.log(f"{job_name}/{name}: not removed: {exc}")
-        return published
+    def publish_left_metrics(self, min_age: float = LEFT_AFTER) -> int:
+        """Publish the metrics of runs whose marker is still there, older than
+        ``min_age`` seconds (see :meth:`~cronsync.broker.runmetrics.RunMetrics.publish_left`;
+        a broker that just started passes 0: no run's end is on its way to it)."""
+        with self._lock:
+            busy = set(self._ending)
+        return self.metrics.publish_left(busy, min_age)
 
     def _stop_quiet(self) -> None:
         """Finish forwarders whose run's log has not grown for QUIET_AFTER seconds."""
@@ -242,42 +236,37 @@ class Outbox:
 
     # -- pieces ---------------------------------------------------------------------
 
-    def _finish(self, job: JobSpec, run_id: str, forwarder: Optional[LiveForwarder]) -> None:
-        try:
-            if forwarder is not None:
-                result = forwarder.finish(time.monotonic() + FINISH_SECONDS)
-                if result.error:
-                    self.log(f"delivery of {job.name}/{run_id}: {result.error} (left pending)")
-            self._publish_metrics(job, run_id)
-        except Exception as exc:  # in a thread: say it, never a traceback
-            self.log(f"after {job.name}/{run_id}: {type(exc).__name__}: {exc}")
-
-    def _publish_metrics(self, job: JobSpec, run_id: str) -> None:
-        if not self.config.run.metrics_cloudwatch:
-            return
-        record = read_record(self.runs_dir, job.name, run_id)
-        if record is None or record.status in (RUNNING, SKIPPED):
-            return
-        if self._metrics_client is None:
-            self._metrics_client = metrics_client(self.config.run.aws)
-        metrics = job_metrics(record.status == SUCCEEDED, record.duration, record.timed_out)
-        settings = dict(job.release.settings)
-        settings["metrics"] = {"cloudwatch": True}
-        problem = publish(
-            settings,
-            metrics,
-            {"Host": self.config.host.name, "Job": job.name},
-            client=self._metrics_client,
-            host_level=True,
-        )
-        if problem:
-            self.log(f"{job.name}/{run_id}: {problem}")
+    def _finish_ended(self) -> None:
+        """A worker: finish ended runs one after the other until stopped."""
+        while True:
+            item = self._queue.get()
+            if item is None or self._stopping.is_set():
+                return
+            job, run_id, forwarder = item
+            try:
+                if forwarder is not None:
+                    result = forwarder.finish(time.monotonic() + FINISH_SECONDS)
+                    if result.error:
+                        self.log(f"delivery of {job.name}/{run_id}: {result.error} (left pending)")
+                self.metrics.publish_run(job, run_id)
+            except Exception as exc:  # a worker must not die: say it, go on
+                self.log(f"after {job.name}/{run_id}: {type(exc).__name__}: {exc}")
+            finally:
+                with self._lock:
+                    self._ending.pop((job.name, run_id), None)
 
     def _forwarder(self, job: JobSpec, run_id: str) -> LiveForwarder:
         pending = Path(self.runs_dir, job.name, PENDING_DIR, f"{run_id}.json")
         group = str(job.release.settings.get("log_group") or RepoSettings.log_group)
         target = (group, stream_name(self.config.host.name, job.name, run_id))
-        return LiveForwarder(pending, self._get_sender, self.poll_interval, target=target)
+        return LiveForwarder(
+            pending,
+            self._get_sender,
+            self.poll_interval,
+            target=target,
+            gate=self._readers,
+            round_seconds=ROUND_SECONDS,
+        )
 
     def _log_path(self, job: JobSpec, run_id: str) -> str:
         log_dir = str(self.config.paths.log_dir)
@@ -288,11 +277,3 @@ class Outbox:
             if self._sender is None:
                 self._sender = LogsSender(self.config.run.aws)
             return self._sender
-
-
-def _entries(directory: Path) -> list[str]:
-    """The names in ``directory`` (none when it cannot be listed)."""
-    try:
-        return sorted(os.listdir(directory))
-    except OSError:
-        return []

@@ -165,7 +165,7 @@ def _scan(
     """Find the pending files under ``runs_dir``, never through a symbolic link.
 
     Returns:
-        ``(created_ms, job, name)`` of each file to deliver, oldest first; how many
+        ``(changed_ms, job, name)`` of each file to deliver, oldest first; how many
         were skipped; one message per refused directory.
     """
     found: list[tuple[int, str, str]] = []
@@ -191,7 +191,9 @@ def _scan(
                 if loaded is None or (only_uid is not None and loaded[1].st_uid != only_uid):
                     skipped += 1
                     continue
-                found.append((loaded[0].created_ms, job, name))
+                # by when the file last changed as the kernel says (its ``created_ms``
+                # is its user's to write: a user must not put its files first forever)
+                found.append((loaded[1].st_ctime_ns // 1_000_000, job, name))
     found.sort()
     return found, skipped, messages
 
@@ -276,6 +278,10 @@ class LiveForwarder:
         poll_interval: seconds between looks at the log.
         target: the ``(group, stream)`` to send to whatever the file names, or None to
             trust the file.
+        gate: shared by forwarders that must not read and send all at once (the
+            broker's: memory stays bounded); a round waits for it.
+        round_seconds: a round holding the gate sends for at most this long, then
+            lets the others have a turn (None: until the log's end).
     """
 
     def __init__(
@@ -285,9 +291,13 @@ class LiveForwarder:
         poll_interval: float = 0.5,
         *,
         target: Optional[Target] = None,
+        gate: Optional[threading.Semaphore] = None,
+        round_seconds: Optional[float] = None,
     ) -> None:
         self.pending_file = pending_file
         self.target = target
+        self._gate = gate
+        self._round_seconds = round_seconds
         self._spool: Optional[PendingDir] = None
         self._sender_factory = sender_factory
         self._poll_interval = poll_interval
@@ -357,12 +367,16 @@ class LiveForwarder:
                         not_opened = opened  # busy or unreadable: try again next round
                     else:
                         delivery = opened
+                more = False  # the round's time ran out before the log's end: go on
                 if delivery is not None:
-                    total = total.then(self._round(delivery, finishing, total.error is None))
-                if finishing:
+                    result = self._round(delivery, finishing, total.error is None)
+                    total = total.then(result)
+                    more = result.stopped and not self._should_stop()
+                if finishing and not more:
                     return total if delivery is not None else not_opened
-                self._wake.wait(self._poll_interval)
-                self._wake.clear()
+                if not more:
+                    self._wake.wait(self._poll_interval)
+                    self._wake.clear()
         finally:
             if delivery is not None:
                 delivery.close()
@@ -388,4 +402,20 @@ class LiveForwarder:
             return DeliveryResult(error=exc.message)
         if not sending:
             return DeliveryResult()
-        return delivery.run(self._should_stop)
+        if self._gate is None:
+            return self._send_round(delivery)
+        wait = self._deadline - time.monotonic() if finishing else self._poll_interval
+        if not self._gate.acquire(timeout=max(0.0, wait)):
+            return DeliveryResult(stopped=finishing)  # others' turn; try again
+        try:
+            return self._send_round(delivery)
+        finally:
+            self._gate.release()
+
+    def _send_round(self, delivery: Delivery) -> DeliveryResult:
+        """Send what the log holds, for at most ``round_seconds`` (or the deadline)."""
+        budget = self._round_seconds
+        if budget is None:
+            return delivery.run(self._should_stop)
+        ends = time.monotonic() + budget
+        return delivery.run(lambda: self._should_stop() or time.monotonic() > ends)

@@ -12,7 +12,8 @@ Requests (``v`` is :data:`VERSION`)::
 Replies: ``{"ok": true, ...}`` (``values`` for secrets), or ``{"ok": false, "kind": K,
 "error": "one line"}`` with K one of :data:`REFUSED` (the caller may not ask this),
 :data:`UNAVAILABLE` (the secrets could not be fetched; ``failures`` lists each reference
-and why, never a value) or :data:`BAD_REQUEST`.
+and why, never a value), :data:`BAD_REQUEST`, or :data:`BUSY` (the broker answers too
+many connections now, or too many of this uid: try again).
 
 Pure: encoding and checking only; the sockets are the broker's and the shim's. On the
 shim's start-up path: no typing or dataclasses at import time.
@@ -43,6 +44,7 @@ METRICS_MARKER = ".metrics"
 REFUSED = "refused"
 UNAVAILABLE = "unavailable"
 BAD_REQUEST = "bad-request"
+BUSY = "busy"  # over the broker's limits now: the caller tries again shortly
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from cronsync.core.errors import ConfigError
 from cronsync.core.model import HostContext, Problem
 from cronsync.core.tomlcheck import Located, check_table, parse_toml
 from cronsync.core.validate import is_known_zone
-from cronsync.host.awsclients import AwsSettings
+from cronsync.host.awsclients import AwsSettings, CredentialsFileError, file_credentials
 from cronsync.host.hostinfo import detect_host_name, detect_host_timezone
 
 DEFAULT_CONFIG = Path("/etc/cronsync/agent.toml")
@@ -384,30 +383,25 @@ def load_config(explicit: Optional[str] = None) -> AgentConfig:
 
 
 def check_credentials_file(config: AgentConfig) -> None:
-    """Refuse an ``aws.credentials_file`` that anyone but its owner could read or
-    write, or whose owner is not root (or, for an unprivileged sandbox, this user):
-    job users must hold no AWS credentials.
+    """Refuse an ``aws.credentials_file`` that anyone but root (or, for an unprivileged
+    sandbox, this user) could read or change, itself or by a folder on its way, or
+    that holds no keys: job users must hold no AWS credentials.
 
     Raises:
-        ConfigError: the file is missing, not a regular file, or too open.
+        ConfigError: the file is missing, unreadable, too open, or not a credentials
+            file with keys in its ``[default]`` profile.
     """
     credentials = config.run.aws.credentials_file
     if credentials is None:
         return
-    where = f"invalid agent config: {config.path}: aws.credentials_file: {credentials}"
     try:
-        info = os.stat(credentials)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{where} does not exist") from exc
-    except OSError as exc:
-        raise ConfigError(f"{where}: {exc.strerror}") from exc
-    if not stat.S_ISREG(info.st_mode):
-        raise ConfigError(f"{where} is not a regular file")
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077 or info.st_uid not in (0, os.geteuid()):
+        file_credentials(credentials)
+    except CredentialsFileError as exc:
+        if isinstance(exc.__cause__, PermissionError) and os.geteuid() != 0:
+            return  # closed to us (an operator's `cronsync status`): we won't use it
         owner = "root" if os.geteuid() == 0 else "root or you"
         raise ConfigError(
-            f"{where} is mode {mode:04o}, owner uid {info.st_uid}: it must be owned by "
-            f"{owner} with mode 0600 (job users must hold no AWS credentials; "
-            f"chmod 600 {credentials})"
-        )
+            f"invalid agent config: {config.path}: {exc.message} (it must be owned by "
+            f"{owner}, mode 0600, in folders only {owner} can write: job users must "
+            f"hold no AWS credentials; chmod 600 {credentials})"
+        ) from exc

@@ -75,34 +75,37 @@ def _save_pending(run: JobRun, log_path: str) -> str:
 
 
 def end_shipping(run: JobRun) -> None:
-    """Tell the broker the run ended (it delivers the rest and publishes the run's
-    metrics). When it cannot be told, mark the pending delivery finished, so flush
-    delivers the whole log without waiting for it to go stale. Best effort."""
+    """Tell the broker the run ended: it delivers the rest and publishes the run's
+    metrics. The metrics marker is left first, so the metrics are published even when
+    the broker is down or dies before it gets to them. When the broker cannot be told,
+    mark the pending delivery finished, so flush delivers the whole log without waiting
+    for it to go stale. Best effort."""
     if run.broker_socket is None:
         return
     from cronsync.core.brokerwire import ENDED
     from cronsync.run.broker import notify
 
-    problem = notify(run.broker_socket, ENDED, run.job.name, run.run_id)
-    if not problem:
-        return
-    note = f"not shipped at the end: {problem}; the spool keeps it for the broker"
-    if run.pending_file is not None:
-        try:
-            _mark_finished(run.pending_file)
-        except Exception as exc:
-            note += f" (pending file not marked finished: {describe_error(exc)})"
+    notes = []
     if _shipped(run)[1]:
         try:
             _leave_metrics_marker(run)
         except Exception as exc:
-            note += f" (its metrics will not be published: {describe_error(exc)})"
-    run.add_extra({"broker": note})
+            notes.append(f"its metrics may not be published: {describe_error(exc)}")
+    problem = notify(run.broker_socket, ENDED, run.job.name, run.run_id)
+    if problem:
+        notes.insert(0, f"not shipped at the end: {problem}; the spool keeps it for the broker")
+        if run.pending_file is not None:
+            try:
+                _mark_finished(run.pending_file)
+            except Exception as exc:
+                notes.append(f"pending file not marked finished: {describe_error(exc)}")
+    if notes:
+        run.add_extra({"broker": "; ".join(notes)})
 
 
 def _leave_metrics_marker(run: JobRun) -> None:
     """Leave ``pending/RUN-ID.metrics`` (empty): the broker publishes the run's metrics
-    from its record when it next looks, then removes the marker."""
+    from its record, then removes the marker."""
     from cronsync.core.brokerwire import METRICS_MARKER
 
     directory = path_str(run.runs_dir, run.job.name, "pending")

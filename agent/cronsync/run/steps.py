@@ -116,7 +116,9 @@ def fetch_job_secrets(run: JobRun) -> dict[str, str]:
         from cronsync.run.broker import socket_path
 
         try:
-            return from_broker(socket_path(run.settings, path_str(run.options.root)), run.job.name)
+            declared = [str(ref.get("env")) for ref in refs if isinstance(ref, dict)]
+            where = socket_path(run.settings, path_str(run.options.root))
+            return from_broker(where, run.job.name, declared)
         except CronsyncError as exc:
             raise ShimError(exc.message, EXIT_CANNOT_RUN) from exc
     from cronsync.secrets.file import fetch_file

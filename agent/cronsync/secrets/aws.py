@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from cronsync.host.awsclients import AwsSettings, make_client
+from cronsync.host.awsclients import AwsSettings, CredentialsFileError, make_client
 from cronsync.secrets.outcome import (
     ACCESS_DENIED,
     INVALID_VALUE,
@@ -91,6 +91,8 @@ def fetch_aws_store(
     except BotoCoreError as exc:
         reason = _transport_reason(exc)
         results.update((name, reason) for name in names if name not in results)
+    except CredentialsFileError as exc:  # the host's credentials file was refused
+        results.update((name, exc.message) for name in names if name not in results)
     return results
 
 
