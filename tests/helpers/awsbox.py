@@ -12,7 +12,6 @@ import pwd
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Optional
@@ -31,14 +30,6 @@ HOST = "batch-1"
 REGION = "us-east-1"
 CRONSYNC_PREFIX = PREFIXES["c"]
 WAIT = 60.0  # seconds a test waits for the broker's background work, at most
-
-
-def reset_moto(url: str) -> str:
-    """Empty moto's state (it is per process, not per server); return ``url``."""
-    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
-    return url
 
 
 def wait_for(condition: Callable[[], Any], what: str, seconds: float = WAIT) -> Any:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 START_TIMEOUT = 60.0  # seconds; moto starts in about 0.5 s on an idle machine
 
@@ -42,3 +45,22 @@ def moto_running(start_timeout: float = START_TIMEOUT) -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+def reset_moto(url: str) -> str:
+    """Empty moto's state (it is per process, not per server); return ``url``."""
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    return url
+
+
+def isolate_aws_env(monkeypatch: Any, tmp_path: Path) -> None:
+    """Dummy keys in the environment, and no AWS config or credentials file of this
+    machine's (a ``pytest.MonkeyPatch`` undoes it after the test)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))

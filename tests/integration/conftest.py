@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers.hanging import HangingEndpoint
+from helpers.motoserver import moto_running, reset_moto
 from helpers.sandbox import GIT_ENV, Sandbox, make_sandbox
 
 
@@ -40,3 +41,16 @@ def hanging_endpoint() -> Iterator[HangingEndpoint]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    """moto's server on 127.0.0.1, one per test module (stopped at its end)."""
+    with moto_running() as url:
+        yield url
+
+
+@pytest.fixture
+def endpoint(moto_server: str) -> str:
+    """The module's moto server, emptied for this test."""
+    return reset_moto(moto_server)

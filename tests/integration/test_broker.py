@@ -24,9 +24,8 @@ import pytest
 
 from cronsync.core import brokerwire
 from cronsync.run.broker import ask
-from helpers.awsbox import AwsShimSandbox, aws_box, client, reset_moto, wait_for
+from helpers.awsbox import AwsShimSandbox, aws_box, client, wait_for
 from helpers.hanging import HangingEndpoint
-from helpers.motoserver import moto_running
 from helpers.users import HAS_USERADD, IS_ROOT, as_user, open_dir, temporary_users
 
 needs_users = pytest.mark.skipif(
@@ -34,17 +33,6 @@ needs_users = pytest.mark.skipif(
     reason="needs root and useradd: the tests make real users and become them",
 )
 VALUES = {"alpha": "alpha-S3cret-51ae", "beta": "beta-S3cret-9c07"}
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    with moto_running() as url:
-        yield url
-
-
-@pytest.fixture
-def endpoint(moto_server: str) -> str:
-    return reset_moto(moto_server)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 import tracemalloc
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -42,7 +41,7 @@ from cronsync.cloud.pending import InFlight
 from cronsync.cloud.tailcheck import StreamEnd
 from cronsync.core import logformat
 from cronsync.host.awsclients import AwsSettings, make_client
-from helpers.motoserver import moto_running
+from helpers.motoserver import isolate_aws_env, moto_running, reset_moto
 
 GROUP = "/cronsync/test"
 MIB = 1024 * 1024
@@ -66,20 +65,12 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    isolate_aws_env(monkeypatch, tmp_path)
 
 
 @pytest.fixture
 def aws(moto_endpoint: str) -> AwsSettings:
-    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request) as response:
-        assert response.status == 200
-    return AwsSettings(region="us-east-1", endpoint_url=moto_endpoint)
+    return AwsSettings(region="us-east-1", endpoint_url=reset_moto(moto_endpoint))
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import random
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from cronsync.cloud.pending import PENDING_FORMAT
 from cronsync.cloud.spool import save_pending
 from cronsync.cloud.tailcheck import StreamEnd
 from cronsync.host.awsclients import AwsSettings, Timeouts, make_client
-from helpers.motoserver import moto_running
+from helpers.motoserver import isolate_aws_env, moto_running, reset_moto
 from helpers.outage import (
     GROUP,
     QUICK,
@@ -47,20 +46,12 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    isolate_aws_env(monkeypatch, tmp_path)
 
 
 @pytest.fixture
 def moto(moto_url: str) -> AwsSettings:
-    request = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request) as response:
-        assert response.status == 200
-    return AwsSettings(region="us-east-1", endpoint_url=moto_url)
+    return AwsSettings(region="us-east-1", endpoint_url=reset_moto(moto_url))
 
 
 @pytest.fixture

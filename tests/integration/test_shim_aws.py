@@ -28,7 +28,6 @@ from helpers.awsbox import (
     AwsShimSandbox,
     aws_box,
     client,
-    reset_moto,
     stream_messages,
     stream_names,
     wait_for,
@@ -39,17 +38,6 @@ TOKEN = "tok-Sm-whole-8c1f2e"
 DB_PASSWORD = "pw-Sm-json-77ad01"
 SSM_VALUE = "ssm-Secure-3b9e44"
 SECRET_VALUES = (TOKEN, DB_PASSWORD, SSM_VALUE)
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    with moto_running() as url:
-        yield url
-
-
-@pytest.fixture
-def endpoint(moto_server: str) -> str:
-    return reset_moto(moto_server)
 
 
 @pytest.fixture
