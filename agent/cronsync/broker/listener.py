@@ -318,5 +318,6 @@ def _refuse_busy(conn: socket.socket) -> None:
         conn.setblocking(False)
         with suppress(OSError):
             conn.send(brokerwire.encode(brokerwire.failure(brokerwire.BUSY, "busy: try again")))
+            conn.recv(brokerwire.MAX_MESSAGE)  # what has come: closing on unread data resets
     finally:
         conn.close()

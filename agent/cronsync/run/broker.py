@@ -105,6 +105,8 @@ def _ask_once(
         raise _Transient(f"the broker at {path} is not running (connection refused)") from exc
     except BlockingIOError as exc:
         raise _Transient(f"the broker at {path} is too busy to take the connection") from exc
+    except (ConnectionResetError, BrokenPipeError) as exc:  # a busy broker closed on us
+        raise _Transient(f"the broker at {path} closed the connection (busy)") from exc
     except TimeoutError as exc:
         raise BrokerUnreachable(f"the broker at {path} did not answer within {timeout:g}s") from exc
     except OSError as exc:
