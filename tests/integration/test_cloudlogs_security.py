@@ -85,11 +85,11 @@ class Box:
             top.mkdir(mode=0o755)
 
     def job(self, job: str, uid: int) -> None:
-        """``runs/JOB`` (0755) with its pending directory (0700), ``logs/JOB`` (0750)."""
+        """``runs/JOB`` (0755) with its pending directory (0700), ``logs/JOB`` (0700)."""
         for path, mode in (
             (self.runs / job, 0o755),
             (self.runs / job / "pending", 0o700),
-            (self.logs / job, 0o750),
+            (self.logs / job, 0o700),
         ):
             path.mkdir(mode=mode)
             os.chmod(path, mode)

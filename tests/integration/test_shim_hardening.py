@@ -353,7 +353,7 @@ def test_a_new_user_gets_the_whole_runs_and_log_tree(tmp_path: Path) -> None:
         assert (info.st_uid, info.st_gid) == (nobody.pw_uid, nobody.pw_gid), path
     assert os.stat(outside).st_uid == 0 and os.stat(tmp_path).st_uid == 0  # not followed
     assert oct(os.stat(runs / "job").st_mode & 0o777) == "0o755"
-    assert oct(os.stat(logs / "job").st_mode & 0o777) == "0o750"
+    assert oct(os.stat(logs / "job").st_mode & 0o777) == "0o700"  # not even the group
 
     # a tree left half-done (top already the new user's, lock still the old one's)
     os.chown(runs / "job" / "lock", daemon.pw_uid, daemon.pw_gid)

@@ -372,8 +372,8 @@ def ensure_job_dirs(runs_dir: Path, log_dir: Path, users: Mapping[str, str]) -> 
     """Create each installed job's run-record and log directories, owned by its user.
 
     ``runs/<job>`` is 0755 (records are readable by operators, writable only by the
-    job's user: no job can forge another's history); ``<log_dir>/<job>`` is 0750
-    (output stays with the job's user and root). When a job's user changes, all that
+    job's user: no job can forge another's history); ``<log_dir>/<job>`` is 0700
+    (output stays with the job's user and root, even where job users share a group). When a job's user changes, all that
     is in them (lock, pending deliveries, records, logs) goes to the new user too, or
     its runs could not take their lock.
 
@@ -390,10 +390,10 @@ def ensure_job_dirs(runs_dir: Path, log_dir: Path, users: Mapping[str, str]) -> 
             owner = _owner_of(user)
             if owner is None:
                 _ensure_dir(runs_dir / job, 0o755, None)
-                _ensure_dir(log_dir / job, 0o750, None)
+                _ensure_dir(log_dir / job, 0o700, None)
                 continue
             _give_tree(runs_dir / job, 0o755, owner, RUN_FILES)
-            _give_tree(log_dir / job, 0o750, owner, ())
+            _give_tree(log_dir / job, 0o700, owner, ())
     except OSError as exc:
         raise InstallError(
             f"cannot prepare the run directories in {runs_dir} and {log_dir}: {exc.strerror or exc}"

@@ -143,7 +143,7 @@ def open_run_log(run: JobRun) -> tuple[str, BinaryIO]:
     path = path_str(directory, f"{run.run_id}.log")
     try:
         os.makedirs(directory, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise ShimError(f"cannot write the run log {path}: {exc.strerror}") from exc
     return path, os.fdopen(fd, "ab", buffering=1024 * 1024)
