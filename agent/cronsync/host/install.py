@@ -373,9 +373,9 @@ def ensure_job_dirs(runs_dir: Path, log_dir: Path, users: Mapping[str, str]) -> 
 
     ``runs/<job>`` is 0755 (records are readable by operators, writable only by the
     job's user: no job can forge another's history); ``<log_dir>/<job>`` is 0700
-    (output stays with the job's user and root, even where job users share a group). When a job's user changes, all that
-    is in them (lock, pending deliveries, records, logs) goes to the new user too, or
-    its runs could not take their lock.
+    (output stays with the job's user and root, even where job users share a group).
+    When a job's user changes, all that is in them (lock, pending deliveries, records,
+    logs) goes to the new user too, or its runs could not take their lock.
 
     Args:
         users: job name -> the user it runs as.
