@@ -19,11 +19,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cronsync.cloud.logs import LogsSender, Pending, deliver, load_pending, pending_path
-from cronsync.cloud.pending import PENDING_FORMAT
 from cronsync.cloud.spool import save_pending
+from cronsync.cloud.spoolstart import PENDING_FORMAT
 from cronsync.cloud.tailcheck import StreamEnd
 from cronsync.host.awsclients import AwsSettings, Timeouts, make_client
-from helpers.motoserver import isolate_aws_env, moto_running, reset_moto
+from helpers.motoserver import isolate_aws_env
 from helpers.outage import (
     GROUP,
     QUICK,
@@ -38,20 +38,15 @@ TRIALS = 20
 LINES = 20_000
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with moto_running() as url:
-        yield url
-
-
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     isolate_aws_env(monkeypatch, tmp_path)
 
 
 @pytest.fixture
-def moto(moto_url: str) -> AwsSettings:
-    return AwsSettings(region="us-east-1", endpoint_url=reset_moto(moto_url))
+def moto(endpoint: str) -> AwsSettings:
+    """The module's moto server (integration conftest), emptied for this test."""
+    return AwsSettings(region="us-east-1", endpoint_url=endpoint)
 
 
 @pytest.fixture

@@ -320,3 +320,21 @@ def test_the_aws_modules_import_boto3_only_when_a_client_is_made() -> None:
         "cronsync.broker.daemon, cronsync.cli.broker"
     )
     assert modules_loaded(code, {"boto3", "botocore", "git", "watchdog"}) == []
+
+
+def test_the_shims_new_pending_file_is_the_first_state_delivery_reads() -> None:
+    """cloud.spoolstart writes a new run's pending file without cloud.pending (its
+    imports cost a shipping run ~30 ms): the two must describe the same state."""
+    from cronsync.cloud.pending import Pending
+    from cronsync.cloud.spoolstart import fresh_pending
+
+    document = fresh_pending("/var/log/cronsync/j/r.log", "/grp", "h/j/r", 1_700_000_000_000)
+    expected = Pending("/var/log/cronsync/j/r.log", "/grp", "h/j/r", created_ms=1_700_000_000_000)
+    assert Pending.from_json(document) == expected
+    assert document == expected.to_json()
+
+
+def test_a_shipping_run_starts_without_the_delivery_modules() -> None:
+    code = "import cronsync.cloud.spoolstart, cronsync.run.after"
+    heavy = {"dataclasses", "typing", "pathlib", "json", "cronsync.cloud.pending"}
+    assert modules_loaded(code, heavy) == []

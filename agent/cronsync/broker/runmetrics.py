@@ -22,7 +22,8 @@ from typing import Any, Optional
 from cronsync.broker.access import InstalledJobs
 from cronsync.broker.journal import Log
 from cronsync.cloud.metrics import job_metrics, metrics_client, publish
-from cronsync.cloud.spool import PENDING_DIR, PendingDir
+from cronsync.cloud.spool import PendingDir
+from cronsync.cloud.spoolstart import PENDING_DIR
 from cronsync.core import brokerwire
 from cronsync.core.errors import CronsyncError
 from cronsync.host.config import AgentConfig

@@ -1,4 +1,5 @@
-"""``cronsync flush`` and the agent's cycle: deliver every run log left pending, as root.
+"""``cronsync flush`` (and the agent when no broker of its own runs): deliver every run
+log left pending, as root.
 
 Live forwarding of a running job's log is the broker's (:mod:`cronsync.broker.outbox`).
 """

@@ -33,16 +33,16 @@ from typing import Optional, Union
 
 from cronsync.cloud.delivery import Delivery, DeliveryResult, Target, open_delivery
 from cronsync.cloud.failures import DeliveryError, one_line
-from cronsync.cloud.pending import Pending, stream_name
+from cronsync.cloud.pending import Pending
 from cronsync.cloud.send import LogsSender
 from cronsync.cloud.spool import (
-    PENDING_DIR,
     PendingDir,
     UnsafeEntry,
     load_pending,
     pending_path,
     save_pending,
 )
+from cronsync.cloud.spoolstart import PENDING_DIR, stream_name
 from cronsync.core.errors import CronsyncError
 
 __all__ = [

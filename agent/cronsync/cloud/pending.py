@@ -16,15 +16,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Optional
 
 from cronsync.cloud.batch import MAX_BATCH_EVENTS, Position
+from cronsync.cloud.spoolstart import PENDING_FORMAT
 from cronsync.cloud.tailcheck import EMPTY_STREAM, StreamEnd
 from cronsync.core import logformat
-
-PENDING_FORMAT = "cronsync.pending/1"
-
-
-def stream_name(host: str, job: str, run_id: str) -> str:
-    """Return the CloudWatch Logs stream of one run: ``HOST/JOB/RUN-ID``."""
-    return f"{host}/{job}/{run_id}"
 
 
 def _now_ms() -> int:

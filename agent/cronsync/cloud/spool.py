@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Optional
 
 from cronsync.cloud.pending import Pending
+from cronsync.cloud.spoolstart import PENDING_DIR
 from cronsync.core.errors import InstallError
 from cronsync.files.atomic import atomic_write
 
-PENDING_DIR = "pending"
 _MAX_PENDING_BYTES = 64 * 1024
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

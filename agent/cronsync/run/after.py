@@ -41,13 +41,18 @@ def start_shipping(run: JobRun, log_path: str) -> None:
     run.broker_socket = socket_path(run.settings, path_str(run.options.root))
     if not logs:
         return  # metrics only: the broker hears of the run at its end
+    from cronsync.cloud.spoolstart import stream_name, write_fresh_pending
+
+    stream = stream_name(run.record.host, run.job.name, run.run_id)
+    group = str(run.settings.get("log_group"))
     try:
-        stream = _save_pending(run, log_path)
+        run.pending_file = write_fresh_pending(
+            run.runs_dir, run.job.name, run.run_id, log_path, group, stream
+        )
     except Exception as exc:
         error = f"not forwarded: {describe_error(exc)}"
         run.add_extra({"cloudwatch": {"forwarded": False, "error": error}})
         return
-    run.pending_file = path_str(run.runs_dir, run.job.name, "pending", f"{run.run_id}.json")
     run.save(run.record.finished(cloudwatch_stream=stream))
     problem = notify(run.broker_socket, STARTED, run.job.name, run.run_id)
     if problem:
@@ -58,20 +63,6 @@ def _shipped(run: JobRun) -> tuple[bool, bool]:
     """Whether the host ships (output, metrics) to CloudWatch."""
     logs = bool((run.settings.get("logs") or {}).get("cloudwatch"))
     return logs, bool((run.settings.get("metrics") or {}).get("cloudwatch"))
-
-
-def _save_pending(run: JobRun, log_path: str) -> str:
-    """Write the run's pending delivery; return its CloudWatch stream."""
-    from pathlib import Path
-
-    from cronsync.cloud.pending import Pending, stream_name
-    from cronsync.cloud.spool import pending_path, save_pending
-
-    stream = stream_name(run.record.host, run.job.name, run.run_id)
-    path = pending_path(Path(run.runs_dir), run.job.name, run.run_id)
-    group = str(run.settings.get("log_group"))
-    save_pending(path, Pending(log_path, group, stream))
-    return stream
 
 
 def end_shipping(run: JobRun) -> None:
@@ -106,9 +97,10 @@ def end_shipping(run: JobRun) -> None:
 def _leave_metrics_marker(run: JobRun) -> None:
     """Leave ``pending/RUN-ID.metrics`` (empty): the broker publishes the run's metrics
     from its record, then removes the marker."""
+    from cronsync.cloud.spoolstart import PENDING_DIR
     from cronsync.core.brokerwire import METRICS_MARKER
 
-    directory = path_str(run.runs_dir, run.job.name, "pending")
+    directory = path_str(run.runs_dir, run.job.name, PENDING_DIR)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     marker = path_str(directory, f"{run.run_id}{METRICS_MARKER}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
