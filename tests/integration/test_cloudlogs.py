@@ -41,7 +41,7 @@ from cronsync.cloud.pending import InFlight
 from cronsync.cloud.tailcheck import StreamEnd
 from cronsync.core import logformat
 from cronsync.host.awsclients import AwsSettings, make_client
-from helpers.motoserver import isolate_aws_env, moto_running, reset_moto
+from helpers.motoserver import isolate_aws_env
 
 GROUP = "/cronsync/test"
 MIB = 1024 * 1024
@@ -57,20 +57,15 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    with moto_running() as url:
-        yield url
-
-
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     isolate_aws_env(monkeypatch, tmp_path)
 
 
 @pytest.fixture
-def aws(moto_endpoint: str) -> AwsSettings:
-    return AwsSettings(region="us-east-1", endpoint_url=reset_moto(moto_endpoint))
+def aws(endpoint: str) -> AwsSettings:
+    """The module's moto server (integration conftest), emptied for this test."""
+    return AwsSettings(region="us-east-1", endpoint_url=endpoint)
 
 
 @pytest.fixture

@@ -90,6 +90,7 @@ class Agent:
         self._waiters: list[tuple[threading.Event, list[dict[str, Any]]]] = []
         self.metrics: AgentMetrics = AgentMetrics(_log)
         self._flusher: Optional[threading.Thread] = None
+        self.broker: Optional[BrokerDaemon] = None
         self.watcher: Any = None
         self._drift_seen: set[str] = set()
         self._force_next = False
@@ -247,7 +248,9 @@ class Agent:
         self._guarded("metrics", lambda: self.metrics.heartbeat(self.config))
 
     def _flush_in_background(self) -> None:
-        if not self.config.run.logs_cloudwatch:
+        """Deliver spooled job output, when no broker of ours does (it flushes itself:
+        at its start and every few minutes, besides shipping runs live)."""
+        if not self.config.run.logs_cloudwatch or self.broker is not None:
             return
         if self._flusher is not None and self._flusher.is_alive():
             return
@@ -285,7 +288,7 @@ class Agent:
         write_agent_file(paths.state_dir / AGENT_FILE, self.config)
         server = ControlServer(paths.state_dir / SOCKET_NAME, self.sync_and_wait)
         server.start()
-        broker = self._start_broker()
+        self.broker = broker = self._start_broker()
         self._start_watcher()
         _log(f"started (pid {os.getpid()}, every {self.config.agent.interval}s)")
         try:

@@ -34,8 +34,7 @@ from cronsync.broker.access import InstalledJobs
 from cronsync.broker.journal import Log, log_to_stderr
 from cronsync.broker.runmetrics import LEFT_AFTER, RunMetrics
 from cronsync.cloud.logs import LiveForwarder, LogsSender, flush_pending
-from cronsync.cloud.pending import stream_name
-from cronsync.cloud.spool import PENDING_DIR
+from cronsync.cloud.spoolstart import PENDING_DIR, stream_name
 from cronsync.core import brokerwire
 from cronsync.core.model import RepoSettings
 from cronsync.host.config import AgentConfig
@@ -99,7 +98,7 @@ class Outbox:
         self._queue: queue.Queue[Optional[Ending]] = queue.Queue()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._flushed_at = -FLUSH_EVERY
+        self._flushed_at = time.monotonic()  # the daemon flushes once as it starts
 
     # -- requests -------------------------------------------------------------------
 
