@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import socket
 import stat
-import struct
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -27,7 +26,7 @@ from typing import Any, Optional
 from cronsync.core import brokerwire
 from cronsync.core.errors import InstallError
 from cronsync.core.suppress import suppress
-from cronsync.files.sockaddr import unix_address
+from cronsync.files.sockaddr import peer_credentials, unix_address
 
 READ_TIMEOUT = 2.0  # a request is under 1 KiB: a caller that has not sent it by then won't
 WRITE_TIMEOUT = 10.0
@@ -58,9 +57,7 @@ Handler = Callable[[Mapping[str, Any], Peer], Mapping[str, Any]]
 
 def peer_of(conn: socket.socket) -> Peer:
     """Return the connected peer's credentials (``SO_PEERCRED``)."""
-    raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    pid, uid, gid = struct.unpack("3i", raw)
-    return Peer(pid, uid, gid)
+    return Peer(*peer_credentials(conn))
 
 
 def activated_socket(environ: Mapping[str, str] = os.environ) -> Optional[socket.socket]:

@@ -1,4 +1,4 @@
-"""Unix socket addresses of any length.
+"""Unix socket addresses of any length, and who is on the other end of a connection.
 
 An ``AF_UNIX`` address holds at most 107 bytes; a socket below a deep ``paths.root``
 (a sandbox, a test's temporary folder) can be longer. :func:`unix_address` opens the
@@ -12,7 +12,7 @@ import os
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import typing
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Any, Optional
 
 MAX_ADDRESS = 107
 
@@ -51,3 +51,14 @@ class UnixAddress:
 def unix_address(path: str) -> UnixAddress:
     """Return a usable address for the socket at ``path`` (use it as a context)."""
     return UnixAddress(path)
+
+
+def peer_credentials(conn: Any) -> tuple[int, int, int]:
+    """Return ``(pid, uid, gid)`` of the process on the other end of the connected Unix
+    socket ``conn``, as the kernel says (``SO_PEERCRED``), never as it claims."""
+    import socket
+    import struct
+
+    raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", raw)
+    return pid, uid, gid

@@ -14,7 +14,7 @@ import time
 from cronsync.core import brokerwire
 from cronsync.core.errors import CronsyncError
 from cronsync.files.paths import path_str
-from cronsync.files.sockaddr import unix_address
+from cronsync.files.sockaddr import peer_credentials, unix_address
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the shim does not import typing
 if TYPE_CHECKING:
@@ -128,11 +128,7 @@ def _check_owner(conn: Any, path: str) -> None:
     Raises:
         BrokerUnreachable: another user answers there: not the broker.
     """
-    import socket
-    import struct
-
-    raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    uid = struct.unpack("3i", raw)[1]
+    uid = peer_credentials(conn)[1]
     if uid not in (0, os.geteuid()):
         raise BrokerUnreachable(f"{path} is served by uid {uid}, not root: not the broker")
 
