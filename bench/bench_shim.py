@@ -428,8 +428,9 @@ def main(argv: list[str]) -> None:
             creds = credentials_file(base)
             remote = make_upstream(base, jobs(user_name(), flood, lines))
             aws = aws_toml(moto.url, creds)
-            local = Host(base, "local", remote, f'[secrets]\nbackend = "aws"\n{aws}')
-            cloud = Host(base, "cloud", remote, f"[logs]\ncloudwatch = true\n{aws}")
+            me = [user_name()]  # root when run as root: then it must be named
+            local = Host(base, "local", remote, f'[secrets]\nbackend = "aws"\n{aws}', allowed=me)
+            cloud = Host(base, "cloud", remote, f"[logs]\ncloudwatch = true\n{aws}", allowed=me)
             say("starting the brokers (own processes) ...")
             brokers.append(
                 BrokerProcess(install.python, local.config, local.socket, base / "broker-local.log")

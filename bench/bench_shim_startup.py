@@ -201,7 +201,7 @@ def main(argv: list[str]) -> None:
         run_quiet([interpreter, "-m", "venv", "--without-pip", str(bare)])
         user = pwd.getpwuid(os.geteuid()).pw_name
         remote = make_upstream(base, {"jobs/noop.toml": job_toml(user, 'command = ["true"]\n')})
-        host = Host(base, "host", remote, "")
+        host = Host(base, "host", remote, "", allowed=[user])  # root must be named
         control = rungs["0"]
         say(f"{KEEP_RUNS} runs first (the records a host keeps) ...")
         for _ in range(KEEP_RUNS):

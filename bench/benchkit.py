@@ -397,10 +397,17 @@ def credentials_file(base: Path) -> Path:
 
 
 class Host:
-    """One synced host sandbox (its own root and agent.toml) of an upstream."""
+    """One synced host sandbox (its own root and agent.toml) of an upstream; ``allowed``
+    goes to ``users.allowed`` (root and system users run jobs only when named there)."""
 
     def __init__(
-        self, base: Path, name: str, remote: Path, extra: str, must_exist: bool = False
+        self,
+        base: Path,
+        name: str,
+        remote: Path,
+        extra: str,
+        must_exist: bool = False,
+        allowed: Sequence[str] = (),
     ) -> None:
         self.root = base / name
         self.config = self.root / "etc/cronsync/agent.toml"
@@ -408,6 +415,7 @@ class Host:
         self.config.write_text(
             f'[repo]\nurl = "{remote}"\n[host]\nname = "bench-{name}"\ntimezone = "UTC"\n'
             f"[users]\nmust_exist = {json.dumps(must_exist)}\n"
+            f"allowed = {json.dumps(list(allowed))}\n"
             f'[paths]\nroot = "{self.root}"\n{extra}'
         )
         outcome = run_sync(load_config(str(self.config)))

@@ -102,6 +102,9 @@ class AwsShimSandbox:
         self.upstream = Upstream(base)
         self.config_path = self.root / "etc/cronsync/agent.toml"
         self.user = pwd.getpwuid(os.geteuid()).pw_name
+        # named in users.allowed: root and system users (the tests' own user when they
+        # run as root) run jobs only when named there
+        self.users = {self.user}
         self.credentials = base / "aws-credentials"
         self.credentials.write_text(
             "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
@@ -118,6 +121,7 @@ class AwsShimSandbox:
         secrets.chmod(0o600)
 
     def job(self, name: str, body: str, user: Optional[str] = None) -> None:
+        self.users.add(user or self.user)
         self.upstream.write(
             f"jobs/{name}.toml",
             f'description = "test job {name}"\nowner = "tests@example.com"\n'
@@ -147,7 +151,7 @@ class AwsShimSandbox:
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
             agent_toml(str(self.upstream.bare), self.root, extra).replace(
-                'allowed = ["batch"]', "allowed = []"
+                'allowed = ["batch"]', f"allowed = {json.dumps(sorted(self.users))}"
             )
         )
         outcome = run_sync(load_config(str(self.config_path)))

@@ -26,6 +26,9 @@ root:x:0:0:root:/root:/bin/bash
 postgres:x:105:110::/var/lib/postgresql:/bin/bash
 batch:x:1001:1001::/home/batch:/bin/bash
 """
+# its crontabs run jobs as root and the system user postgres: moving them to cronsync
+# means naming them in users.allowed (they are refused otherwise)
+ALLOWED = '["root", "postgres", "batch"]'
 FILES = {
     "etc/crontab": ("legacy-etc-crontab", 0o644),
     "etc/cron.d/backup": ("cron.d-backup", 0o644),
@@ -55,7 +58,8 @@ class Host:
         self.config.parent.mkdir(parents=True)
         self.config.write_text(
             f'[repo]\nurl = "{self.upstream.bare}"\n[host]\nname = "batch-1"\n'
-            f'timezone = "UTC"\n[users]\nmust_exist = false\n[paths]\nroot = "{self.root}"\n'
+            f'timezone = "UTC"\n[users]\nallowed = {ALLOWED}\nmust_exist = false\n'
+            f'[paths]\nroot = "{self.root}"\n'
         )
 
     def cli(self, *argv: str) -> tuple[int, str]:

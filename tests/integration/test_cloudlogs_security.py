@@ -1,6 +1,6 @@
 """Root's CloudWatch Logs flush against hostile job users (two review findings).
 
-Job users own ``runs/<job>`` (install.ensure_job_dirs) and write their own pending
+Job users own ``runs/<job>`` (jobdirs.ensure_job_dirs) and write their own pending
 files, so root's flush must
 
 1. never follow a symbolic link they control, nor create, change or remove anything
@@ -75,7 +75,7 @@ def as_user(uid: int, script: str) -> None:
 
 
 class Box:
-    """A runs directory and a log directory laid out as install.ensure_job_dirs does."""
+    """A runs directory and a log directory laid out as jobdirs.ensure_job_dirs does."""
 
     def __init__(self, base: Path) -> None:
         self.base = base

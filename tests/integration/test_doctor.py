@@ -132,7 +132,8 @@ def box(git_env: None) -> Iterator[AwsShimSandbox]:
 
 
 def user_job(box: AwsShimSandbox, name: str, user: str) -> None:
-    """A job running as ``user`` with one AWS secret."""
+    """A job running as ``user`` with one AWS secret (``user`` named in users.allowed)."""
+    box.users.add(user)
     box.upstream.write(
         f"jobs/{name}.toml",
         f'description = "test job {name}"\nowner = "tests@example.com"\nuser = "{user}"\n'

@@ -95,6 +95,10 @@ def checkout(tmp_path: Path) -> Path:
 # --- fetch_branch ------------------------------------------------------------------
 
 
+CLONE_MARKER = ".repo.cronsync-clone"
+"""What fetch_branch writes next to the checkout ``repo`` it cloned."""
+
+
 def test_first_clone(upstream: Upstream, checkout: Path) -> None:
     result = fetch_branch(upstream.url, "main", checkout)
     assert result.commit == git(upstream.work, "rev-parse", "HEAD")
@@ -102,7 +106,11 @@ def test_first_clone(upstream: Upstream, checkout: Path) -> None:
     assert result.recloned is True
     assert result.previous is None
     assert (checkout / "jobs" / "a.toml").read_text() == "schedule = '* * * * *'\n"
-    assert os.listdir(checkout.parent) == ["repo"]  # no temp clone left behind
+    # no temp clone left behind; the marker says which directory cronsync cloned
+    assert sorted(os.listdir(checkout.parent)) == [CLONE_MARKER, "repo"]
+    info = os.stat(checkout)
+    marker = (checkout.parent / CLONE_MARKER).read_text()
+    assert marker == f"cronsync clone {info.st_dev} {info.st_ino}\n"
 
 
 def test_clone_removes_temp_clones_left_by_an_interrupted_run(
@@ -112,7 +120,7 @@ def test_clone_removes_temp_clones_left_by_an_interrupted_run(
     (stale / ".git").mkdir(parents=True)
     (checkout.parent / "unrelated").mkdir()
     fetch_branch(upstream.url, "main", checkout)
-    assert sorted(os.listdir(checkout.parent)) == ["repo", "unrelated"]
+    assert sorted(os.listdir(checkout.parent)) == [CLONE_MARKER, "repo", "unrelated"]
 
 
 def test_noop_fetch_returns_same_commit_and_rewrites_nothing(
@@ -274,6 +282,22 @@ def corrupt_config(checkout: Path) -> None:
     (checkout / ".git" / "config").write_text("[core\nthis is not git config\n")
 
 
+def corrupt_packed_refs_unterminated(checkout: Path) -> None:
+    """``packed-refs`` whose last line has no newline (git: "unterminated line")."""
+    git(checkout, "pack-refs", "--all")
+    packed = checkout / ".git" / "packed-refs"
+    packed.write_bytes(packed.read_bytes().rstrip(b"\n"))
+
+
+def corrupt_stale_ref_lock(checkout: Path) -> None:
+    """The lock a git killed mid-fetch leaves on the tracking ref."""
+    (checkout / ".git" / "refs" / "remotes" / "origin" / "main.lock").write_text("")
+
+
+def corrupt_no_git_dir(checkout: Path) -> None:
+    shutil.rmtree(checkout / ".git")
+
+
 UNSEEN_WHILE_TIP_UNCHANGED = (corrupt_empty_objects, corrupt_one_blob, corrupt_index)
 
 
@@ -287,6 +311,8 @@ UNSEEN_WHILE_TIP_UNCHANGED = (corrupt_empty_objects, corrupt_one_blob, corrupt_i
         (corrupt_one_blob, True),
         (corrupt_index, True),
         (corrupt_config, True),
+        (corrupt_packed_refs_unterminated, True),
+        (corrupt_no_git_dir, True),
     ],
 )
 @pytest.mark.parametrize("upstream_moved", [False, True])
@@ -316,9 +342,21 @@ def test_corrupt_checkout_is_recloned(
     assert result.previous in (first, None)
     assert git(checkout, "rev-parse", "HEAD") == expected
     git(checkout, "fsck", "--no-dangling")
-    assert os.listdir(checkout.parent) == ["repo"]
+    assert sorted(os.listdir(checkout.parent)) == [CLONE_MARKER, "repo"]
     export_commit(checkout, expected, tmp_path / "export")
     assert (tmp_path / "export" / "jobs" / "a.toml").exists()
+
+
+def test_stale_ref_lock_is_recloned_once_the_tip_moves(upstream: Upstream, checkout: Path) -> None:
+    """A lock left by a git killed mid-fetch: the next fetch cannot update the ref, so
+    the checkout is cloned afresh (no sync runs git in it meanwhile: the sync lock)."""
+    fetch_branch(upstream.url, "main", checkout)
+    corrupt_stale_ref_lock(checkout)
+    new = upstream.commit({"jobs/b.toml": "b\n"})
+    upstream.push()
+    result = fetch_branch(upstream.url, "main", checkout)
+    assert (result.commit, result.recloned) == (new, True)
+    assert not (checkout / ".git" / "refs" / "remotes" / "origin" / "main.lock").exists()
 
 
 def test_changed_url_in_config(tmp_path: Path, upstream: Upstream, checkout: Path) -> None:
@@ -332,15 +370,47 @@ def test_changed_url_in_config(tmp_path: Path, upstream: Upstream, checkout: Pat
     assert git(checkout, "config", "--get", "remote.origin.url") == str(moved)
 
 
+NOT_OURS = (
+    r"exists, has no \.git and is not the directory cronsync cloned "
+    r"\(\.{name}\.cronsync-clone next to it names the one it made\); refusing to replace it"
+)
+
+
 def test_checkout_path_that_is_not_ours_is_never_deleted(
     upstream: Upstream, tmp_path: Path
 ) -> None:
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "data").write_text("keep me")
-    with pytest.raises(SourceError, match="is not a git checkout; refusing to replace it"):
+    with pytest.raises(SourceError, match=NOT_OURS.format(name="precious")):
         fetch_branch(upstream.url, "main", precious)
     assert (precious / "data").read_text() == "keep me"
+
+
+def test_a_directory_put_where_the_checkout_was_is_never_deleted(
+    upstream: Upstream, checkout: Path, tmp_path: Path
+) -> None:
+    """The marker names the directory cronsync cloned (device and inode): a directory
+    someone else put at the same path is not taken for it."""
+    fetch_branch(upstream.url, "main", checkout)
+    checkout.rename(tmp_path / "moved-away")
+    checkout.mkdir()
+    (checkout / "data").write_text("keep me")
+    with pytest.raises(SourceError, match=NOT_OURS.format(name="repo")):
+        fetch_branch(upstream.url, "main", checkout)
+    assert (checkout / "data").read_text() == "keep me"
+
+
+def test_a_checkout_made_before_the_marker_gets_one(upstream: Upstream, checkout: Path) -> None:
+    """Checkouts cloned by older versions have no marker: the first fetch writes it, so
+    losing their .git later is recovered too."""
+    fetch_branch(upstream.url, "main", checkout)
+    marker = checkout.parent / CLONE_MARKER
+    marker.unlink()
+    assert fetch_branch(upstream.url, "main", checkout).recloned is False
+    assert marker.is_file()
+    corrupt_no_git_dir(checkout)
+    assert fetch_branch(upstream.url, "main", checkout).recloned is True
 
 
 def test_empty_directory_is_used_for_the_clone(upstream: Upstream, checkout: Path) -> None:
@@ -656,6 +726,72 @@ def test_clone_and_fetch_over_http_with_basic_auth(
     assert origin == f"http://{address}/{upstream.bare.name}"
 
 
+QUERY_TOKEN = "t0ken-in-the-query"
+
+
+@pytest.fixture
+def token_server(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, GitHttpServer]]:
+    """(base URL, server) of a GitHttpServer for ``upstream`` that takes the token as
+    the password of HTTP basic authentication, the way git forges take tokens."""
+    for proxy in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    app = GitHttpServer(upstream.bare.parent, "x-access-token", QUERY_TOKEN, watch=QUERY_TOKEN)
+    server = make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_port}", app
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+def test_a_token_in_the_query_string_never_reaches_argv_nor_the_checkout(
+    upstream: Upstream,
+    checkout: Path,
+    token_server: tuple[str, GitHttpServer],
+    git_calls: list[GitCall],
+) -> None:
+    address, server = token_server
+    plain = f"http://{address}/{upstream.bare.name}"
+    first = fetch_branch(f"{plain}?access_token={QUERY_TOKEN}", "main", checkout)
+    assert first.commit == git(upstream.work, "rev-parse", "HEAD")
+    new = upstream.commit({"jobs/b.toml": "b\n"}, "second")
+    upstream.push()
+    assert fetch_branch(f"{plain}?access_token={QUERY_TOKEN}", "main", checkout).commit == new
+    assert server.expected in server.authorizations  # the token did authenticate
+    assert server.cmdlines_with_secret == []  # no git process ever showed it (helpers too)
+    assert all(QUERY_TOKEN not in " ".join(call.args) for call in git_calls)
+    assert files_holding(checkout.parent, QUERY_TOKEN) == []
+    assert git(checkout, "config", "--get", "remote.origin.url") == plain
+
+
+def test_a_wrong_query_token_is_masked_in_the_message(
+    upstream: Upstream, checkout: Path, token_server: tuple[str, GitHttpServer]
+) -> None:
+    address, _server = token_server
+    url = f"http://{address}/{upstream.bare.name}?access_token=wrong-{QUERY_TOKEN}"
+    with pytest.raises(SourceError) as info:
+        fetch_branch(url, "main", checkout)
+    assert str(info.value) == (
+        f"cannot fetch branch 'main' from http://{address}/{upstream.bare.name}"
+        "?access_token=***: authentication failed"
+    )
+
+
+def test_a_url_with_two_secrets_is_refused(checkout: Path) -> None:
+    with pytest.raises(SourceError) as info:
+        fetch_branch("https://bob:pw@127.0.0.1:1/x.git?access_token=T", "main", checkout)
+    assert str(info.value) == (
+        "invalid repository url 'https://***@127.0.0.1:1/x.git?access_token=***': it carries more "
+        "than one secret (give one token)"
+    )
+    assert not checkout.parent.exists()
+
+
 def test_wrong_password_over_http_is_an_authentication_failure(
     upstream: Upstream, checkout: Path, http_server: tuple[str, GitHttpServer]
 ) -> None:
@@ -835,3 +971,26 @@ def test_extract_tar_rejects_unsafe_members(
         extract_tar(make_tar(*members), dest)
     assert not (tmp_path / "evil").exists()
     assert not Path("/tmp/evil").exists()
+
+
+def test_a_checkout_that_kept_a_token_is_cleaned_when_its_origin_is_rewritten(
+    upstream: Upstream, checkout: Path
+) -> None:
+    # a checkout made by an older version: the token of the URL's query in its config,
+    # its reflog ("clone: from URL") and FETCH_HEAD
+    fetch_branch(upstream.url, "main", checkout)
+    old_url = f"https://git.example.com/jobs.git?access_token={QUERY_TOKEN}"
+    git(checkout, "config", "remote.origin.url", old_url)
+    head = git(checkout, "rev-parse", "HEAD")
+    with (checkout / ".git/logs/HEAD").open("a") as log:
+        log.write(f"{'0' * 40} {head} A <a@b> 1700000000 +0000\tclone: from {old_url}\n")
+    (checkout / ".git/FETCH_HEAD").write_text(f"{head}\t\tbranch 'main' of {old_url}\n")
+
+    fetch_branch(upstream.url, "main", checkout)
+
+    holding = [
+        str(path)
+        for path in checkout.rglob("*")
+        if path.is_file() and QUERY_TOKEN.encode() in path.read_bytes()
+    ]
+    assert holding == []

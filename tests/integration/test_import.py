@@ -45,6 +45,7 @@ from cronsync.migrate.movesecrets import SecretsNotStored
 from cronsync.migrate.report import import_json, render_migration
 from cronsync.repo.gate import check_repository
 from cronsync.secretscan.scan import find_secrets, mask_findings
+from helpers import secretledger
 from helpers.crontabdata import DATA, SECRETS, put
 from helpers.motoserver import moto_running
 
@@ -189,7 +190,8 @@ def subprocess_free_import(root: Path, repo: Path, secrets: Path, *extra: str) -
 def test_no_secret_value_anywhere_but_the_secrets_file(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo, secrets = tmp_path / "repo", tmp_path / "secrets.toml"
+    repo = tmp_path / "repo"
+    secrets = secretledger.secret_store(tmp_path / "secrets.toml")  # made 0644 below
     argv = ["import", "--root", str(root), "--into", str(repo), "--secrets-file", str(secrets)]
     code, out, err = run_cli([*argv, "--json", "--include-commented"], capsys)
     assert code == 0
@@ -220,7 +222,8 @@ def test_no_secret_value_anywhere_but_the_secrets_file(
 def test_refusals_and_a_safe_rerun(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo, secrets = tmp_path / "repo", tmp_path / "secrets.toml"
+    repo = tmp_path / "repo"
+    secrets = secretledger.secret_store(tmp_path / "secrets.toml")  # made 0644 below
     base = ["import", "--root", str(root), "--into", str(repo)]
     assert run_cli([*base, "--secrets-file", str(secrets)], capsys)[0] == 0
     first = every_file(repo)
@@ -586,21 +589,20 @@ def test_an_unknown_zone_is_a_usage_error(
 def test_a_secret_value_is_masked_wherever_it_shows(tmp_path: Path) -> None:
     text = (
         "DB_PASSWORD=EnvLine55\n"
-        "0 1 * * * root --password=Cross77 # the scanner cannot see a flag as program\n"
+        "0 1 * * * root --password=Cross77 # a flag as the program: seen in another reading\n"
         "0 2 * * * root mysql --password=Cross77 shop\n"
         "0 3 * * * root echo EnvLine55 | tee /tmp/x\n"
         "# 0 4 * * * root backup --token=Cross77\n"
+        "0 5 * * * root printf Cross77 # no detector sees it here\n"
     )
     crontab = CrontabFile("/etc/cron.d/x", text, True)
     report = inventory_file(crontab, HostFacts(NOW, ZoneInfo("UTC")))
     plan = plan_import([(crontab, report)], "UTC", ImportOptions(), lambda _: None)
-    assert [job.model.origins[0].line for job in plan.jobs] == [3]
+    assert [job.model.origins[0].line for job in plan.jobs] == [2, 3]
+    assert sorted(s.env for s in plan.jobs[0].secrets) == ["DB_PASSWORD", "ROOT_PASSWORD"]
     unsupported = {s.line: s for s in plan.skipped if s.category == "unsupported"}
-    assert sorted(unsupported) == [2, 4]
-    assert (
-        unsupported[2].text
-        == "0 1 * * * root --password=*** # the scanner cannot see a flag as program"
-    )
+    assert sorted(unsupported) == [4, 6]
+    assert unsupported[6].text == "0 5 * * * root printf *** # no detector sees it here"
     outputs = [render_migration(plan, "file:/x"), json.dumps(import_json(plan, "r", [], None))]
     outputs += [render_job(job.model) for job in plan.jobs]
     for output in outputs:

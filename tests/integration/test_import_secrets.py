@@ -26,6 +26,7 @@ from cronsync.core.errors import EXIT_INSTALL, EXIT_USAGE, UsageError
 from cronsync.crontab.line import split_percent
 from cronsync.migrate.movesecrets import SecretsNotStored
 from cronsync.repo.gate import check_repository
+from helpers import secretledger
 from helpers.motoserver import moto_running
 
 if sys.version_info >= (3, 11):
@@ -132,7 +133,7 @@ def host(tmp_path: Path) -> Path:
 def import_user_file(
     text: str, host: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str
 ) -> tuple[Path, Path, str]:
-    source = tmp_path / "www-data.cron"
+    source = secretledger.legacy_input(tmp_path / "www-data.cron")
     source.write_text(text)
     repo, secrets = tmp_path / "repo", tmp_path / "private/s.toml"
     argv = [str(source), "--user", "www-data", "--root", str(host), "--into", str(repo)]
@@ -317,7 +318,8 @@ def test_a_shared_secrets_file_refuses_another_value_under_the_same_name(
     host: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     shared = tmp_path / "private/shared.toml"
-    first, second = tmp_path / "a.cron", tmp_path / "b.cron"
+    first = secretledger.legacy_input(tmp_path / "a.cron")
+    second = secretledger.legacy_input(tmp_path / "b.cron")
     first.write_text("10 23 * * * root mysqldump -u x -pFirstPw1 db\n")
     second.write_text("10 23 * * * root mysqldump -u x -pOtherPw2 db\n")
 
@@ -349,7 +351,7 @@ def test_per_user_secrets_files_are_all_checked_before_any_is_written(
     host: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     template = tmp_path / "private/{user}.toml"
-    source = tmp_path / "sys.cron"
+    source = secretledger.legacy_input(tmp_path / "sys.cron")
     source.write_text(
         "0 1 * * * root mysqldump -pRootPw11 db\n0 2 * * * www-data redis-cli -a WebPw22 save\n"
     )
@@ -371,7 +373,7 @@ def test_a_secrets_file_with_tables_is_not_merged_into(
     secrets = tmp_path / "s.toml"
     secrets.write_text('[db]\npassword = "kept"\n')
     secrets.chmod(0o600)
-    source = tmp_path / "sys.cron"
+    source = secretledger.legacy_input(tmp_path / "sys.cron")
     source.write_text("0 1 * * * root mysqldump -pRootPw11 db\n")
     argv = [str(source), "--system", "--root", str(host), "--into", str(tmp_path / "r")]
     with pytest.raises(UsageError, match="not plain values \\(db\\)"):
@@ -404,7 +406,7 @@ def test_secrets_manager_never_overwrites_another_value(
         f'[repo]\nurl = "/nowhere"\n[paths]\nroot = "{host}"\n'
         f'[aws]\nregion = "us-east-1"\nendpoint_url = "{moto_endpoint}"\n'
     )
-    source = tmp_path / "sys.cron"
+    source = secretledger.legacy_input(tmp_path / "sys.cron")
     source.write_text(
         "0 1 * * * root mysqldump -pAwsPw111 db\n0 2 * * * root redis-cli -a Rd222 x\n"
     )

@@ -38,7 +38,8 @@ def test_inventory_reports_percent_cuts_on_entries_cron_still_runs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = DATA / "percent-in-constructs"
-    code, out = run_inventory([str(path), "--user", "batch", "--json"], capsys)
+    argv = [str(path), "--user", "batch", "--any-users", "--json"]  # batch: not this host's
+    code, out = run_inventory(argv, capsys)
     assert code == 0  # every entry runs (and five fail, every time)
     entries = {e["line"]: e for e in json.loads(out)["entries"]}
     assert all(e["state"] == "runs" for e in entries.values())
@@ -62,7 +63,8 @@ def test_inventory_reports_percent_cuts_on_entries_cron_still_runs(
 def test_inventory_says_cron_has_no_line_continuation(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, out = run_inventory([str(DATA / "line-continuation"), "--user", "batch"], capsys)
+    argv = [str(DATA / "line-continuation"), "--user", "batch", "--any-users"]
+    code, out = run_inventory(argv, capsys)
     assert code == 1
     assert (
         "cron ignores this whole file because of line 3: only 1 of the 5 time fields (line 2 "

@@ -131,6 +131,34 @@ def test_shellcheck_warnings_are_reported_with_their_line(tmp_path: Path) -> Non
     assert unlinted.problems == ()
 
 
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None,
+    reason="shellcheck is not installed (./scripts/test installs it as root)",
+)
+def test_shellcheck_reads_no_file_outside_the_repository(tmp_path: Path) -> None:
+    """A repository that asks shellcheck to follow files outside it (``.shellcheckrc``
+    with ``external-sources=true``, ``source=`` directives with an absolute path and a
+    path leading out, a ``.shellcheckrc`` above the repository): none is read. The
+    outside file does not parse, which shellcheck would report (SC1094) had it read it."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    evil = outside / "evil.sh"
+    evil.write_text("if then fi (((\n")
+    (tmp_path / ".shellcheckrc").write_text("external-sources=true\n")
+    main = (
+        f"# shellcheck source={evil}\n. {evil}\n"
+        "# shellcheck source-path=SCRIPTDIR\n. ../../outside/evil.sh\n"
+        'echo "$1"\necho $2\n'
+    )
+    scripts = {".shellcheckrc": "external-sources=true\n", "scripts/main.sh": main}
+    repo = make_repo(tmp_path / "repo", ["bash", "scripts/main.sh"], scripts)
+    report = check_repository(repo, lint=True)
+    messages = [p.format() for p in report.problems]
+    assert any("SC2086" in m for m in messages), messages  # shellcheck did run
+    assert not any("SC1094" in m or "Parsing of sourced file" in m for m in messages), messages
+    assert all(p.file == "scripts/main.sh" for p in report.problems), messages
+
+
 def test_python_script_syntax_error_is_located(tmp_path: Path) -> None:
     scripts = {"scripts/x.py": "print('a')\ndef broken(:\n"}
     report = check_repository(make_repo(tmp_path, ["python3", "scripts/x.py"], scripts))

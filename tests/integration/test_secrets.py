@@ -15,6 +15,7 @@ import pytest
 from cronsync.host.awsclients import AwsSettings, make_client
 from cronsync.secrets import aws as secretaws
 from cronsync.secrets.fetch import SecretFailure, SecretsUnavailable, fetch_secrets
+from helpers import secretledger
 from helpers.motoserver import moto_running
 
 SM = "secretsmanager"
@@ -280,7 +281,7 @@ SECRETS_TOML = """\
 
 def write_secrets(tmp_path: Path, text: str = SECRETS_TOML, mode: int = 0o600) -> str:
     """Write alice's secrets file with ``mode``; return the template naming it."""
-    path = tmp_path / "alice.toml"
+    path = secretledger.secret_store(tmp_path / "alice.toml")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)

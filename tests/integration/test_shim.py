@@ -7,6 +7,7 @@ the test needs to control the clock). Secrets come from the file backend.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pwd
@@ -17,6 +18,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -40,8 +42,12 @@ class ShimSandbox:
         self.config_path = self.root / "etc/cronsync/agent.toml"
         self.extra = '[run]\nkill_grace = "1s"\n'
         self.user = pwd.getpwuid(os.geteuid()).pw_name
+        # named in users.allowed: root and system users (the tests' own user when they
+        # run as root) run jobs only when named there
+        self.users = {self.user}
 
     def job(self, name: str, body: str, user: str = "") -> None:
+        self.users.add(user or self.user)
         text = (
             f'description = "test job {name}"\nowner = "tests@example.com"\n'
             f'user = "{user or self.user}"\n{body}\n'
@@ -56,7 +62,7 @@ class ShimSandbox:
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
             agent_toml(str(self.upstream.bare), self.root, self.extra + extra).replace(
-                'allowed = ["batch"]', "allowed = []"
+                'allowed = ["batch"]', f"allowed = {json.dumps(sorted(self.users))}"
             )
         )
         secrets = self.root / "etc/cronsync/secrets.d" / f"{self.user}.toml"
@@ -458,3 +464,54 @@ def test_by_hand_a_program_that_cannot_start_is_said_once(box: ShimSandbox) -> N
     assert done.returncode == 127
     assert done.stderr.count("no-such-program-for-cronsync") == 1, done.stderr
     assert box.last("ghost")["status"] == "error"
+
+
+def test_encoded_forms_of_a_secret_are_masked_in_the_log(box: ShimSandbox) -> None:
+    """A job prints its secret base64-encoded after "user:", echoed into base64,
+    URL-encoded and inside JSON: none of it reaches the log or any file."""
+    value = 'p@ss w/"rd"+\u00e9\\x-9'  # every encoding writes these differently
+    box.script(
+        "forms.py",
+        "#!/usr/bin/env python3\nimport base64, json, os, urllib.parse\n"
+        "value = os.environ['FANCY']\n"
+        "print('basic', base64.b64encode(('user:' + value).encode()).decode())\n"
+        "print('echo', base64.b64encode((value + '\\n').encode()).decode())\n"
+        "print('form', urllib.parse.quote_plus(value))\n"
+        "print('uri', urllib.parse.quote(value, safe=''))\n"
+        "print('json', json.dumps({'pw': value}))\n"
+        "print('utf8', json.dumps({'pw': value}, ensure_ascii=False))\n",
+    )
+    box.job(
+        "forms",
+        'schedule = "* * * * *"\ncommand = ["scripts/forms.py"]\n[secrets]\nFANCY = "app/fancy"\n',
+    )
+    box.sync()
+    secrets = box.root / "etc/cronsync/secrets.d" / f"{box.user}.toml"
+    with secrets.open("a") as handle:  # read at run time; a TOML string is a JSON one
+        handle.write(f'"app/fancy" = {json.dumps(value)}\n')
+
+    done = box.run("forms")
+
+    assert done.returncode == 0, done
+    basic = base64.b64encode(b"user:" + value.encode()).decode()
+    # "user:" is 5 bytes: characters 7 up to bit 8 * (5 + len) / 6 hold only the value's
+    kept = basic[: -(-40 // 6)], basic[8 * (5 + len(value.encode())) // 6 :]
+    printed = [
+        basic,
+        base64.b64encode(value.encode() + b"\n").decode(),
+        quote_plus(value),
+        quote(value, safe=""),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+    ]
+    assert len(set(printed)) == len(printed)
+    lines = box.log_text("forms").splitlines()
+    assert f"basic {kept[0]}***{kept[1]}" in lines
+    assert "form ***" in lines and "uri ***" in lines
+    assert 'json {"pw": "***"}' in lines and 'utf8 {"pw": "***"}' in lines
+    assert any(line.startswith("echo ***") for line in lines)
+    for path in box.root.rglob("*"):
+        if path.is_file() and "secrets.d" not in str(path):
+            data = path.read_bytes()
+            for form in printed:
+                assert form.encode() not in data, (path, form)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cronsync.files.trusted import UntrustedFile, read_trusted_file
+from cronsync.files.trusted import UntrustedFile, check_trusted_path, read_trusted_file
 from cronsync.host.awsclients import CredentialsFileError, file_credentials
 
 KEYS = "[default]\naws_access_key_id = AKIDEXAMPLE1\naws_secret_access_key = very-secret-1\n"
@@ -111,3 +111,61 @@ def test_a_missing_file_and_a_folder_in_its_place(tmp_path: Path) -> None:
     (tmp_path / "dir").mkdir()
     with pytest.raises(CredentialsFileError, match="not a regular file"):
         file_credentials(str(tmp_path / "dir"))
+
+
+# --- a folder read by its path (the gpg keyring of signed commits) ------------------------
+
+
+def keyring(tmp_path: Path) -> Path:
+    """A gpg home like keyboxd's: a file at the top and one in a subfolder."""
+    home = tmp_path / "gnupg"
+    (home / "public-keys.d").mkdir(parents=True, mode=0o700)
+    home.chmod(0o700)
+    (home / "common.conf").write_text("use-keyboxd\n")
+    (home / "public-keys.d" / "pubring.db").write_bytes(b"keys")
+    return home
+
+
+def test_a_keyring_folder_of_this_user_passes(tmp_path: Path) -> None:
+    home = keyring(tmp_path)
+    assert check_trusted_path(str(home), directory=True) == str(home)
+
+
+@pytest.mark.parametrize("deep", ["public-keys.d/pubring.db", "public-keys.d"])
+def test_an_entry_others_may_write_deep_in_the_keyring_is_refused(
+    tmp_path: Path, deep: str
+) -> None:
+    home = keyring(tmp_path)
+    (home / deep).chmod(0o777 if deep.endswith(".d") else 0o666)
+    with pytest.raises(UntrustedFile, match=f"{home / deep} is writable by others"):
+        check_trusted_path(str(home), directory=True)
+
+
+def test_a_file_others_may_write_three_levels_down_is_refused(tmp_path: Path) -> None:
+    home = keyring(tmp_path)
+    deep = home / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    (deep / "x").write_text("x")
+    (deep / "x").chmod(0o646)
+    with pytest.raises(UntrustedFile, match=f"{deep / 'x'} is writable by others"):
+        check_trusted_path(str(home), directory=True)
+
+
+def test_a_symlink_in_the_keyring_is_refused_not_followed(tmp_path: Path) -> None:
+    home = keyring(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("keys anyone may change")
+    elsewhere.chmod(0o666)
+    (home / "public-keys.d" / "pubring.db").unlink()
+    (home / "public-keys.d" / "pubring.db").symlink_to(elsewhere)
+    with pytest.raises(UntrustedFile, match="is a symbolic link"):
+        check_trusted_path(str(home), directory=True)
+
+
+@needs_root
+def test_an_entry_of_another_user_deep_in_the_keyring_is_refused(tmp_path: Path) -> None:
+    nobody = pwd.getpwnam("nobody").pw_uid
+    home = keyring(tmp_path)
+    os.chown(home / "public-keys.d" / "pubring.db", nobody, -1)
+    with pytest.raises(UntrustedFile, match=f"belongs to uid {nobody}"):
+        check_trusted_path(str(home), directory=True)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cronsync.core.urls import RemoteURL, redact_url, split_credentials
+from cronsync.core.urls import TOKEN_USER, RemoteURL, redact_url, split_credentials
 
 # --- split_credentials ---------------------------------------------------------------
 
@@ -85,6 +85,45 @@ def test_split_credentials_decodes_any_encoded_user_info(
 ) -> None:
     url = f"https://{quote(user, safe='')}:{quote(password, safe='')}@host.test/{path}"
     assert split_credentials(url) == RemoteURL(f"https://host.test/{path}", user, password)
+
+
+@pytest.mark.parametrize(
+    ("url", "stripped", "username", "password"),
+    [
+        ("https://host/x.git?access_token=T0K", "https://host/x.git", TOKEN_USER, "T0K"),
+        ("https://host/x.git?ref=main&private_token=T%2F1", "https://host/x.git?ref=main",
+         TOKEN_USER, "T/1"),
+        ("https://host/x.git?token=T&ref=a#frag", "https://host/x.git?ref=a#frag",
+         TOKEN_USER, "T"),
+        ("https://deploy@host/x.git?access_token=T", "https://host/x.git", "deploy", "T"),
+        ("http://[::1]:8080/x.git?ACCESS%5FTOKEN=T", "http://[::1]:8080/x.git", TOKEN_USER, "T"),
+    ],
+)  # fmt: skip
+def test_split_credentials_takes_a_query_token_out_as_the_password(
+    url: str, stripped: str, username: Optional[str], password: Optional[str]
+) -> None:
+    remote = split_credentials(url)
+    assert remote == RemoteURL(stripped, username, password)
+    assert remote.unusable is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://u:pw@host/x.git?access_token=T",
+        "https://host/x.git?access_token=T&sig=S",
+    ],
+)
+def test_split_credentials_refuses_more_than_one_secret(url: str) -> None:
+    remote = split_credentials(url)
+    assert remote.unusable == "it carries more than one secret (give one token)"
+    assert "T" not in remote.url.replace("https", "") and "pw" not in remote.url
+
+
+def test_query_parameters_of_other_schemes_are_left_alone() -> None:
+    assert split_credentials("ssh://git@host/x.git?token=T") == RemoteURL(
+        "ssh://git@host/x.git?token=T"
+    )
 
 
 # --- redact_url ----------------------------------------------------------------------

@@ -299,6 +299,68 @@ def test_empty_allowed_list_allows_any_user() -> None:
     assert problems_of(make_job(user="anyone"), HostContext("h", allowed_users=())) == []
 
 
+# --- root and system users need to be allowed by name ---------------------------------
+
+AGENT_TOML = "/etc/cronsync/agent.toml"
+SYSTEM = frozenset({"root", "daemon"})  # uid below UID_MIN on this made-up host
+
+
+def privileged_host(*allowed: str) -> HostContext:
+    return HostContext(
+        "batch-1",
+        allowed_users=allowed,
+        system_users=SYSTEM,
+        uid_min=500,
+        config_file=AGENT_TOML,
+    )
+
+
+def test_root_is_refused_without_an_allowed_list() -> None:
+    problem = one_problem(make_job(user="root"), privileged_host())
+    assert_problem(problem, "user", "'root' is refused on host batch-1", "users.allowed")
+    assert AGENT_TOML in problem.message and "add 'root'" in problem.message
+    assert "\n" not in problem.format()
+
+
+def test_a_system_user_is_refused_and_the_uid_min_is_named() -> None:
+    problem = one_problem(make_job(user="daemon"), privileged_host())
+    assert_problem(problem, "user", "'daemon' is refused", "system user", "UID_MIN 500")
+    assert "add 'daemon'" in problem.message
+
+
+def test_root_and_system_users_named_in_the_allowed_list_run() -> None:
+    host = privileged_host("root", "daemon", "batch")
+    for user in ("root", "daemon", "batch"):
+        assert problems_of(make_job(user=user), host) == []
+
+
+def test_an_allowed_list_without_root_still_says_not_allowed() -> None:
+    problem = one_problem(make_job(user="root"), privileged_host("batch"))
+    assert_problem(problem, "user", "'root' is not allowed on host batch-1", "allowed: batch")
+
+
+def test_ordinary_users_need_no_allowed_list() -> None:
+    assert problems_of(make_job(user="batch"), privileged_host()) == []
+    assert problems_of(make_job(user="ghost"), privileged_host()) == []  # uid unknown
+
+
+def test_root_is_refused_by_name_when_the_hosts_uids_are_unknown() -> None:
+    problem = one_problem(make_job(user="root"), HostContext("batch-1"))
+    assert_problem(problem, "user", "'root' is refused on host batch-1", "agent.toml")
+    assert problems_of(make_job(user="daemon"), HostContext("batch-1")) == []
+
+
+def test_without_a_host_root_and_system_users_are_not_checked() -> None:
+    # a repository's CI knows no host: its rules apply with validate --host and at sync
+    for user in ("root", "daemon"):
+        assert problems_of(make_job(user=user)) == []
+    repo = JobRepo(Defaults(user="root", lines={"defaults.user": 3}), (make_job(user="root"),))
+    assert validate_repo(repo) == []
+    assert [(p.field, p.severity) for p in validate_repo(repo, privileged_host())] == [
+        ("user", ERROR)
+    ]
+
+
 # --- enabled / reason ---------------------------------------------------------------
 
 

@@ -3,7 +3,9 @@
 A sync every ``interval`` (plus a random splay; doubling while the remote fails, back
 to normal on the first success); a file watch that catches an edit of the installed
 files within a second and a periodic full comparison of the release; SIGHUP or
-``cronsync sync --now`` syncs at once; SIGTERM finishes the current step and exits.
+``cronsync sync --now`` syncs at once; SIGTERM stops the programs a sync runs (git:
+SIGTERM, SIGKILL after a grace), so the current step ends at once (a sync interrupted so
+is recorded as failed, the last-known-good installed), then exits.
 Every cycle publishes a heartbeat and the sync, drift and staleness metrics, and
 delivers spooled job output to CloudWatch in the background. It also serves the broker
 (:mod:`cronsync.broker`): job users' secrets and live shipping of their output. One
@@ -72,6 +74,7 @@ class Agent:
     ) -> None:
         self.config_path = config_path
         self.monotonic = monotonic
+        self._stop_children: Optional[Callable[[], None]] = None  # set by run()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -104,10 +107,16 @@ class Agent:
             os.write(self._wake_w, b"!")
 
     def _on_signal(self, signum: int, _frame: Optional[FrameType]) -> None:
-        self.request(SYNC if signum == signal.SIGHUP else STOP)
+        if signum == signal.SIGHUP:
+            self.request(SYNC)
+            return
+        self.request(STOP)
+        if self._stop_children is not None:  # the running sync's git ends now
+            self._stop_children()
 
     def install_signal_handlers(self) -> None:
-        """SIGHUP syncs, SIGTERM and SIGINT stop (after the current step)."""
+        """SIGHUP syncs, SIGTERM and SIGINT stop (the current step's programs at once,
+        then the step ends)."""
         for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
 
@@ -283,6 +292,9 @@ class Agent:
         self.install_signal_handlers()
         from cronsync.agent.agentfile import AGENT_FILE, write_agent_file
         from cronsync.agent.control import SOCKET_NAME, ControlServer
+        from cronsync.repo.process import stop_children
+
+        self._stop_children = stop_children
 
         paths = self.config.paths
         write_agent_file(paths.state_dir / AGENT_FILE, self.config)

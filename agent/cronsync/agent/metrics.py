@@ -54,14 +54,13 @@ def namespace_of(jobs_doc: Optional[dict[str, Any]]) -> str:
 def count_stale(config: AgentConfig, jobs_doc: Optional[dict[str, Any]], state: AgentState) -> int:
     """How many installed jobs are stale now."""
     from cronsync.core.health import stale_jobs
+    from cronsync.run.history import with_earlier_runs
     from cronsync.run.store import last_runs
 
     at = state.installed.at if state.installed else None
-    return len(
-        stale_jobs(
-            jobs_doc, last_runs(config.paths.runs_dir, jobs_doc), at, datetime.now(timezone.utc)
-        )
-    )
+    runs_dir = config.paths.runs_dir
+    runs = with_earlier_runs(runs_dir, last_runs(runs_dir, jobs_doc))  # a user changed
+    return len(stale_jobs(jobs_doc, runs, at, datetime.now(timezone.utc)))
 
 
 def cycle_metrics(

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -30,9 +31,11 @@ in /var/spool/cron/crontabs (below paths.root of the agent config, or --root), o
 the FILES given (a `crontab -l` dump is a user crontab; --system for /etc/crontab
 format). For each: where, user, schedule in English, next run, the command with
 secrets masked, and whether cron really runs it. Debian's cron silently ignores a whole
-file for one bad line, a missing final newline, a dotted cron.d name, a wrong owner or
-mode; reversed ranges and impossible dates are accepted and never run. Nothing is
-changed.
+file for one bad line (an unknown user too), a missing final newline, a dotted cron.d
+name, a wrong owner or mode; reversed ranges and impossible dates are accepted and
+never run. The users named in FILES (user fields, the owner given by --user) are
+checked against this host (below --root: its etc/passwd) unless --any-users. Secrets
+are masked in every line, whatever cron makes of it. Nothing is changed.
 
 exit codes: 0 every entry runs (or is commented out), 1 an entry would not run or a
 file could not be read, 2 usage or config error."""
@@ -67,36 +70,60 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def collect(args: argparse.Namespace, now: Optional[datetime] = None) -> list[FileInventory]:
+ANY_USERS_NOTE = "users were not checked against this host (--any-users)"
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What :func:`collect` found: one inventory per file, whether the users named in
+    them were checked against this host, and notes about the whole inventory."""
+
+    reports: list[FileInventory]
+    users_checked: bool
+    notes: list[str]
+
+
+def collect(args: argparse.Namespace, now: Optional[datetime] = None) -> Collected:
     """Read and inventory what the command line asks for.
 
     Args:
         args: the parsed ``inventory`` arguments.
         now: the current time (default: the clock).
     Returns:
-        one inventory per file.
+        the inventories, and whether users were checked (not with ``--any-users``, nor
+        when the host's users cannot be read: the notes say why).
     Raises:
         UsageError: bad option combination, missing root, unreadable config.
     """
-    from cronsync.crontab.hostfiles import host_users, read_crontab_file, read_host_crontabs
+    from cronsync.crontab.hostfiles import (
+        host_users,
+        read_crontab_file,
+        read_host_crontabs,
+        user_lookup,
+    )
 
     if args.system and args.user:
         raise UsageError("--system and --user exclude each other (a system crontab names users)")
+    if args.any_users and not args.files:
+        raise UsageError(
+            "--any-users applies to FILES only: the host's own crontabs are always "
+            "checked against its users"
+        )
     root, zone_name = _host_setup(args)
-    users = host_users(root)
-    if users is None and not args.files:
-        print(
-            f"cronsync: note: cannot read {root / 'etc/passwd'}: the users of system "
-            "crontabs and the owners of user crontabs are not checked",
-            file=sys.stderr,
+    users = None if args.any_users else user_lookup(root)
+    notes = [ANY_USERS_NOTE] if args.any_users else []
+    if users is None and not args.any_users:
+        notes.append(
+            f"cannot read {root / 'etc/passwd'}: the users of system crontabs and the "
+            "owners of user crontabs are not checked"
         )
     if args.files:
-        files = [read_crontab_file(Path(f), args.user, args.system) for f in args.files]
+        files = [read_crontab_file(Path(f), args.user, args.system, users) for f in args.files]
     else:
-        files = read_host_crontabs(root, users)
+        files = read_host_crontabs(root, host_users(root))
     moment = now or datetime.now(timezone.utc)
-    known = frozenset(users) if users is not None and not args.files else None
-    return inventory_files(files, HostFacts(moment, _zone(zone_name), known))
+    reports = inventory_files(files, HostFacts(moment, _zone(zone_name), users))
+    return Collected(reports, users is not None, notes)
 
 
 def _wanted(reports: Sequence[FileInventory], unmanaged_only: bool) -> list[FileInventory]:
@@ -114,12 +141,20 @@ def exit_code(reports: Sequence[FileInventory]) -> int:
     return 1 if bad_entry or any(not r.readable for r in reports) else 0
 
 
-def inventory_json(reports: Sequence[FileInventory], now: datetime) -> dict[str, object]:
-    """Return the ``--json`` document (``inventory_format`` 1)."""
+def inventory_json(
+    reports: Sequence[FileInventory],
+    now: datetime,
+    users_checked: bool = True,
+    notes: Sequence[str] = (),
+) -> dict[str, object]:
+    """Return the ``--json`` document (``inventory_format`` 1); ``users_checked`` and
+    ``notes`` are about the whole inventory (see :func:`collect`)."""
     entries = _entries(reports)
     return {
         "inventory_format": FORMAT,
         "generated": now.isoformat(),
+        "users_checked": users_checked,
+        "notes": list(notes),
         "files": [report.to_json() for report in reports],
         "entries": [entry.to_json() for entry in entries],
         "summary": {
@@ -157,8 +192,9 @@ def _row(entry: InventoryEntry) -> list[str]:
     ]
 
 
-def inventory_text(reports: Sequence[FileInventory]) -> str:
-    """Return the human table, then the problems by file and line."""
+def inventory_text(reports: Sequence[FileInventory], notes: Sequence[str] = ()) -> str:
+    """Return the human table, then the problems by file and line, the summary and the
+    ``notes`` about the whole inventory."""
     header = ["SOURCE:LINE", "USER", "SCHEDULE", "WHEN", "NEXT RUN", "STATE", "COMMAND"]
     rows = [header] + [_row(entry) for entry in _entries(reports)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
@@ -174,6 +210,7 @@ def inventory_text(reports: Sequence[FileInventory]) -> str:
         f"{sum(not e.runs for e in active)} not run by cron, "
         f"{len(entries) - len(active)} commented out"
     )
+    lines += [f"note: {note}" for note in notes]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -191,11 +228,12 @@ def _problem_lines(reports: Sequence[FileInventory]) -> list[str]:
 def cmd_inventory(args: argparse.Namespace) -> int:
     """``cronsync inventory [FILES...]``: list the host's cron entries (or the files')."""
     now = datetime.now(timezone.utc)
-    reports = _wanted(collect(args, now), args.unmanaged_only)
+    found = collect(args, now)
+    reports = _wanted(found.reports, args.unmanaged_only)
     if args.json:
-        _emit_json(inventory_json(reports, now))
+        _emit_json(inventory_json(reports, now, found.users_checked, found.notes))
     else:
-        print(inventory_text(reports))
+        print(inventory_text(reports, found.notes))
     return exit_code(reports)
 
 
@@ -219,6 +257,12 @@ def add_inventory_verb(verbs: Any, add_config: Callable[[argparse.ArgumentParser
         "--system", action="store_true", help="the FILES have a user field (/etc/crontab format)"
     )
     parser.add_argument("--user", metavar="USER", help="the FILES are USER's crontab")
+    parser.add_argument(
+        "--any-users",
+        action="store_true",
+        help="do not check the users the FILES name against this host (a crontab from "
+        "another machine); the output says they were not checked",
+    )
     parser.add_argument(
         "--root", metavar="DIR", help="read the host below DIR (default: paths.root, else /)"
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from collections import Counter
 from datetime import datetime, timezone
@@ -25,25 +24,36 @@ Without SOURCES it reads the host's /etc/crontab, /etc/cron.d/* and user crontab
 (below paths.root of the agent config, or --root); cronsync's own file is skipped.
 Schedules, users, environment, % (stdin) and shell lines keep their meaning; inline
 secrets move to a 0600 file outside the repository (--secrets-file) or to Secrets
-Manager (--create-secrets) and the jobs reference them. Broken, dead, duplicate and
-commented-out entries are reported, not dropped. REPO/jobs must be empty.
+Manager (--create-secrets) and the jobs reference them; no line is shown with a
+secret in it, whatever cron makes of the line. Broken, dead, duplicate and
+commented-out entries are reported, not dropped. SOURCES may come from another host:
+a job whose user this host lacks is imported and named under "Left for a person" in
+MIGRATION.md. REPO/jobs must be empty.
 
 exit codes: 0 written, 2 usage error (nothing written), 4 the secrets could not be stored
 (nothing written) or a file could not be written."""
 _ADOPT_DESCRIPTION = """\
 After a sync installed jobs made by `cronsync import`, comment out the original crontab
-lines they replace ('# cronsync-adopted: '), so nothing runs twice. It reads the
-origins from the installed release, and refuses (changing nothing) when a job is not
-installed or a line changed since the import. A dry run unless --apply; --apply keeps
-backups under /var/lib/cronsync/adopt-backups and prints how to restore them.
+lines they replace ('# cronsync-adopted (job NAME, line N): ' and the line with every
+secret masked), so nothing runs twice; a secret setting (DB_PASSWORD=...) that no
+remaining line uses is commented out masked too, and lines an older cronsync adopted
+with secrets in clear are rewritten masked. It reads the origins from the installed
+release, and refuses (changing nothing) when a job is not installed or a line changed
+since the import. A dry run unless --apply; --apply first copies each file it changes
+into /var/lib/cronsync/adopt-backups/TIME/ (files 0600, folders 0700: they hold the
+secrets; an adopt-backups folder of root's that is wider is made 0700, a symlink or
+one owned by another user is refused) and prints how to restore them.
+--purge-backups removes those backups once you are done.
 
 Cron reads changed crontabs at the top of each minute: a sync and an adopt that land in
 different minutes leave a minute in which both the job and its original line run.
 --apply --sync closes that gap: it syncs and adopts in one minute (waiting up to half
 a minute for the start of one).
 
-exit codes: 0 done (or nothing to do), 1 refused (or the sync refused the commit),
-2 usage error, 3 git failed, 4 write failed, 75 another sync runs."""
+exit codes: 0 done (or nothing to do), 1 refused (or the sync refused the commit;
+with --purge-backups: something in adopt-backups is not an adopt backup and was left,
+or the folder is not root's), 2 usage error, 3 git failed, 4 write failed,
+75 another sync runs."""
 
 
 def _host(args: argparse.Namespace) -> tuple[Path, str, Optional[Any]]:
@@ -137,17 +147,30 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+_UNUSED = "secret setting no job uses now"
+
+
+def _lines(items: list[Any]) -> str:
+    return f"{len(items)} line{'' if len(items) == 1 else 's'} adopted before"
+
+
 def _adopt_lines(plan: Any, apply: bool) -> list[str]:
     verb = "commenting out" if apply else "would comment out"
-    count = sum(len(change.retire) for change in plan.changes)
+    count = sum(len(change.retire) + len(change.settings) for change in plan.changes)
     lines = [
         f"installed release {plan.release} (commit {plan.commit[:12]}): "
         f"{plan.jobs} imported jobs installed",
         f"{verb} {count} lines in {len(plan.changes)} files:",
     ]
     for change in plan.changes:
-        lines += [f"  {change.source}:{r.line} ({r.job}): {r.text}" for r in change.retire]
+        found = [(r.line, r.job, r.text) for r in change.retire]
+        found += [(number, _UNUSED, text) for number, text in change.settings]
+        lines += [f"  {change.source}:{n} ({why}): {text}" for n, why, text in sorted(found)]
     lines += [f"already adopted: {r.origin.source}:{r.line} ({r.job})" for r in plan.already]
+    remask = [(change.source, r) for change in plan.changes for r in change.remask]
+    if remask:
+        lines.append(f"{'masking' if apply else 'would mask'} the secrets of {_lines(remask)}:")
+        lines += [f"  {source}:{r.line} ({r.job}): {r.text}" for source, r in remask]
     lines += [f"note: {note}" for note in plan.notes]
     if plan.refusals:
         lines += ["refused, nothing changed:", *(f"  {r}" for r in plan.refusals)]
@@ -161,6 +184,8 @@ def cmd_adopt(args: argparse.Namespace) -> int:
     from cronsync.migrate.adopt import apply_adopt, plan_adopt
     from cronsync.migrate.importer import host_path
 
+    if args.purge_backups:
+        return _purge_backups(args)
     if args.sync:
         return _sync_and_adopt(args)
     root, _zone, config = _host(args)
@@ -179,12 +204,32 @@ def cmd_adopt(args: argparse.Namespace) -> int:
 
 
 def _print_done(folder: Optional[Path], restores: list[tuple[Path, Path]]) -> None:
+    from cronsync.migrate.adoptbackup import restore_command
+
     if folder is not None:
-        print(f"done; backups in {folder}")
-        print("to undo, restore each file:")
+        print(f"done; backups in {folder} (root only: they hold the original lines)")
+        print("to undo, restore each file (as root):")
         for backup, original in restores:
-            print(f"  cp -p {shlex.quote(str(backup))} {shlex.quote(str(original))}")
+            print(f"  {restore_command(backup, original)}")
+        print("once you are done: `cronsync adopt --purge-backups` removes the backups")
     print("run `cronsync inventory --unmanaged-only` to see what cron still runs outside cronsync")
+
+
+def _purge_backups(args: argparse.Namespace) -> int:
+    """``cronsync adopt --purge-backups``: remove adopt's backups, and nothing else."""
+    from cronsync.migrate.adoptbackup import purge_backups
+
+    if args.apply or args.sync or args.sources:
+        raise UsageError("--purge-backups takes no SOURCE, --apply or --sync")
+    root, _zone, config = _host(args)
+    done = purge_backups(config.paths.root if config and not args.root else root)
+    if not done.removed and not done.left:
+        print(f"no adopt backups in {done.base}")
+    for path, count in done.removed:
+        print(f"removed {path} ({count} file{'' if count == 1 else 's'})")
+    for path, why in done.left:
+        print(f"left alone: {path} ({why})")
+    return 1 if done.left else 0
 
 
 _BOTH_RUN = (
@@ -310,6 +355,12 @@ def add_import_verbs(verbs: Any, add_config: Callable[[argparse.ArgumentParser],
         action="store_true",
         help="with --apply: sync first, then adopt within the same cron minute (waits for "
         "the start of a minute when needed), so no job runs twice",
+    )
+    adopt.add_argument(
+        "--purge-backups",
+        action="store_true",
+        help="remove the backups earlier adopts kept (they hold the original lines, "
+        "secrets and all) and nothing else; says what it removed",
     )
     adopt.add_argument(
         "--root", metavar="DIR", help="the host below DIR (default: paths.root, else /)"

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import os
 import pwd
 import re
+import stat
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Optional
 
 from cronsync.core.errors import CronsyncError
 
@@ -126,9 +129,10 @@ def _prepare_dirs(config: Any, job: str, user: str) -> None:
     Raises:
         InstallError: they cannot be created.
     """
-    from cronsync.host.install import ensure_job_dirs
+    from cronsync.host.jobdirs import ensure_job_dirs
 
-    ensure_job_dirs(config.paths.runs_dir, config.paths.log_dir, {job: user})
+    for note in ensure_job_dirs(config.paths.runs_dir, config.paths.log_dir, {job: user}):
+        print(f"cronsync: note: {note}", file=sys.stderr)
 
 
 def _user_name() -> str:
@@ -180,25 +184,32 @@ def positive_seconds(text: str) -> float:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    """``cronsync history JOB``: the job's runs, newest first."""
+    """``cronsync history JOB``: the job's runs, newest first (as root, also those of
+    its earlier users)."""
     from cronsync.host.config import load_config
+    from cronsync.run.history import all_records
+    from cronsync.run.orphans import show_orphan
     from cronsync.run.store import list_records
 
     config = load_config(args.config)
-    _installed_job(config, args.job)
-    records = list_records(config.paths.runs_dir, args.job)[: args.limit]
+    document = _installed_job(config, args.job)
+    runs_dir = config.paths.runs_dir
+    records = all_records(runs_dir, args.job, list_records(runs_dir, args.job))[: args.limit]
+    records = show_orphan(config.paths.runs_dir, args.job, records)
     if args.json:
         _emit_json([record.to_json() for record in records])
         return 0
     if not records:
         print(f"no runs of {args.job} recorded")
         return 0
+    user = document["jobs"][args.job].get("user")
     print(f"{'RUN':<22} {'STARTED':<20} {'SECONDS':>8} {'STATUS':<10} EXIT")
     for record in records:
         seconds = "-" if record.duration is None else f"{record.duration:.1f}"
         code = "-" if record.exit_code is None else str(record.exit_code)
         started = record.started[:19].replace("T", " ")
         line = f"{record.run_id:<22} {started:<20} {seconds:>8} {record.status:<10} {code}"
+        line += f"  (as {record.user})" if record.user != user else ""
         print(_printable(line + (f"  {record.reason}" if record.reason else "")))
     return 0
 
@@ -213,24 +224,21 @@ def cmd_logs(args: argparse.Namespace) -> int:
     """``cronsync logs JOB [--run ID]``: print a run's local log (the last run's by
     default).
 
-    Only a regular file directly in the job's log directory is printed, whatever its
-    run record (written by the job's user) names; it is opened without following a
-    symlink or blocking on a FIFO, and streamed.
+    Only a regular file directly in the job's log directory (for an earlier user's run,
+    in its entry of the job's log history) is printed, whatever its run record (written
+    by the job's user) names: the folder is the one cronsync made, never one a record
+    names, and the log is opened through it without following a symlink or blocking on
+    a FIFO, and streamed.
     """
     from cronsync.host.config import load_config
-    from cronsync.run.store import list_records
 
     config = load_config(args.config)
     document = _installed_job(config, args.job)
-    records = list_records(config.paths.runs_dir, args.job)
-    chosen = [str(r.log) for r in records if r.log and (args.run is None or r.run_id == args.run)]
-    if not chosen and args.run and _RUN_ID.fullmatch(args.run):  # a record damaged or gone
-        beside = config.paths.log_dir / args.job / f"{args.run}.log"
-        chosen = [str(beside)] if beside.is_file() else []
-    if not chosen:
+    found = _find_log(config, document, args.job, args.run)
+    if found is None:
         which = f"run {args.run} of {args.job}" if args.run else f"{args.job}"
         raise CronsyncError(f"no log recorded for {which} (see cronsync history {args.job})")
-    fd = _open_log(chosen[0], _log_dirs(config, document, args.job))
+    fd = _open_log(*found)
     try:
         _copy_log(fd, sys.stdout.buffer, raw=args.raw, with_streams=not args.no_streams)
     finally:
@@ -239,6 +247,40 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 _RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4}")  # cronsync.run.record.new_run_id's
+
+
+def _find_log(
+    config: Any, document: Mapping[str, Any], job: str, run: Optional[str]
+) -> Optional[tuple[str, str]]:
+    """Find the log of run ``run`` of ``job`` (the newest run with a log when None).
+
+    Returns:
+        The folder it is in (one of the job's log directories, or for an earlier user's
+        run its entry of the job's log history, found by run id: never a folder a
+        record names) and its name there; None when there is none.
+
+    Raises:
+        CronsyncError: the job's user's record names a log outside the job's log
+            directory.
+    """
+    from cronsync.run.history import all_records, earlier_log
+    from cronsync.run.store import list_records
+
+    log_dir = config.paths.log_dir
+    current = list_records(config.paths.runs_dir, job)
+    ours = {record.run_id for record in current}
+    for record in all_records(config.paths.runs_dir, job, current):
+        if record.log and run in (None, record.run_id):
+            if record.run_id in ours:
+                return _in_log_dirs(str(record.log), _log_dirs(config, document, job))
+            return earlier_log(log_dir, job, record.run_id)
+    if run and _RUN_ID.fullmatch(run):  # a record damaged or gone
+        folder, name = os.path.realpath(os.path.join(log_dir, job)), f"{run}.log"
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.lstat(os.path.join(folder, name)).st_mode):
+                return folder, name
+        return earlier_log(log_dir, job, run)
+    return None
 
 
 def _log_dirs(config: Any, document: Mapping[str, Any], job: str) -> list[str]:
@@ -250,25 +292,46 @@ def _log_dirs(config: Any, document: Mapping[str, Any], job: str) -> list[str]:
     return [os.path.realpath(os.path.join(base, job)) for base in dirs]
 
 
-def _open_log(path: str, job_dirs: list[str]) -> int:
-    """Open a run log named by a record, only if it is a regular file directly in one of
-    ``job_dirs`` (symlinks resolved), with no other hard link.
+def _in_log_dirs(path: str, job_dirs: list[str]) -> tuple[str, str]:
+    """Split the log ``path`` a record names into the one of ``job_dirs`` its folder is
+    (symlinks resolved) and its file name.
+
+    Raises:
+        CronsyncError: its folder is none of them.
+    """
+    folder, name = os.path.split(path)
+    real = os.path.realpath(folder) if folder else ""
+    if real not in job_dirs or name in ("", ".", ".."):
+        raise CronsyncError(f"refusing to print {path}: not a file in the job's log directory")
+    return real, name
+
+
+def _open_log(folder: str, name: str) -> int:
+    """Open the run log ``name`` in ``folder``: the folder without following a symlink,
+    the log through it, only if it is a regular file (not a symlink: ``O_NOFOLLOW``;
+    not a FIFO, which is not waited for) with no other hard link.
 
     Raises:
         CronsyncError: it is anything else, or cannot be opened.
     """
-    from cronsync.run.store import open_regular
-
-    real = os.path.realpath(path)
-    if os.path.dirname(real) not in job_dirs:
-        raise CronsyncError(f"refusing to print {path}: not a file in the job's log directory")
+    path = os.path.join(folder, name)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
     try:
-        fd = open_regular(real)
+        folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            fd = os.open(name, flags, dir_fd=folder_fd)
+        finally:
+            os.close(folder_fd)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CronsyncError(f"refusing to print {path}: a symbolic link") from exc
         raise CronsyncError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if os.fstat(fd).st_nlink != 1:
+    found = os.fstat(fd)
+    why = "not a regular file" if not stat.S_ISREG(found.st_mode) else ""
+    why = why or ("it has other hard links" if found.st_nlink != 1 else "")
+    if why:
         os.close(fd)
-        raise CronsyncError(f"refusing to print {path}: it has other hard links")
+        raise CronsyncError(f"refusing to print {path}: {why}")
     return fd
 
 
@@ -376,7 +439,10 @@ def add_run_verbs(verbs: Any, add_config: Callable[[argparse.ArgumentParser], No
         "history",
         cmd_history,
         "list a job's runs, newest first",
-        "List a job's recorded runs: start, duration, result, exit code.",
+        "List a job's recorded runs: start, duration, result, exit code. A run whose "
+        "cronsync-run was killed while its job still runs shows as orphaned. As root, "
+        "the runs of the job's earlier users (kept aside when its user changed) too, "
+        "marked 'as USER'.",
         add_config,
     )
     history.add_argument("job", help="the job's name")
@@ -390,7 +456,8 @@ def add_run_verbs(verbs: Any, add_config: Callable[[argparse.ArgumentParser], No
         cmd_logs,
         "print a run's output",
         "Print the output of a job's last run (or of --run ID) from the local log. "
-        "stderr lines are marked [stderr]; secrets are already masked.",
+        "stderr lines are marked [stderr]; secrets are already masked. As root, a run "
+        "of the job's earlier users too (kept aside when its user changed).",
         add_config,
     )
     logs.add_argument("job", help="the job's name")

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 USAGE = """usage: cronsync-run [--root DIR] JOB
 
 Run one job of the installed cronsync release, as cron does: time-zone gate,
-concurrency lock, jitter, secrets in its environment only, output masked into
-its local log and forwarded to CloudWatch, a run record, metrics.
+concurrency lock, jitter, secrets in its environment only, output masked (each
+secret value, and its base64, URL-encoded and JSON-escaped forms) into its local
+log and forwarded to CloudWatch, a run record, metrics.
 
   --root DIR   the host's paths.root (default /); sync renders it into cron lines
   JOB          the job's name (its file name in jobs/, without .toml)

@@ -79,6 +79,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from cronsync.host import view
     from cronsync.host.config import load_config
     from cronsync.host.statefile import load_state
+    from cronsync.run.history import with_earlier_runs
+    from cronsync.run.orphans import with_orphans
     from cronsync.run.store import last_runs
 
     config = load_config(args.config)
@@ -87,7 +89,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     state.drift = view.live_drift(config, state)  # now, not as of the last sync
     if state.installed is None and state.unreadable:  # what cron runs is still known
         state.installed = view.release_as_installed(config, jobs)
-    runs = last_runs(config.paths.runs_dir, jobs)
+    runs_dir = config.paths.runs_dir
+    runs = with_orphans(runs_dir, with_earlier_runs(runs_dir, last_runs(runs_dir, jobs)))
     now = datetime.now(timezone.utc)
     installed_at = state.installed.at if state.installed else None
     doc = views.status_document(
@@ -138,7 +141,8 @@ def add_status_verb(verbs: Any, add_config: Callable[[argparse.ArgumentParser], 
         "status",
         help="installed commit, last sync, drift and the job table",
         description="Show the agent, what is installed, how the last sync went, drift "
-        "(checked now), stale jobs and every job with its next and last run. --json gives "
+        "(checked now), stale jobs and every job with its next and last run (a run whose "
+        "cronsync-run was killed while its job still runs shows as orphaned). --json gives "
         "the documented status document (status_format 1, schema in "
         "docs/status.schema.json). Exit status: 0 healthy, 1 degraded, 2 failed (nothing "
         "installed).",

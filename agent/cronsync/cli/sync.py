@@ -16,7 +16,8 @@ from cronsync.core.errors import CronsyncError, UsageError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """``cronsync validate [REPO]``: report every problem of a job repository."""
+    """``cronsync validate [REPO]``: report every problem of a job repository (and, with
+    ``--require-signed``, whether HEAD's signature verifies)."""
     from cronsync.core.model import ERROR
     from cronsync.repo.gate import check_repository
 
@@ -29,30 +30,67 @@ def cmd_validate(args: argparse.Namespace) -> int:
     root = Path(args.repo)
     if not root.is_dir():
         raise UsageError(f"{root} is not a directory")
+    signed = _check_signature(args, root)
     report = check_repository(root, host, lint=not args.no_lint)
     problems = report.problems
     blocking = [p for p in problems if p.severity == ERROR or args.strict]
+    refused = signed is not None and not signed["ok"]
     if args.json:
-        emit_json(
-            {
-                "ok": not blocking,
-                "jobs": len(report.repo.jobs),
-                "problems": [p.as_dict() for p in problems],
-            }
-        )
+        document = {
+            "ok": not blocking and not refused,
+            "jobs": len(report.repo.jobs),
+            "problems": [p.as_dict() for p in problems],
+        }
+        emit_json({**document, "signature": signed} if signed is not None else document)
     else:
         for problem in problems:
             print(problem.format())
+        if signed is not None:
+            line = f"signature of HEAD {signed['commit'][:12]}: {signed['reason']}"
+            print(("refused: " if refused else "ok: ") + line)
         errors = sum(p.severity == ERROR for p in problems)
         summary = (
             f"{len(report.repo.jobs)} job files parsed, {errors} errors, "
-            f"{len(problems) - errors} warnings"
+            f"{len(problems) - errors} warnings" + (", signature refused" if refused else "")
         )
+        failed = bool(blocking) or refused
         print(
-            ("FAILED: " if blocking else "ok: ") + summary,
-            file=sys.stderr if blocking else sys.stdout,
+            ("FAILED: " if failed else "ok: ") + summary,
+            file=sys.stderr if failed else sys.stdout,
         )
-    return 1 if blocking else 0
+    return 1 if blocking or refused else 0
+
+
+def _check_signature(args: argparse.Namespace, root: Path) -> Optional[dict[str, Any]]:
+    """``validate --require-signed``: check HEAD of the repository holding ``root`` against
+    ``--allowed-signers`` or ``--gpg-home``; None when no signature is required.
+
+    Returns:
+        {commit, ok, reason}.
+
+    Raises:
+        UsageError: the options do not fit together, the trust set is not usable, or
+            ``root`` is not in a git repository with a commit.
+    """
+    from cronsync.core.signing import GPG, SSH, TrustSet
+    from cronsync.repo.signature import verify_head
+
+    given = {SSH: args.allowed_signers, GPG: args.gpg_home}
+    option = {SSH: "--allowed-signers FILE", GPG: "--gpg-home DIR"}
+    required = args.require_signed
+    for fmt, value in given.items():
+        if value is not None and required != fmt:
+            raise UsageError(f"{option[fmt].split()[0]} needs --require-signed {fmt}")
+    if required is None:
+        return None
+    if given[required] is None:
+        raise UsageError(f"--require-signed {required} needs {option[required]}")
+    trust = TrustSet(required, given[required], option[required].split()[0])
+    try:
+        commit, verdict = verify_head(root, trust)
+    except CronsyncError as exc:
+        raise UsageError(exc.message) from exc
+    return {"commit": commit, "ok": verdict.ok, "reason": verdict.reason}
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -151,18 +189,38 @@ def add_validate_verb(verbs: Any, add_config: Callable[[argparse.ArgumentParser]
         "validate",
         help="check a job repository; every problem as file:line: field: message",
         description="Check a job repository (the same gate a sync applies). Exit 0 when "
-        "clean, 1 with problems, 2 for usage errors. Run it in the jobs "
-        "repository's CI and pre-commit hook.",
+        "clean, 1 with problems (or a signature --require-signed refuses), 2 for usage "
+        "errors. Run it in the jobs repository's CI and pre-commit hook.",
     )
     validate.add_argument("repo", nargs="?", default=".", help="repository folder (default .)")
     validate.add_argument("--json", action="store_true", help="machine-readable output")
     validate.add_argument(
         "--host",
         action="store_true",
-        help="also apply this host's rules (allowed and existing users) from the agent config",
+        help="also apply this host's user rules from the agent config: allowed and existing "
+        "users; root and system users (uid below UID_MIN) only when users.allowed names them",
     )
     validate.add_argument("--no-lint", action="store_true", help="skip shellcheck")
     validate.add_argument("--strict", action="store_true", help="warnings fail too")
+    validate.add_argument(
+        "--require-signed",
+        choices=("ssh", "gpg"),
+        help="also require HEAD's signature to verify (as a sync with [repo] require_signed "
+        "does for the tip): a good ssh or gpg signature by a key of --allowed-signers or "
+        "--gpg-home; refused (exit 1) when unsigned, unknown, bad or expired",
+    )
+    validate.add_argument(
+        "--allowed-signers",
+        metavar="FILE",
+        help="with --require-signed ssh: git's allowed signers file (owned by root or you, "
+        "writable by nobody else)",
+    )
+    validate.add_argument(
+        "--gpg-home",
+        metavar="DIR",
+        help="with --require-signed gpg: the keyring directory (GNUPGHOME) whose keys are "
+        "trusted (owned by root or you, writable by nobody else)",
+    )
     add_config(validate)
     validate.set_defaults(func=cmd_validate)
 
@@ -174,7 +232,8 @@ def add_sync_verb(verbs: Any, add_config: Callable[[argparse.ArgumentParser], No
         help="fetch, validate and install the configured branch (one cycle)",
         description="One sync cycle: fetch the configured branch, validate it, install it "
         "atomically. A commit with problems is refused and the last-known-good "
-        "stays installed.",
+        "stays installed. A broken checkout is cloned afresh; a full disk is an install "
+        "failure (exit 4) that keeps the checkout.",
     )
     sync.add_argument(
         "--force", action="store_true", help="rebuild and reinstall even when nothing changed"
@@ -198,7 +257,8 @@ def add_agent_verb(verbs: Any, add_config: Callable[[argparse.ArgumentParser], N
         description="Sync every [agent] interval, watch the installed files for edits by "
         "hand (drift policy report or revert), deliver spooled job output, publish "
         "metrics and a heartbeat. SIGHUP (systemctl reload) or `cronsync sync --now` "
-        "syncs at once; SIGTERM finishes the current step and exits.",
+        "syncs at once; SIGTERM stops the git a sync runs (that sync is recorded as "
+        "failed, the last-known-good stays) and exits.",
     )
     add_config(agent)
     agent.set_defaults(func=cmd_agent)

@@ -9,6 +9,7 @@ fields). The config loader checks ``agent.toml`` against :data:`AGENT_FIELDS`;
 from __future__ import annotations
 
 from cronsync.core.schema import BOOL, DURATION, ENUM, INT, STRING, STRING_LIST, TABLE, Field
+from cronsync.core.signing import SIGNING_FORMATS
 
 DRIFT_POLICIES = ("report", "revert")
 SECRETS_BACKENDS = ("file", "aws")
@@ -27,6 +28,34 @@ AGENT_FIELDS = (
                 required=True,
             ),
             Field("branch", STRING, "Branch to install.", '"main"', default="main"),
+            Field(
+                "require_signed",
+                ENUM,
+                "Install a commit only when the branch tip's signature verifies against "
+                "this host's trust set (allowed_signers for ssh, gpg_home for gpg); any "
+                "other tip is refused and the last-known-good stays (README 'Signed "
+                "commits').",
+                '"ssh"',
+                default="unset: signatures are not checked",
+                choices=SIGNING_FORMATS,
+            ),
+            Field(
+                "allowed_signers",
+                STRING,
+                'With require_signed = "ssh": git\'s allowed signers file (below '
+                "paths.root; owned by root, writable by nobody else).",
+                '"/etc/cronsync/allowed_signers"',
+                default="/etc/cronsync/allowed_signers",
+            ),
+            Field(
+                "gpg_home",
+                STRING,
+                'With require_signed = "gpg": the keyring directory (GNUPGHOME) whose '
+                "keys are trusted (below paths.root; owned by root, writable by nobody "
+                "else).",
+                '"/etc/cronsync/gnupg"',
+                default="/etc/cronsync/gnupg",
+            ),
         ),
     ),
     Field(
@@ -56,7 +85,15 @@ AGENT_FIELDS = (
         TABLE,
         "Which users jobs may run as here.",
         fields=(
-            Field("allowed", STRING_LIST, "Users jobs may run as; empty allows any.", '["batch"]'),
+            Field(
+                "allowed",
+                STRING_LIST,
+                "Users jobs may run as. Empty allows any user except root and the system "
+                "users (uid below UID_MIN of /etc/login.defs, 1000 when it does not say): "
+                "they run jobs only when named here.",
+                '["batch"]',
+                default="empty",
+            ),
             Field(
                 "must_exist",
                 BOOL,

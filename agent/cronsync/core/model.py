@@ -177,9 +177,14 @@ class HostContext:
         name: the host name, for ``hosts`` targeting.
         groups: the host's groups, for ``groups`` targeting.
         timezone: the zone cron runs in here.
-        allowed_users: users jobs may run as; empty means any.
+        allowed_users: users jobs may run as; empty means any but root and the
+            system users, who run jobs only when listed here by name.
         existing_users: users that exist here, or None when not checked
             (validating in a repository's CI rather than on a host).
+        system_users: the users whose uid is below ``uid_min`` (root among them), or
+            None when not known (then only ``root`` counts as one).
+        uid_min: the host's UID_MIN, for messages.
+        config_file: the agent config the user rules come from, for messages.
     """
 
     name: str
@@ -187,3 +192,6 @@ class HostContext:
     timezone: str = "UTC"
     allowed_users: tuple[str, ...] = ()
     existing_users: Optional[frozenset[str]] = None
+    system_users: Optional[frozenset[str]] = None
+    uid_min: int = 1000
+    config_file: str = "agent.toml"

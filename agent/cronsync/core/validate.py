@@ -27,6 +27,7 @@ SECRET_ARN = re.compile(
 SSM_PATH = re.compile(r"/[A-Za-z0-9_./-]{1,1010}")
 HOST_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]+")
 GROUP_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+ROOT_USER = "root"
 
 
 @cache
@@ -109,11 +110,28 @@ def _check_command(job: Job) -> list[Problem]:
     return problems
 
 
+def _is_system_user(user: str, host: HostContext) -> bool:
+    """Whether ``user`` is root or a system user (uid below UID_MIN) on ``host``; when
+    the host's uids are not known, only ``root`` is."""
+    known = host.system_users
+    return user == ROOT_USER or (known is not None and user in known)
+
+
+def _system_user_refusal(user: str, host: HostContext) -> str:
+    """The message refusing a job of root or a system user that ``users.allowed`` of
+    ``host`` does not name (one line: what, and how to allow it)."""
+    what = "root" if user == ROOT_USER else f"a system user (uid below UID_MIN {host.uid_min})"
+    return (
+        f"user {user!r} is refused on host {host.name}: {what} runs jobs only when named "
+        f"in users.allowed of {host.config_file} (add {user!r} there to allow it)"
+    )
+
+
 def _check_user(job: Job, host: Optional[HostContext]) -> list[Problem]:
     if not USER_NAME.fullmatch(job.user):  # inherited: said once, at cronsync.toml
         own = "user" in job.lines
         return [job.problem("user", f"{job.user!r} is not a valid user name")] if own else []
-    if host is None:
+    if host is None:  # a repository's CI: no host's users or rules to check against
         return []
     if host.allowed_users and job.user not in host.allowed_users:
         allowed = ", ".join(host.allowed_users)
@@ -122,6 +140,8 @@ def _check_user(job: Job, host: Optional[HostContext]) -> list[Problem]:
                 "user", f"user {job.user!r} is not allowed on host {host.name} (allowed: {allowed})"
             )
         ]
+    if not host.allowed_users and _is_system_user(job.user, host):
+        return [job.problem("user", _system_user_refusal(job.user, host))]
     if host.existing_users is not None and job.user not in host.existing_users:
         return [
             job.problem(
@@ -202,7 +222,8 @@ def _check_env(job: Job) -> list[Problem]:
 
 
 def validate_job(job: Job, host: Optional[HostContext] = None) -> list[Problem]:
-    """Check one job's values; ``host`` adds the host's user rules.
+    """Check one job's values; ``host`` adds the host's user rules (without it, as in a
+    repository's CI, users are checked only for their form).
 
     Returns:
         Every problem found (errors and warnings), located at the job's fields.

@@ -24,7 +24,7 @@ import os
 import pwd
 import re
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from pathlib import Path
 from typing import Optional
 
@@ -59,6 +59,41 @@ def host_users(root: Path) -> Optional[dict[str, int]]:
     return users
 
 
+class PasswdLookup:
+    """This host's user database, asked one name at a time (``pwd.getpwnam``, so users
+    of a directory service that does not list them count too); answers are kept.
+    ``name in PasswdLookup()`` is whether the user exists."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, bool] = {}
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        if name not in self._known:
+            try:
+                pwd.getpwnam(name)
+                self._known[name] = True
+            except (KeyError, ValueError):  # ValueError: a NUL in the name
+                self._known[name] = False
+        return self._known[name]
+
+
+def user_lookup(root: Path) -> Optional[Container[str]]:
+    """Return who exists on the host, for ``name in users`` checks.
+
+    Args:
+        root: the host root; ``/`` asks the user database (:class:`PasswdLookup`), any
+            other root reads ``ROOT/etc/passwd``.
+    Returns:
+        the lookup, or None when the users cannot be known (no readable passwd file).
+    """
+    if root == Path("/"):
+        return PasswdLookup()
+    users = host_users(root)
+    return frozenset(users) if users is not None else None
+
+
 def read_host_crontabs(root: Path, users: Optional[Mapping[str, int]] = None) -> list[CrontabFile]:
     """Read every crontab Debian's cron would look at below ``root``.
 
@@ -81,17 +116,29 @@ def read_host_crontabs(root: Path, users: Optional[Mapping[str, int]] = None) ->
     return found
 
 
-def read_crontab_file(path: Path, user: Optional[str] = None, system: bool = False) -> CrontabFile:
+def read_crontab_file(
+    path: Path,
+    user: Optional[str] = None,
+    system: bool = False,
+    users: Optional[Container[str]] = None,
+) -> CrontabFile:
     """Read a crontab given on the command line (e.g. a ``crontab -l`` dump).
 
     Args:
         path: the file. user: whose crontab it is, if known (user crontabs).
         system: the file has a user field (``/etc/crontab`` format).
+        users: who exists on this host (:func:`user_lookup`); None: not checked.
     Returns:
-        the file; no owner or mode check (it is a copy, not what cron reads).
+        the file, marked ignored when ``user`` does not exist in ``users`` (cron
+        skips the crontab of a user it does not have: ORPHAN); no owner or mode check
+        (it is a copy, not what cron reads).
     """
     text, problems = _read_text(path, follow=True)
-    return CrontabFile(str(path), text, system, None if system else user, problems)
+    owner = None if system else user
+    if owner is not None and users is not None and owner not in users:
+        orphan = f"{FILE_IGNORED}: there is no user '{owner}' (ORPHAN)"
+        return CrontabFile(str(path), text, system, owner, (orphan, *problems), ignored=True)
+    return CrontabFile(str(path), text, system, owner, problems)
 
 
 def _owner_or_zero(path: Path) -> int:

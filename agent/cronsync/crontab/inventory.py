@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Optional
@@ -46,6 +46,7 @@ from cronsync.crontab.line import (
     split_entry_line,
     split_percent,
 )
+from cronsync.crontab.printable import LineSecrets, Redactor, line_secrets
 from cronsync.crontab.records import (
     FILE_IGNORED,
     NO_COMMAND,
@@ -103,13 +104,15 @@ class HostFacts:
     Attributes:
         now: an aware datetime; next runs are after it.
         zone: the zone cron schedules in (the host's).
-        users: user names that exist, or None when unknown (then only the form of a
-            system crontab's user field is checked).
+        users: who exists, for ``name in users`` (a set of names, or
+            ``hostfiles.PasswdLookup``, which asks the user database), or None when
+            unknown or not to be checked (then only the form of a system crontab's
+            user field is checked).
     """
 
     now: datetime
     zone: ZoneInfo
-    users: Optional[frozenset[str]] = None
+    users: Optional[Container[str]] = None
     details: bool = True  # describe each schedule and find its next run (import skips it)
 
 
@@ -129,6 +132,15 @@ class _FileState:
     unexpanded: dict[str, str] = field(default_factory=dict)  # name -> the problem
     rejected: list[tuple[int, str]] = field(default_factory=list)
     entries: list[tuple[InventoryEntry, bool]] = field(default_factory=list)  # (entry, bad)
+    redactor: Redactor = field(default_factory=Redactor)  # every secret value of the file
+
+    def secrets(
+        self, line: str, command_at: int = 0, setting: Optional[tuple[str, str]] = None
+    ) -> LineSecrets:
+        """The secrets of one line in any reading, remembered for the whole file."""
+        found = line_secrets(line, command_at, setting)
+        self.redactor.add(found)
+        return found
 
 
 def inventory_file(crontab: CrontabFile, host: HostFacts) -> FileInventory:
@@ -170,16 +182,17 @@ def _read_line(
     if not body:
         return
     if body.startswith("#"):
-        _commented_out(state, number, body)
+        _commented_out(state, number, line, body)
         return
     setting = parse_env_line(body)
     if setting is not None:
+        state.secrets(line, setting=setting)
         if last:  # cron's get_string hits EOF: "Missing newline before EOF"
             state.rejected.append((number, _NO_NEWLINE))
         else:
             _set_env(state, *setting)
         return
-    _entry(state, number, body, commented=False, unterminated=last, continued=continued)
+    _entry(state, number, line, body, commented=False, unterminated=last, continued=continued)
 
 
 def _set_env(state: _FileState, name: str, value: str) -> None:
@@ -196,19 +209,20 @@ def _set_env(state: _FileState, name: str, value: str) -> None:
         )
 
 
-def _commented_out(state: _FileState, number: int, body: str) -> None:
+def _commented_out(state: _FileState, number: int, line: str, body: str) -> None:
     text = body.lstrip("#").lstrip(BLANKS)
     if not text or text[0] not in "0123456789*@" or " ".join(text.split()) in _TEMPLATE_EXAMPLES:
         return
     parts = split_entry_line(text, state.crontab.system, None)
     when = read_debian_schedule(parts.schedule)
     if parts.error is None and when.error is None and parts.command.strip():
-        _entry(state, number, text, commented=True)
+        _entry(state, number, line, text, commented=True)
 
 
 def _entry(
     state: _FileState,
     number: int,
+    line: str,
     body: str,
     *,
     commented: bool,
@@ -225,23 +239,24 @@ def _entry(
             "this line is read on its own)"
         )
     readable = not parts.bad_schedule and when.error is None
+    command_start = len(line) - len(parts.command)  # the command ends the line
+    secrets = state.secrets(line, command_start)
     if error is not None and not commented:
-        state.rejected.append((number, error))
+        state.rejected.append((number, secrets.hide(error)))
     problems = _entry_problems(state, parts, when, error) if not commented else []
-    findings = scan.find_secrets(parts.command)
-    command = scan.mask_findings(parts.command, findings)
+    command = secrets.shown(command_start)
     shell_command, stdin = split_percent(command)
     if error is None and not commented and "%" in parts.command:
         problems += _percent_problem(parts.command, shell_command)
     fires = when.schedule is not None and error is None
-    entry = InventoryEntry(
+    entry = InventoryEntry(  # every text of it made from the line: its secrets hidden
         source=crontab.source,
         line=number,
         user=(parts.user if readable else None) if crontab.system else crontab.user,
         schedule=parts.schedule if readable else "",
         description=_describe(when) if readable and host.details else "",
         next_run=_next_run(when.schedule, host) if fires and host.details else None,
-        command=command if readable else scan.mask_secrets(body),
+        command=command if readable else secrets.shown(len(line) - len(body)),
         shell_command=shell_command,
         stdin=stdin,
         env=tuple(state.masked_env.items()),
@@ -249,9 +264,10 @@ def _entry(
         commented_out=commented,
         runs=fires and not commented and bool(parts.command.strip()),
         problems=tuple(problems),
-        secrets=_secrets(findings, state.env_secrets),
+        secrets=_secrets(secrets.findings, command_start, state.env_secrets),
+        text=secrets.shown(),
     )
-    state.entries.append((entry, error is not None))
+    state.entries.append((secrets.record(entry), error is not None))
 
 
 def _entry_problems(
@@ -338,9 +354,9 @@ def _first_run(schedule: CronSchedule, now: datetime, zone: ZoneInfo) -> Optiona
 
 
 def _secrets(
-    findings: Sequence[kinds.Finding], env_secrets: dict[str, str]
+    findings: Sequence[kinds.Finding], command_start: int, env_secrets: dict[str, str]
 ) -> tuple[tuple[str, str], ...]:
-    found = [(f.kind, f.label) for f in findings]
+    found = [(f.kind, f.label) for f in findings if f.end > command_start]
     found += [(kinds.ENV_ASSIGNMENT, name) for name in env_secrets]
     return tuple(found)
 
@@ -370,10 +386,11 @@ def _finish(state: _FileState, notes: tuple[str, ...]) -> FileInventory:
         else entry
         for entry, bad in state.entries
     ]
-    return FileInventory(
+    report = FileInventory(
         crontab.source, crontab.system, crontab.user, True, state.managed, ignored,
         tuple(problems), notes, tuple(entries),
     )  # fmt: skip
+    return state.redactor.record(report)
 
 
 def _replace_run(entry: InventoryEntry, problems: tuple[str, ...]) -> InventoryEntry:

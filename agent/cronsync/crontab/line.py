@@ -19,6 +19,7 @@ it (see FACTS.md):
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Optional
 
@@ -156,7 +157,7 @@ def _take_word(text: str) -> tuple[str, str, bool]:
     return text[:end], rest.lstrip(BLANKS), bool(rest)
 
 
-def split_entry_line(body: str, system: bool, users: Optional[frozenset[str]]) -> EntryLine:
+def split_entry_line(body: str, system: bool, users: Optional[Container[str]]) -> EntryLine:
     """Split an entry line into schedule, user and command the way cron reads it."""
     entry = EntryLine()
     if not body.strip(WHITESPACE):
@@ -191,7 +192,7 @@ def split_entry_line(body: str, system: bool, users: Optional[frozenset[str]]) -
 
 
 def _split_user(
-    entry: EntryLine, rest: str, blank: bool, users: Optional[frozenset[str]]
+    entry: EntryLine, rest: str, blank: bool, users: Optional[Container[str]]
 ) -> EntryLine:
     if not rest:
         entry.error = "no user field and no command (a system crontab needs both)"
@@ -204,7 +205,7 @@ def _split_user(
     return entry
 
 
-def _user_error(user: str, users: Optional[frozenset[str]]) -> Optional[str]:
+def _user_error(user: str, users: Optional[Container[str]]) -> Optional[str]:
     hint = ""
     if "/" in user or user.startswith("."):
         hint = "; the user field is missing: cron reads the command as the user name"

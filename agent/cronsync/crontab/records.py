@@ -47,8 +47,13 @@ class InventoryEntry:
         runs: cron would actually run it (False when the file is ignored, the line is
             bad, the schedule never fires, the command is empty, or it is commented out).
         problems: what the operator should know, one sentence each.
-        secrets: (kind, where) of each inline secret found in the command or its
-            environment; values are never kept here.
+        secrets: (kind, where) of each inline secret found in the command (read any
+            way cron could read the line) or its environment; values are never kept here.
+        text: the whole line as written (a commented-out one with its ``#``), secrets
+            masked.
+
+    Every text here went through ``cronsync.crontab.printable`` (secrets masked in any
+    reading of the line, and every value found in the file hidden wherever it shows).
     """
 
     source: str
@@ -66,6 +71,7 @@ class InventoryEntry:
     runs: bool
     problems: tuple[str, ...]
     secrets: tuple[tuple[str, str], ...] = ()
+    text: str = ""
 
     @property
     def state(self) -> str:
@@ -104,6 +110,7 @@ class InventoryEntry:
             "state": self.state,
             "problems": list(self.problems),
             "secrets": [{"kind": kind, "where": where} for kind, where in self.secrets],
+            "text": self.text,
         }
 
 

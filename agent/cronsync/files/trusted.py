@@ -8,12 +8,18 @@ walks it from ``/`` through real folders (no symbolic link followed on the way),
 owned by root or this user and writable by nobody else (a sticky folder like ``/tmp``
 is fine: nobody else can rename what is in it), and reads the file through the same
 descriptors: owned by root or this user, a regular file, mode 0600 or narrower.
+
+For a file or folder a program reads by its path, like the trust set of signed commits
+(an ``allowed_signers`` file, a gpg keyring): :func:`check_trusted_path` walks the same
+way and checks that nobody else could write the entry (or, for a folder, everything it
+holds, at any depth: keyboxd keeps its keys in ``public-keys.d/pubring.db``).
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from typing import Optional
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
@@ -22,6 +28,34 @@ _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_C
 class UntrustedFile(Exception):
     """The file, or a folder on its way, could be changed by someone else (the text
     says which and why)."""
+
+
+def _open_checked_parent(real: str) -> tuple[int, list[str]]:
+    """Walk from ``/`` down to the folder holding ``real`` (an absolute path, links
+    resolved), checking every folder on the way.
+
+    Returns:
+        A descriptor of that folder (the caller closes it) and ``real``'s parts.
+
+    Raises:
+        UntrustedFile: a folder on the way could be written by another user.
+        OSError: a folder cannot be opened.
+    """
+    parts = [part for part in real.split("/") if part]
+    fd = os.open("/", _DIR_FLAGS)
+    try:
+        _check_folder(fd, "/")
+        where = ""
+        for part in parts[:-1]:
+            where += "/" + part
+            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = child
+            _check_folder(fd, where)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, parts
 
 
 def read_trusted_file(path: str, limit: int = 64 * 1024) -> bytes:
@@ -34,19 +68,10 @@ def read_trusted_file(path: str, limit: int = 64 * 1024) -> bytes:
         OSError: it cannot be opened (FileNotFoundError when it does not exist).
     """
     real = os.path.realpath(path)
-    parts = [part for part in real.split("/") if part]
-    if not parts:
+    if real == "/":
         raise UntrustedFile(f"{path} is not a file")
-    fd = os.open("/", _DIR_FLAGS)
+    fd, parts = _open_checked_parent(real)
     try:
-        _check_folder(fd, "/")
-        where = ""
-        for part in parts[:-1]:
-            where += "/" + part
-            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = child
-            _check_folder(fd, where)
         file_fd = os.open(parts[-1], _FILE_FLAGS, dir_fd=fd)
     finally:
         os.close(fd)
@@ -58,6 +83,105 @@ def read_trusted_file(path: str, limit: int = 64 * 1024) -> bytes:
     if len(data) > limit:
         raise UntrustedFile(f"{real} is larger than {limit} bytes")
     return data
+
+
+def check_trusted_path(path: str, directory: bool = False) -> str:
+    """Check that ``path`` could only have been written by root (or this very user), and
+    return its real path (symbolic links resolved) for a program to read.
+
+    Every folder on its way must pass the folder check above; ``path`` itself must be a
+    regular file (a folder with ``directory``), owned by root or this user and writable by
+    nobody else; so must every file and folder in a folder's whole tree, walked through
+    descriptors without following a symbolic link (one in the tree is refused: the
+    program reading it would follow it). Unlike :func:`read_trusted_file`, others may
+    read it (for public keys).
+
+    Raises:
+        UntrustedFile: a folder, the entry or (for a folder) an entry in its tree could be
+            changed by someone else, is a symbolic link, or the entry is not of the
+            expected type.
+        OSError: it cannot be opened (FileNotFoundError when it does not exist).
+    """
+    real = os.path.realpath(path)
+    fd, parts = _open_checked_parent(real)
+    try:
+        if not parts:
+            _check_entry(os.fstat(fd), real, directory)
+        else:
+            _check_entry(os.stat(parts[-1], dir_fd=fd, follow_symlinks=False), real, directory)
+            if directory:
+                child = os.open(parts[-1], _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = child
+        if directory:
+            _check_folder_entries(fd, real)
+    finally:
+        os.close(fd)
+    return real
+
+
+def _check_entry(info: os.stat_result, real: str, directory: bool) -> None:
+    mode = stat.S_IMODE(info.st_mode)
+    wanted = stat.S_ISDIR(info.st_mode) if directory else stat.S_ISREG(info.st_mode)
+    if not wanted:
+        raise UntrustedFile(f"{real} is not a {'directory' if directory else 'regular file'}")
+    if not _trusted_owner(info.st_uid):
+        raise UntrustedFile(f"{real} belongs to uid {info.st_uid}, not root")
+    if mode & 0o022:
+        raise UntrustedFile(f"{real} is writable by others (mode {mode:04o})")
+
+
+def _check_folder_entries(fd: int, real: str) -> None:
+    """Every file and folder in the tree of a trusted folder, at any depth (sockets and
+    the like, which hold no data, are left alone; a symbolic link is refused).
+
+    Args:
+        fd: a descriptor of the folder (left open: the caller closes it).
+        real: its real path, for messages.
+    """
+    pending: list[tuple[int, str]] = [(fd, real)]
+    try:
+        while pending:
+            folder, where = pending.pop()
+            try:
+                for name in os.listdir(folder):
+                    child = _check_tree_entry(folder, name, f"{where}/{name}")
+                    if child is not None:
+                        pending.append((child, f"{where}/{name}"))
+            finally:
+                if folder != fd:
+                    os.close(folder)
+    finally:
+        for folder, _ in pending:
+            if folder != fd:
+                os.close(folder)
+
+
+def _check_tree_entry(folder: int, name: str, where: str) -> Optional[int]:
+    """Check one entry of a trusted tree; return a descriptor of it when it is a folder
+    to walk (checked again through the descriptor: it may have been swapped). An entry
+    gone meanwhile (a lock file of gpg) is skipped."""
+    try:
+        info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        raise UntrustedFile(f"{where} is a symbolic link (the trust set must hold its files)")
+    if stat.S_ISREG(info.st_mode):
+        _check_entry(info, where, directory=False)
+    if not stat.S_ISDIR(info.st_mode):
+        return None
+    _check_entry(info, where, directory=True)
+    try:
+        child = os.open(name, _DIR_FLAGS, dir_fd=folder)
+    except FileNotFoundError:
+        return None
+    try:
+        _check_entry(os.fstat(child), where, directory=True)
+    except BaseException:
+        os.close(child)
+        raise
+    return child
 
 
 def _trusted_owner(uid: int) -> bool:

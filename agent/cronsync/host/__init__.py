@@ -1,10 +1,12 @@
 """This host: its config, its installed release and cron file, and the sync cycle.
 
 Owns ``agent.toml`` (``config``, with the ``[aws]`` settings and the boto3 client
-factory in ``awsclients``), facts about the machine (``hostinfo``), building a release
-for this host (``build``), installing it atomically (``install``), the state file
-(``statefile``), the sync itself (``sync``: lock, fetch, export, validate, install,
-record) and what ``plan``/``status`` read of the host (``view``).
+factory in ``awsclients``, the signed-commit keys in ``signingconfig``), facts about
+the machine (``hostinfo``), building a release for this host (``build``), installing it
+atomically (``install``), each job's run and log folders for its user, an earlier
+user's runs set aside (``jobdirs``), the state file (``statefile``), the sync itself
+(``sync``: lock, fetch, verify the signature, export, validate, install, record) and what
+``plan``/``status`` read of the host (``view``).
 
 May import: ``repo``, ``crontab``, ``files``, ``core``, ``secretscan``.
 """

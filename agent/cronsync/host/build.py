@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from cronsync.core.compiled import compile_jobs, dump_jobs
 from cronsync.core.model import ERROR, HostContext, Problem
 from cronsync.core.render import CronEntry, SourceInfo, plan_entries, render_crontab
 from cronsync.host.config import AgentConfig
-from cronsync.host.hostinfo import existing_users
+from cronsync.host.hostinfo import existing_users, read_uid_min, system_users
 from cronsync.repo.gate import GateReport, check_repository
 
 
@@ -59,12 +59,18 @@ class Build:
 
 
 def host_context(config: AgentConfig) -> HostContext:
-    """Return the host context for validation, with the host's users when they must
-    exist (cron ignores the whole file for one unknown user)."""
-    host = config.host
-    if not config.users_must_exist:
-        return host
-    return HostContext(host.name, host.groups, host.timezone, host.allowed_users, existing_users())
+    """Return the host context for validation: the config's rules with this host's
+    facts (its system users below UID_MIN, for the rule that root and they run jobs
+    only when ``users.allowed`` names them; and, when users must exist, every user:
+    cron ignores the whole file for one unknown user)."""
+    uid_min = read_uid_min()
+    return replace(
+        config.host,
+        existing_users=existing_users() if config.users_must_exist else None,
+        system_users=system_users(uid_min),
+        uid_min=uid_min,
+        config_file=str(config.path),
+    )
 
 
 def runtime_settings(config: AgentConfig) -> dict[str, Any]:
@@ -96,11 +102,23 @@ def shim_command(config: AgentConfig) -> str:
     return config.shim if root == "/" else f"{config.shim} --root {shlex.quote(root)}"
 
 
+RULES_VERSION = 2
+"""The version of the rules a commit is validated by: raise it when a release adds or
+tightens a rule (2: root and system users need ``users.allowed``), so the first sync
+after an upgrade validates the installed commit again instead of calling it up to date."""
+
+
 def config_digest(config: AgentConfig) -> str:
-    """Hash the agent config fields that shape the installed files; when it changes, a
-    sync re-renders even if the commit did not."""
-    host = config.host
+    """Hash what decides whether the installed commit may stay: the agent config fields
+    that shape the installed files, the signing settings and :data:`RULES_VERSION`;
+    when it changes, a sync validates, verifies and re-renders even if the commit did not.
+
+    The trust set's content is not in it (gpg writes into its keyring as it reads): a
+    sync checks the signature of the installed commit again every time instead."""
+    host, signing = config.host, config.signing
     shaping = [
+        RULES_VERSION,
+        [signing.format, signing.path] if signing else None,
         config.repo_url,
         config.branch,
         host.name,

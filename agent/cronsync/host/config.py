@@ -17,10 +17,12 @@ from cronsync.core.agentschema import AGENT_FIELDS
 from cronsync.core.durations import parse_duration
 from cronsync.core.errors import ConfigError
 from cronsync.core.model import HostContext, Problem
+from cronsync.core.signing import TrustSet
 from cronsync.core.tomlcheck import Located, check_table, parse_toml
 from cronsync.core.validate import is_known_zone
 from cronsync.host.awsclients import AwsSettings, CredentialsFileError, file_credentials
 from cronsync.host.hostinfo import detect_host_name, detect_host_timezone
+from cronsync.host.signingconfig import signing_problems, trust_set
 
 DEFAULT_CONFIG = Path("/etc/cronsync/agent.toml")
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -145,6 +147,7 @@ class AgentConfig:
     agent: AgentSettings = field(default_factory=AgentSettings)
     broker: BrokerSettings = field(default_factory=BrokerSettings)
     metadata_endpoint: str = DEFAULT_METADATA_ENDPOINT
+    signing: Optional[TrustSet] = None  # [repo] require_signed: the tip's trust set
 
 
 def config_path(explicit: Optional[str]) -> Path:
@@ -240,6 +243,7 @@ def _logic_problems(doc: Located, data: Mapping[str, Any]) -> list[Problem]:
     if not BRANCH_NAME.fullmatch(branch):
         problems.append(doc.problem("repo.branch", f"{branch!r} is not a branch name"))
     problems += _location_problems(doc, data)
+    problems += signing_problems(doc, data)
     shim = data.get("cron", {}).get("shim", "/usr/local/bin/cronsync-run")
     if not SHIM_PATH.fullmatch(shim):
         problems.append(
@@ -311,6 +315,7 @@ def _build(path: Path, data: Mapping[str, Any]) -> AgentConfig:
         agent=_agent_settings(data.get("agent", {})),
         broker=_broker_settings(data.get("broker", {}), root),
         metadata_endpoint=data.get("aws", {}).get("metadata_endpoint", DEFAULT_METADATA_ENDPOINT),
+        signing=trust_set(path, data, root),
     )
 
 

@@ -11,7 +11,7 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -79,6 +79,9 @@ def finish_release(
     except OSError as exc:
         remove_tree(staging)
         raise InstallError(f"cannot install release {final}: {exc.strerror or exc}") from exc
+    except InstallError:  # atomic_write's, which names the file (a full disk...)
+        remove_tree(staging)
+        raise
     return name
 
 
@@ -293,19 +296,6 @@ def retire_cron_file(path: Path) -> bool:
     return True
 
 
-def _owner_of(user: str) -> Optional[tuple[int, int]]:
-    """Return (uid, gid) of ``user`` when we are root and the user exists, else None."""
-    if os.geteuid() != 0:
-        return None
-    import pwd
-
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        return None
-    return entry.pw_uid, entry.pw_gid
-
-
 def make_dir(path: Path, mode: int) -> None:
     """Create ``path`` (and missing parents) and give it exactly ``mode``, whatever the
     umask (the shim and operators read what cronsync writes).
@@ -329,72 +319,3 @@ def _ensure_dir(path: Path, mode: int, owner: Optional[tuple[int, int]]) -> None
         os.chmod(path, mode)
     if owner is not None and (status.st_uid, status.st_gid) != owner:
         os.chown(path, *owner)
-
-
-# what a run creates in runs/<job> that the next run must be able to write: when one of
-# them has another owner than its directory should, the whole tree is given again
-RUN_FILES = ("lock", "pending")
-
-
-def _owned_by(path: Path, owner: tuple[int, int]) -> bool:
-    """Whether ``path`` (not followed if a symlink; missing counts as owned) is owner's."""
-    try:
-        status = os.lstat(path)
-    except FileNotFoundError:
-        return True
-    return (status.st_uid, status.st_gid) == owner
-
-
-def _give_tree(path: Path, mode: int, owner: tuple[int, int], files: tuple[str, ...]) -> None:
-    """Create the directory ``path`` with ``mode`` and make sure it and everything in it
-    belong to ``owner``.
-
-    When its owner changed (the job's ``user`` did) or one of ``files`` in it has another
-    owner, every entry below it is given to ``owner`` first, then the directory itself
-    (so an interrupted sync is finished by the next one). The walk never follows a
-    symlink (``os.fwalk``, safe against a tree its old owner changes meanwhile) and a
-    symlink itself is given with ``lchown``; modes are kept.
-    """
-    path.mkdir(mode=mode, parents=True, exist_ok=True)
-    os.chmod(path, mode)
-    if _owned_by(path, owner) and all(_owned_by(path / name, owner) for name in files):
-        return
-    for _top, dirs, names, dir_fd in os.fwalk(path, follow_symlinks=False):
-        for name in (*dirs, *names):
-            try:
-                os.chown(name, *owner, dir_fd=dir_fd, follow_symlinks=False)
-            except FileNotFoundError:  # removed meanwhile (its old owner's run)
-                continue
-    os.chown(path, *owner)
-
-
-def ensure_job_dirs(runs_dir: Path, log_dir: Path, users: Mapping[str, str]) -> None:
-    """Create each installed job's run-record and log directories, owned by its user.
-
-    ``runs/<job>`` is 0755 (records are readable by operators, writable only by the
-    job's user: no job can forge another's history); ``<log_dir>/<job>`` is 0700
-    (output stays with the job's user and root, even where job users share a group).
-    When a job's user changes, all that is in them (lock, pending deliveries, records,
-    logs) goes to the new user too, or its runs could not take their lock.
-
-    Args:
-        users: job name -> the user it runs as.
-
-    Raises:
-        InstallError: a directory cannot be created or given to its user.
-    """
-    try:
-        for top in (runs_dir, log_dir):
-            _ensure_dir(top, 0o755, None)
-        for job, user in users.items():
-            owner = _owner_of(user)
-            if owner is None:
-                _ensure_dir(runs_dir / job, 0o755, None)
-                _ensure_dir(log_dir / job, 0o700, None)
-                continue
-            _give_tree(runs_dir / job, 0o755, owner, RUN_FILES)
-            _give_tree(log_dir / job, 0o700, owner, ())
-    except OSError as exc:
-        raise InstallError(
-            f"cannot prepare the run directories in {runs_dir} and {log_dir}: {exc.strerror or exc}"
-        ) from exc

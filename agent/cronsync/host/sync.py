@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from cronsync.core.drift import RELEASE, DriftFinding, find_drift, with_recorded_release_drift
-from cronsync.core.errors import CronsyncError, InstallError, SourceError
+from cronsync.core.errors import EXIT_PROBLEMS, CronsyncError, InstallError, SourceError
 from cronsync.core.release import RELEASE_REPO
 from cronsync.core.render import SourceInfo
 from cronsync.core.state import (
@@ -31,7 +31,6 @@ from cronsync.files.tree import remove_tree
 from cronsync.host.build import Build, build_tree, config_digest
 from cronsync.host.config import AgentConfig
 from cronsync.host.install import (
-    ensure_job_dirs,
     finish_release,
     make_dir,
     new_staging_dir,
@@ -43,8 +42,9 @@ from cronsync.host.install import (
     switch_current,
     write_cron_file,
 )
+from cronsync.host.jobdirs import ensure_job_dirs
 from cronsync.host.statefile import load_state, save_state
-from cronsync.repo import gitexport, gitsource
+from cronsync.repo import gitexport, gitsource, signature
 
 Clock = Callable[[], datetime]
 
@@ -106,12 +106,13 @@ def _source_info(config: AgentConfig, commit: str) -> SourceInfo:
 
 def _export(cycle: _Cycle, commit: str, dest: Path) -> None:
     """Export ``commit``; when the checkout turns out corrupt (an object that cannot be
-    read), clone afresh once and try again."""
+    read), clone afresh once and try again. Any other failure (a full disk, an unsafe
+    archive...) is raised as it is: a clone would not help."""
     config = cycle.config
     try:
         gitexport.export_commit(config.paths.checkout, commit, dest)
         return
-    except SourceError as exc:
+    except gitexport.DamagedCheckoutError as exc:
         cycle.notes.append(f"export failed ({exc.message}); cloned afresh")
     remove_tree(config.paths.checkout)
     fetched = gitsource.fetch_branch(
@@ -146,7 +147,11 @@ def _install(cycle: _Cycle, commit: str) -> tuple[str, Optional[Build]]:
     if not build.ok:
         remove_tree(staging)
         return REFUSED, build
-    ensure_job_dirs(paths.runs_dir, paths.log_dir, _job_users(build))
+    try:
+        cycle.notes += ensure_job_dirs(paths.runs_dir, paths.log_dir, _job_users(build))
+    except BaseException:
+        remove_tree(staging)
+        raise
     release = finish_release(paths, staging, commit, build.jobs_json, build.cron_text)
     previous = cycle.state.installed
     switch_current(paths, release)
@@ -238,6 +243,32 @@ def _unchanged_message(drift: list[DriftFinding], policy: str) -> str:
     )
 
 
+def _signature_refusal(
+    cycle: _Cycle, commit: str, installed: bool, note: bool
+) -> Optional[SyncRecord]:
+    """With ``[repo] require_signed``, check the signature of the tip: the one about to be
+    installed, or (``installed``) the one installed, checked again at every sync so that a
+    key taken out of the trust set or a newly required signature counts at once. Return
+    the recorded refusal, or None to go on (the good signature noted with ``note``).
+
+    Raises:
+        ConfigError: the trust set or its program is not usable.
+        SourceError: git cannot read the commit.
+    """
+    trust = cycle.config.signing
+    if trust is None:
+        return None
+    verdict = signature.verify_commit(
+        cycle.config.paths.checkout, commit, trust, timeout=cycle.config.git_timeout_seconds
+    )
+    refusal = signature.verdict_line(commit, verdict, installed)
+    if refusal is None:
+        if note:
+            cycle.notes.append(f"signature: {verdict.reason}")
+        return None
+    return cycle.finish(REFUSED, commit, refusal)
+
+
 def _cycle(cycle: _Cycle, force: bool) -> SyncOutcome:
     config = cycle.config
     drift, rebuild = _handle_drift(cycle)
@@ -259,7 +290,12 @@ def _cycle(cycle: _Cycle, force: bool) -> SyncOutcome:
         and installed.commit == fetched.commit
         and installed.config_digest == cycle.digest
     )
-    if same and not force and not rebuild:
+    keep = same and not force and not rebuild
+    is_installed = installed is not None and installed.commit == fetched.commit
+    unsigned = _signature_refusal(cycle, fetched.commit, is_installed, note=not keep)
+    if unsigned is not None:
+        return SyncOutcome(unsigned, tuple(drift), exit_code=EXIT_PROBLEMS)
+    if keep:
         message = _unchanged_message(drift, config.drift_policy)
         return SyncOutcome(cycle.finish(UNCHANGED, fetched.commit, message), tuple(drift))
     result, build = _install(cycle, fetched.commit)

@@ -106,6 +106,10 @@ def build_worktree(config: AgentConfig, tree: Path) -> Build:
 def build_remote(config: AgentConfig) -> tuple[str, Build]:
     """Fetch the configured branch and build its tip without installing anything.
 
+    With ``[repo] require_signed`` the tip's signature is checked first, as a sync does:
+    a commit a sync would refuse is never exported or built (bash -n, shellcheck and
+    the compile of its files run as root).
+
     Returns:
         The fetched commit and its build.
 
@@ -113,11 +117,14 @@ def build_remote(config: AgentConfig) -> tuple[str, Build]:
         UsageError: this user cannot write the state directory (not root).
         LockBusyError: a sync is running (it owns the checkout).
         SourceError: the remote cannot be fetched.
+        SignatureRefused: the tip's signature does not verify (the line a sync records).
+        ConfigError: the trust set or its program is not usable.
     """
     from cronsync.host.build import build_tree
     from cronsync.repo import (
         gitexport,  # GitPython: only plan pays for it
         gitsource,
+        signature,
     )
 
     paths = config.paths
@@ -130,6 +137,9 @@ def build_remote(config: AgentConfig) -> tuple[str, Build]:
     with ExclusiveLock(paths.sync_lock, "sync"):
         fetched = gitsource.fetch_branch(
             config.repo_url, config.branch, paths.checkout, timeout=config.git_timeout_seconds
+        )
+        signature.refuse_unsigned(
+            paths.checkout, fetched.commit, config.signing, timeout=config.git_timeout_seconds
         )
         staging = new_staging_dir(paths, fetched.commit)
         try:

@@ -6,24 +6,28 @@ them from the *installed* release (``current/repo/jobs``), never from a working 
 so a line is retired only when the job that replaces it is really installed:
 
 * jobs that are in the release's jobs.json as installed, and in the cron file;
+* only crontabs cron reads, reached without a symlink (``adoptfiles``): the origins
+  come from job files, which anyone who can push writes, so an origin naming any
+  other file (``/etc/passwd``, ``/etc/cron.d/../x``) is refused, with its job file;
 * the line still has the digest it had at import time (found at its line number,
   or as the only such line of the file if lines were added above it); a changed line
   is refused, and a refusal anywhere changes nothing anywhere;
-* a retired line is prefixed with ``# cronsync-adopted: `` (cron then ignores it;
-  running adopt again finds it already done).
+* a retired line is commented out, secrets masked, tagged with its job and origin
+  (``adoptmark``; cron then ignores it, and adopt run again finds it already done);
+  a secret setting no remaining line uses is commented out masked as well, and a line
+  an older cronsync adopted with its secrets in clear is rewritten masked.
 
-With ``apply`` each file is first copied to
-``ROOT/var/lib/cronsync/adopt-backups/TIMESTAMP/<host path>`` (mode and times kept,
-folders 0700), then rewritten atomically with its owner and mode; the restore command
-of each file is returned. Debian's cron picks up a rewritten ``/etc/crontab``,
-``/etc/cron.d`` file or spool file at the next minute.
+With ``apply`` each file is first copied into a root-only backup folder
+(``adoptbackup``: ``ROOT/var/lib/cronsync/adopt-backups/TIMESTAMP/<host path>``, files
+0600, folders 0700), then rewritten atomically with its owner and mode; the backup and
+the original of each file are returned, for the restore commands. Debian's cron picks
+up a rewritten ``/etc/crontab``, ``/etc/cron.d`` file or spool file at the next minute.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import stat
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,15 +36,22 @@ from typing import Any, Optional
 from cronsync.core.errors import CronsyncError
 from cronsync.core.release import RELEASE_REPO
 from cronsync.core.textshow import visible
-from cronsync.files.atomic import atomic_write
 from cronsync.host.config import Paths
 from cronsync.host.install import make_cron_notice
-from cronsync.migrate.jobwriter import Origin, line_digest, parse_origins
-from cronsync.migrate.lines import command_field, entry_body
-from cronsync.secretscan import scan
+from cronsync.migrate import adoptbackup, adoptfiles, adoptmark
+from cronsync.migrate.adoptmark import ADOPTED
+from cronsync.migrate.jobwriter import Origin, parse_origins
 
-ADOPTED = b"# cronsync-adopted: "
-BACKUPS = "var/lib/cronsync/adopt-backups"
+__all__ = [
+    "ADOPTED",
+    "AdoptPlan",
+    "AdoptRefused",
+    "FileChange",
+    "Retirement",
+    "apply_adopt",
+    "installed_origins",
+    "plan_adopt",
+]
 
 
 class AdoptRefused(CronsyncError):
@@ -60,13 +71,17 @@ class Retirement:
 
 @dataclass
 class FileChange:
-    """One crontab to rewrite: its host path, real path, bytes before and after."""
+    """One crontab to rewrite: its host path, real path, bytes before and after, the
+    lines it retires, the (1-based line, masked text) of the secret settings it comments
+    out, and the lines adopted before whose secrets it masks."""
 
     source: str
     path: Path
     before: bytes = field(repr=False)
     after: bytes = field(repr=False)
     retire: list[Retirement] = field(default_factory=list)
+    settings: list[tuple[int, str]] = field(default_factory=list)
+    remask: list[Retirement] = field(default_factory=list)
 
 
 @dataclass
@@ -80,19 +95,6 @@ class AdoptPlan:
     already: list[Retirement] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-def _masked(line: bytes) -> str:
-    """Return a crontab line with its secrets masked. The scanner reads a command (its
-    rules know programs), so the command is cut out both as a user crontab's and as
-    a system crontab's (with a user field) and masked each time."""
-    text = line.decode("utf-8", "replace")
-    for system in (False, True):
-        body = entry_body(text, commented=False)
-        command = command_field(body, system)
-        cut = len(text) - len(command)
-        text = text[:cut] + scan.mask_secrets(command)
-    return visible(scan.mask_secrets(text))
 
 
 def _load_release(paths: Paths) -> tuple[Path, dict[str, Any]]:
@@ -161,57 +163,85 @@ def installed_origins(
     return found
 
 
-def _locate(lines: list[bytes], origin: Origin) -> tuple[Optional[int], Optional[int]]:
-    """Return (index to retire, index already retired) of an origin in a file's lines."""
-    index = origin.line - 1
-    if index < len(lines):
-        if line_digest(lines[index]) == origin.sha256:
-            return index, None
-        if lines[index].startswith(ADOPTED) and (
-            line_digest(lines[index][len(ADOPTED) :]) == origin.sha256
-        ):
-            return None, index
-    same = [i for i, line in enumerate(lines) if line_digest(line) == origin.sha256]
-    done = [
-        i
-        for i, line in enumerate(lines)
-        if line.startswith(ADOPTED) and line_digest(line[len(ADOPTED) :]) == origin.sha256
-    ]
-    if len(same) == 1:
-        return same[0], None
-    if not same and len(done) == 1:
-        return None, done[0]
-    return None, None
+def _foreign_sources(
+    plan: AdoptPlan, document: dict[str, Any], by_source: dict[str, list[tuple[str, Origin]]]
+) -> None:
+    """Refuse every origin that names no crontab adopt changes (one line per job file
+    and source) and drop those sources."""
+    for source in sorted(by_source):
+        if adoptfiles.source_problem(source) is None:
+            continue
+        for job in sorted({job for job, _origin in by_source.pop(source)}):
+            file = visible(str(document["jobs"][job].get("file")))
+            plan.refusals.append(
+                f"job file {file} names {visible(source)} as its crontab: {adoptfiles.WHICH}"
+            )
 
 
 def _plan_file(plan: AdoptPlan, root: Path, source: str, items: list[tuple[str, Origin]]) -> None:
-    path = root / source.lstrip("/")
+    path = root / source.lstrip("/")  # a crontab cron reads (adoptfiles.source_problem)
     try:
-        if stat.S_ISLNK(path.lstat().st_mode):
-            plan.refusals.append(f"{source} is a symlink: comment its lines out by hand")
-            return
-        before = path.read_bytes()
+        before, _info = adoptfiles.read_crontab(root, source)
+    except adoptfiles.CrontabRefused as exc:
+        plan.refusals.append(exc.message)
+        return
     except OSError as exc:
         plan.refusals.append(f"cannot read {source}: {exc.strerror or exc}")
         return
     lines = before.split(b"\n")
     retire: dict[int, Retirement] = {}
+    remask: dict[int, Retirement] = {}
     for job, origin in items:
-        index, done = _locate(lines, origin)
+        index, done = adoptmark.locate(lines, job, origin)
         if index is not None:
-            retire[index] = Retirement(job, origin, index + 1, _masked(lines[index]))
+            retire[index] = Retirement(job, origin, index + 1, adoptmark.shown(lines[index]))
         elif done is not None:
-            text = _masked(lines[done][len(ADOPTED) :])
-            plan.already.append(Retirement(job, origin, done + 1, text))
+            text = adoptmark.adopted_text(lines[done]) or b""
+            retirement = Retirement(job, origin, done + 1, adoptmark.shown(text))
+            plan.already.append(retirement)
+            if adoptmark.holds_a_secret(lines[done]):
+                remask[done] = retirement
         else:
             plan.refusals.append(
                 f"{source}:{origin.line} changed since the import (job {job}): re-import "
                 "it, or comment the old line out by hand once the job is right"
             )
-    if retire:
-        after = b"\n".join(ADOPTED + line if i in retire else line for i, line in enumerate(lines))
-        ordered = [retire[i] for i in sorted(retire)]
-        plan.changes.append(FileChange(source, path, before, after, ordered))
+    settings = adoptmark.unused_secret_settings(lines, set(retire))
+    if retire or remask or settings:
+        after = _rewritten(lines, retire, remask, set(settings))
+        change = FileChange(source, path, before, after, [retire[i] for i in sorted(retire)])
+        change.settings = [(i + 1, adoptmark.shown(lines[i])) for i in settings]
+        change.remask = [remask[i] for i in sorted(remask)]
+        plan.changes.append(change)
+
+
+def _rewritten(
+    lines: list[bytes],
+    retire: dict[int, Retirement],
+    remask: dict[int, Retirement],
+    settings: set[int],
+) -> bytes:
+    """Return a crontab's new bytes: retired lines, adopted lines rewritten masked and
+    unused secret settings commented out."""
+    new = list(lines)
+    for index, which in [*retire.items(), *remask.items()]:
+        new[index] = adoptmark.retired_line(lines[index], which.job, which.origin)
+    for index in settings:
+        new[index] = adoptmark.retired_setting(lines[index])
+    return b"\n".join(new)
+
+
+def _backup_refusal(root: Path) -> tuple[Optional[str], Optional[str]]:
+    """Return (why no backup may go into the backup folder, a note that adopt tightens
+    it), each None when there is nothing to say."""
+    problem, note = adoptbackup.backup_folder_problem(root)
+    if problem is None:
+        return None, note
+    return (
+        f"the backup folder {adoptbackup.backup_base(root)} {problem}: remove it "
+        "(backups hold the original lines, secrets and all: adopt keeps them only in "
+        "a private folder of its own)"
+    ), note
 
 
 def plan_adopt(paths: Paths, sources: Optional[set[str]] = None) -> AdoptPlan:
@@ -241,36 +271,31 @@ def plan_adopt(paths: Paths, sources: Optional[set[str]] = None) -> AdoptPlan:
             f"the installed commit {commit[:12]} has no job made by `cronsync import`: "
             "push the imported repository and sync first"
         )
+    _foreign_sources(plan, document, by_source)
     for source, items in sorted(by_source.items()):
         _plan_file(plan, paths.root, source, items)
+    if plan.changes:
+        refusal, note = _backup_refusal(paths.root)
+        plan.refusals += [refusal] if refusal else []
+        plan.notes += [note] if note else []
     return plan
 
 
-def _private_dirs(folder: Path) -> None:
-    """Create ``folder`` and its missing parents, each mode 0700 (backups hold secrets)."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for path in reversed(missing):
-        path.mkdir(mode=0o700)
-        path.chmod(0o700)
+def _read_unchanged(root: Path, change: FileChange) -> os.stat_result:
+    """Read a crontab of the plan again (no symlink on the way) and return its stat.
 
-
-def _backup_dir(root: Path, now: datetime) -> Path:
-    base = root / BACKUPS
-    _private_dirs(base)
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    folder, number = base / stamp, 1
-    while folder.exists():
-        number += 1
-        folder = base / f"{stamp}-{number}"
-    _private_dirs(folder)
-    return folder
-
-
-def _owner(info: os.stat_result) -> Optional[tuple[int, int]]:
-    return (info.st_uid, info.st_gid) if os.geteuid() == 0 else None
+    Raises:
+        AdoptRefused: it changed since the plan, became a symlink or cannot be read.
+    """
+    try:
+        data, info = adoptfiles.read_crontab(root, change.source)
+    except adoptfiles.CrontabRefused as exc:
+        raise AdoptRefused(f"refusing to change anything: {exc.message}") from exc
+    except OSError as exc:
+        raise AdoptRefused(f"cannot read {change.source}: {exc.strerror or exc}") from exc
+    if data != change.before:
+        raise AdoptRefused(f"{change.source} changed while adopt ran: run it again")
+    return info
 
 
 def apply_adopt(
@@ -282,30 +307,33 @@ def apply_adopt(
         the backup folder (None when there was nothing to change) and (backup,
         original) of each file, for the restore commands.
     Raises:
-        AdoptRefused: the plan has refusals, or a file changed since it was read
-            (nothing is written then).
+        AdoptRefused: the plan has refusals, a file changed since it was read or is
+            now reached through a symlink, or the backup folder is not a private folder
+            of adopt's (nothing is written then).
         InstallError: a file could not be written.
     """
     if plan.refusals:
         raise AdoptRefused("refusing to change anything: " + "; ".join(plan.refusals))
-    for change in plan.changes:
-        if change.path.read_bytes() != change.before:
-            raise AdoptRefused(f"{change.source} changed while adopt ran: run it again")
+    infos = [_read_unchanged(root, change) for change in plan.changes]
     if not plan.changes:
         return None, []
-    folder = _backup_dir(root, now)
+    refusal, _note = _backup_refusal(root)
+    if refusal is not None:
+        raise AdoptRefused("refusing to change anything: " + refusal)
+    try:
+        folder = adoptbackup.make_backup_folder(root, now)
+    except adoptbackup.BackupFolderRefused as exc:
+        raise AdoptRefused(exc.message) from exc
     restores = []
-    for change in plan.changes:
-        info = change.path.stat()
-        backup = folder / change.source.lstrip("/")
-        _private_dirs(backup.parent)
-        atomic_write(backup, change.before, mode=stat.S_IMODE(info.st_mode), owner=_owner(info))
-        os.utime(backup, ns=(info.st_atime_ns, info.st_mtime_ns))
+    for change, info in zip(plan.changes, infos):
+        backup = adoptbackup.write_backup(folder, change.source, change.before, info)
         restores.append((backup, change.path))
     for change in plan.changes:
-        info = change.path.stat()
-        mode = stat.S_IMODE(info.st_mode)
-        atomic_write(change.path, change.after, mode=mode, owner=_owner(info))
+        try:
+            adoptfiles.replace_crontab(root, change.source, change.after, os.geteuid() == 0)
+        except adoptfiles.CrontabRefused as exc:  # a symlink put there since the check
+            done = f"the files before it are changed already, backups in {folder}"
+            raise AdoptRefused(f"{exc.message} ({done})") from exc
     # cron sees a new /etc/crontab by the file's own time, the others by their folder's
     listed = {change.path.parent for change in plan.changes if change.source != "/etc/crontab"}
     for folder_read_by_cron in sorted(listed):

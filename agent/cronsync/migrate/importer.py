@@ -27,7 +27,7 @@ from typing import Optional, Union
 from zoneinfo import ZoneInfo
 
 from cronsync.core.errors import InstallError, UsageError
-from cronsync.crontab.hostfiles import SPOOL, host_users, read_crontab_file, read_host_crontabs
+from cronsync.crontab.hostfiles import SPOOL, read_crontab_file, read_host_crontabs, user_lookup
 from cronsync.crontab.inventory import CrontabFile, HostFacts, inventory_files
 from cronsync.files.atomic import atomic_write
 from cronsync.files.tree import remove_tree
@@ -329,15 +329,16 @@ def run_import(request: ImportRequest) -> ImportResult:
     """
     check_target(request)
     files = read_sources(request)
-    users = host_users(request.root) if not request.sources else None
+    users = user_lookup(request.root)
     now = request.now or datetime.now(timezone.utc)
-    facts = HostFacts(
-        now, ZoneInfo(request.timezone), frozenset(users) if users else None, details=False
-    )
+    # The host's crontabs as its cron reads them; SOURCES may come from another host:
+    # their jobs are imported, and a user this host lacks is left for a person.
+    checked = users if not request.sources else None
+    facts = HostFacts(now, ZoneInfo(request.timezone), checked, details=False)
     homes = home_directories(request.root)
     reader = script_reader(request.root) if request.options.copy_scripts else None
     pairs = list(zip(files, inventory_files(files, facts)))
-    plan = plan_import(pairs, request.timezone, request.options, homes.get, reader)
+    plan = plan_import(pairs, request.timezone, request.options, homes.get, reader, users)
     check_files(request, plan)
     destination = None
     if plan.secrets and request.create_secrets:

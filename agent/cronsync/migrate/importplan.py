@@ -32,13 +32,14 @@ import dataclasses
 import functools
 import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Callable, Optional
 
 from cronsync.core.textshow import visible
 from cronsync.core.tomlcheck import ENV_NAME
 from cronsync.core.validate import USER_NAME
 from cronsync.crontab.inventory import CrontabFile
+from cronsync.crontab.printable import read_line_secrets
 from cronsync.crontab.records import PERCENT_CUT, REJECTED, FileInventory, InventoryEntry
 from cronsync.migrate.command import SecretSpan, percent_cut_note
 from cronsync.migrate.draft import CONTROL, apply_shell, clean_command, command_form, set_workdir
@@ -54,7 +55,7 @@ from cronsync.migrate.importmodel import (
     Unsupported,
     build_model,
 )
-from cronsync.migrate.jobwriter import Origin, line_digest
+from cronsync.migrate.jobwriter import Origin
 from cronsync.migrate.leaks import hide_known_values, secret_left_behind
 from cronsync.migrate.lines import (
     command_field,
@@ -64,7 +65,7 @@ from cronsync.migrate.lines import (
     env_is_secret,
 )
 from cronsync.migrate.names import derive_name, distinct_names, name_source, unique_name
-from cronsync.secretscan import kinds, scan
+from cronsync.secretscan import kinds
 
 _AWS_CREDENTIALS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
@@ -79,9 +80,13 @@ class Planner:
     """Builds an :class:`ImportPlan` file by file (see :func:`plan_import`)."""
 
     def __init__(
-        self, plan: ImportPlan, homes: HomeLookup, scripts: Optional[ScriptReader]
+        self,
+        plan: ImportPlan,
+        homes: HomeLookup,
+        scripts: Optional[ScriptReader],
+        users: Optional[Container[str]] = None,
     ) -> None:
-        self.plan, self.homes, self.scripts = plan, homes, scripts
+        self.plan, self.homes, self.scripts, self.users = plan, homes, scripts, users
         self.names: set[str] = set()
         self.name_counters: dict[str, int] = {}
         self.seen: dict[tuple[object, ...], PlannedJob] = {}
@@ -118,8 +123,12 @@ class Planner:
     ) -> None:
         body = entry_body(line, entry.commented_out)
         command = command_field(body, crontab.system) if entry.schedule else body
-        findings = self._findings(entry, command, env)
-        masked = visible(line[: len(line) - len(command)] + entry.command)
+        cut: Optional[Unsupported] = None
+        try:
+            findings = self._findings(entry, line, command, env)
+        except Unsupported as exc:
+            findings, cut = [], exc
+        masked = visible(entry.text)
         skip = functools.partial(Skipped, entry.source, entry.line, text=masked)
         if entry.commented_out and not self.plan.options.include_commented:
             self.plan.skipped.append(skip("commented out", "a job behind #"))
@@ -129,9 +138,13 @@ class Planner:
             category = "broken" if problem.startswith(REJECTED) else "not run"
             self.plan.skipped.append(skip(category, "; ".join(entry.problems) or entry.state))
             return
-        origin = Origin(
-            entry.source, entry.line, line_digest(line.encode("utf-8", "surrogatepass"))
-        )
+        if cut is not None:
+            self.plan.skipped.append(skip("unsupported", str(cut)))
+            return
+        # the digest of the line with its secrets masked: the job file is no test for guesses
+        raw = line.encode("utf-8", "surrogatepass")
+        clean = raw if entry.text == line else None  # the inventory masked nothing in it
+        origin = Origin.of_line(entry.source, entry.line, raw, clean)
         key = (entry.schedule, entry.user, command, entry.commented_out, env)
         first = self.seen.get(key)
         if first is not None:
@@ -201,6 +214,11 @@ class Planner:
         copy = self._copy_script if self.scripts is not None else None
         argv, shell = command_form(draft, command, spans, copy)
         set_workdir(draft, self.homes)
+        if self.users is not None and draft.user not in self.users:
+            draft.todo.append(
+                f"user {visible(draft.user)!r} does not exist on this host: create it "
+                "where the job will run, or change user"
+            )
         draft.todo[:0] = ["fill in description and owner"]
         if not USER_NAME.fullmatch(draft.user):
             draft.todo.append(f"user {visible(draft.user)!r} is not a name cronsync accepts")
@@ -244,20 +262,30 @@ class Planner:
             draft.todo.append(f"HOME={visible(home)} is not absolute: set workdir by hand")
 
     def _findings(
-        self, entry: InventoryEntry, command: str, env: tuple[tuple[str, str], ...]
+        self, entry: InventoryEntry, line: str, command: str, env: tuple[tuple[str, str], ...]
     ) -> list[kinds.Finding]:
-        """Scan the command again for the values (the inventory keeps none), only when
-        the inventory found more secrets than the environment holds."""
+        """Scan the line again for the values (the inventory keeps none), only when the
+        inventory found more secrets than the environment holds; return those in the
+        command (spans counted from its start). Like the inventory, it reads the line
+        every way cron could (``printable.read_line_secrets``): what any reading finds
+        moves out.
+
+        Raises:
+            Unsupported: a secret spans the start of the command.
+        """
         in_env = [value for name, value in env if env_is_secret(name, value)]
         for value in in_env:
             self.plan.known.add(value)
         if len(entry.secrets) <= len(in_env):
             return []
-        found = scan.find_secrets(command[:-1] if command.endswith("\r") else command)
-        for finding in found:
-            self.plan.known.add(visible(finding.value))
-            self.plan.known.add(finding.value)
-        return found
+        start = len(line) - len(command)
+        secrets = read_line_secrets(line, start)
+        for value in secrets.values():
+            self.plan.known.add(value)
+        cut = secrets.cut_at(start)
+        if cut is not None:
+            raise Unsupported(f"a secret ({cut}) spans the start of the command: move it by hand")
+        return secrets.in_suffix(start)
 
     def _command_secrets(
         self, draft: Draft, command: str, findings: list[kinds.Finding]
@@ -329,6 +357,7 @@ def plan_import(
     options: ImportOptions,
     homes: HomeLookup,
     scripts: Optional[ScriptReader] = None,
+    users: Optional[Container[str]] = None,
 ) -> ImportPlan:
     """Plan the import of crontabs.
 
@@ -338,11 +367,13 @@ def plan_import(
         options: what the operator asked for.
         homes: where each user's jobs started (cron starts them in the home).
         scripts: reads a script for ``--copy-scripts``; None when not copying.
+        users: who exists on this host (``name in users``): a job whose user does
+            not is imported with that left for a person; None: not checked.
     Returns:
         the plan; never raises for any crontab content.
     """
     plan = ImportPlan(timezone, options)
-    planner = Planner(plan, homes, scripts if options.copy_scripts else None)
+    planner = Planner(plan, homes, scripts if options.copy_scripts else None, users)
     planner.base_names = _base_names(pairs, options)
     for crontab, report in pairs:
         planner.add_file(crontab, report)

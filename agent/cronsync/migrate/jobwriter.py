@@ -7,14 +7,20 @@ non-ASCII) round-trips through ``tomllib`` unchanged.
 
 Every imported job file starts with one origin comment per crontab line it replaces::
 
-    # cronsync-import: source=/etc/crontab line=12 sha256=<hex digest of the line>
+    # cronsync-import: source=/etc/crontab line=12 masked-sha256=<hex digest>
 
 ``cronsync adopt`` reads these (:func:`parse_origins`) from the installed release to
-find the original lines to retire, and refuses a line whose digest changed.
+find the original lines to retire, and refuses a line whose digest changed. The digest
+is of the line with its secrets masked (:func:`masked_line`, the masking MIGRATION.md
+shows), never of the line as written: anyone who reads the repository could test
+guesses of a short password against that. Job files of an older import hold
+``sha256=`` of the line as written; adopt still reads those (the repository holds
+them already), the import writes none.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -23,11 +29,12 @@ from typing import Optional, Union
 from urllib.parse import quote, unquote
 
 from cronsync.core.textshow import visible
+from cronsync.crontab.printable import read_line_secrets
 
 ORIGIN_PREFIX = "# cronsync-import: "
 _ORIGIN = re.compile(
     r"# cronsync-import: source=(?P<source>\S+) line=(?P<line>[0-9]+) "
-    r"sha256=(?P<digest>[0-9a-f]{64})[ \t]*"
+    r"(?P<masked>masked-)?sha256=(?P<digest>[0-9a-f]{64})[ \t]*"
 )
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -81,24 +88,58 @@ def line_digest(line: bytes) -> str:
     return hashlib.sha256(line).hexdigest()
 
 
+def masked_line(line: bytes) -> bytes:
+    """Return a crontab line (bytes, no ``\\n``) with every secret the detectors find
+    masked (``read_line_secrets``), other bytes kept (bytes that are not UTF-8 too)."""
+    text = line.decode("utf-8", "surrogateescape")
+    return read_line_secrets(text).shown().encode("utf-8", "surrogateescape")
+
+
+@functools.lru_cache(maxsize=65536)  # adopt looks for each origin in every line of a file
+def masked_digest(line: bytes) -> str:
+    """Return :func:`line_digest` of :func:`masked_line` of ``line``: it tells a line
+    apart from a changed one without being a test for guesses of its secrets."""
+    return line_digest(masked_line(line))
+
+
 @dataclass(frozen=True)
 class Origin:
     """One crontab line a job replaces.
 
     Attributes:
-        source: the host path of the crontab (``/etc/cron.d/backup``).
+        source: the host path of the crontab (``/etc/cron.d/backup``), as the job file
+            says it: whoever can push writes it (adopt checks it before any use).
         line: the 1-based line number.
-        sha256: :func:`line_digest` of the line when it was imported.
+        sha256: the digest of the line when it was imported.
+        masked: True when ``sha256`` is :func:`masked_digest` of the line (what the
+            import writes), False for :func:`line_digest` of it (older imports).
     """
 
     source: str
     line: int
     sha256: str
+    masked: bool = False
+
+    @classmethod
+    def of_line(
+        cls, source: str, number: int, line: bytes, masked: Optional[bytes] = None
+    ) -> Origin:
+        """Return the origin the import records for line ``number`` of ``source``
+        (its :func:`masked_digest`); ``masked`` is :func:`masked_line` of ``line``
+        when the caller knows it already (it is not scanned again then)."""
+        digest = masked_digest(line) if masked is None else line_digest(masked)
+        return cls(source, number, digest, masked=True)
+
+    def matches(self, line: bytes) -> bool:
+        """Whether ``line`` (no ``\\n``) has the digest this origin recorded."""
+        digest = masked_digest(line) if self.masked else line_digest(line)
+        return digest == self.sha256
 
     def comment(self) -> str:
         """Return the origin comment line (no newline)."""
         source = quote(self.source, safe=_SOURCE_SAFE)
-        return f"{ORIGIN_PREFIX}source={source} line={self.line} sha256={self.sha256}"
+        key = "masked-sha256" if self.masked else "sha256"
+        return f"{ORIGIN_PREFIX}source={source} line={self.line} {key}={self.sha256}"
 
 
 def parse_origins(text: str) -> list[Origin]:
@@ -117,7 +158,8 @@ def parse_origins(text: str) -> list[Origin]:
             break
         match = _ORIGIN.fullmatch(line.rstrip("\r"))
         if match:
-            found.append(Origin(unquote(match["source"]), int(match["line"]), match["digest"]))
+            source, number, masked = unquote(match["source"]), int(match["line"]), match["masked"]
+            found.append(Origin(source, number, match["digest"], masked=masked is not None))
     return found
 
 

@@ -42,8 +42,9 @@ def redact(text: str, secrets: Iterable[MovedSecret]) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def masked(text: str) -> str:
-    """Return a reason or message with any inline secret masked and controls escaped."""
-    return visible(scan.mask_secrets(text))
+    """Return a reason or message with any inline secret masked (the detectors of a
+    crontab line, in every reading: it may quote one) and controls escaped."""
+    return visible(scan.mask_findings(text, scan.find_line_secrets(text)))
 
 
 @functools.lru_cache(maxsize=1024)

@@ -1,16 +1,19 @@
 """Running git for cronsync: the one git seam, its error translation, credentials.
 
 Every git command runs through :func:`run_git` (``git archive`` streams through
-:func:`cronsync.repo.gitexport.export_commit`'s own process). Git never prompts a human
-(no terminal, its own session), network operations are killed after a timeout, and
-:func:`failure_reason` turns git's stderr into a short reason whose URLs have their
-credentials masked.
+:func:`cronsync.repo.gitexport.export_commit`'s own process), both started by
+:mod:`cronsync.repo.process`: git never prompts a human (no terminal, its own session),
+dies with cronsync, is stopped by the agent's SIGTERM, and network operations are
+ended after a timeout. :func:`failure_reason` turns git's stderr into a short reason
+whose URLs have their credentials masked; :func:`is_corruption` and
+:func:`is_write_failure` tell a damaged checkout (clone it afresh) from a full disk or
+another failed write (keep it: a clone would fail the same way).
 
-Credentials in an ``https://user:secret@host/...`` URL never reach git's command
-line (``ps`` shows it to every local user) nor ``.git/config``: git gets the URL
-without them, and asks our askpass program (a fixed script next to the checkout)
-for them, which answers from the environment of that one git process
-(:func:`prepare_remote`).
+Credentials in an ``https://user:secret@host/...`` URL, or a token in its query string
+(``?access_token=...``), never reach git's command line (``ps`` shows it to every local
+user) nor ``.git/config``: git gets the URL without them, and asks our askpass program
+(a fixed script next to the checkout) for them, which answers from the environment of
+that one git process (:func:`prepare_remote`).
 
 With :mod:`cronsync.repo.gitsource` and :mod:`cronsync.repo.gitexport`, the only modules that
 import GitPython; :class:`GitFailed` never leaves them.
@@ -22,6 +25,7 @@ import contextlib
 import os
 import re
 import stat
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +33,10 @@ from typing import Optional
 
 import git
 
-from cronsync.core.errors import CronsyncError, SourceError
+from cronsync.core.errors import CronsyncError, InstallError, SourceError
 from cronsync.core.urls import redact_url, split_credentials
 from cronsync.files import atomic, tree
+from cronsync.repo import process
 
 # GIT_ASKPASS disables core.askPass and SSH_ASKPASS too), no credential-manager UI.
 # Each git also runs in its own session, so ssh has no terminal to prompt on. When
@@ -64,6 +69,22 @@ _CORRUPTION_MARKERS = (
     "bad config",
     "appears to be broken",
     "dubious ownership",
+    "packed-refs",  # e.g. "unterminated line in .git/packed-refs"
+    ".lock': file exists",  # a lock left by a git killed mid-write (we hold the sync lock)
+)
+
+# Phrases in git's stderr that mean a write failed for want of room.
+_DISK_FULL_MARKERS = ("no space left on device", "disk quota exceeded")
+
+# ... or for a reason git does not name, writing a file of the checkout. (Not "write
+# error" nor "unable to write ... packet": those are the connection to the remote.)
+_WRITE_FAILURE_MARKERS = (
+    *_DISK_FULL_MARKERS,
+    "unable to write file",
+    "unable to write new index file",
+    "unable to write loose object",
+    "unable to write sha1",
+    "read-only file system",
 )
 
 # (phrase in git's stderr, reason we report), first match wins.
@@ -131,26 +152,44 @@ class GitFailed(Exception):
         self.stderr = stderr
 
 
+def git_program() -> str:
+    """The git program to run (GitPython's choice: ``$GIT_PYTHON_GIT_EXECUTABLE`` or git)."""
+    return str(git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git")
+
+
+def git_environment(env: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    """This process's environment for git: English messages (the phrases above are
+    English), no prompts, then ``env``."""
+    return {**os.environ, "LANGUAGE": "C", "LC_ALL": "C", **NO_PROMPT_ENV, **(env or {})}
+
+
 def run_git(
     cwd: Path, *args: str, timeout: Optional[float] = None, env: Optional[dict[str, str]] = None
 ) -> str:
     """Run ``git ARGS`` in ``cwd`` without prompting; return its stdout (stripped).
 
+    Args:
+        cwd: where git runs.
+        args: git's arguments.
+        timeout: seconds before git (and its helpers) is ended; None for no limit.
+        env: variables added to git's environment (:func:`git_environment`).
+
     Raises:
-        GitFailed: git exited non-zero or was killed after ``timeout`` seconds.
+        GitFailed: git exited non-zero, could not be started, or was ended after
+            ``timeout`` seconds (its stderr then says "did not complete in").
+        StoppedError: cronsync is shutting down (git was stopped, or not started).
     """
-    runner = git.Git(str(cwd))
-    status, out, err = runner.execute(
-        [str(git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git"), *args],
-        with_extended_output=True,
-        with_exceptions=False,
-        kill_after_timeout=timeout,
-        env={**NO_PROMPT_ENV, **(env or {})},
-        start_new_session=True,
-    )
-    if status != 0:
-        raise GitFailed(args, status, err)
-    return out.strip()
+    argv = [git_program(), *args]
+    try:
+        done = process.run_capture(argv, timeout=timeout, cwd=cwd, env=git_environment(env))
+    except subprocess.TimeoutExpired as exc:
+        message = f"fatal: git did not complete in {timeout:g} s"
+        raise GitFailed(args, -1, message) from exc
+    except OSError as exc:
+        raise GitFailed(args, 127, f"fatal: cannot run git: {exc.strerror or exc}") from exc
+    if done.returncode != 0:
+        raise GitFailed(args, done.returncode, done.stderr)
+    return done.stdout.strip()
 
 
 def in_checkout(checkout: Path) -> dict[str, str]:
@@ -186,26 +225,59 @@ def _meaningful_lines(stderr: str) -> list[str]:
 def failure_reason(stderr: str, timeout: Optional[float] = None) -> str:
     """Turn git's stderr into a short, credential-free reason for a message.
 
-    ``timeout`` is the limit git ran under, named when it was exceeded.
+    A line saying the disk is full wins, then one saying a write failed (git often
+    ends with a vaguer one, such as "unpack-objects failed"); then a known phrase; then
+    git's last ``fatal:`` or ``error:`` line; then its last line. ``timeout`` is the
+    limit git ran under, named when it was exceeded.
     """
     lines = _meaningful_lines(stderr)
     lowered = "\n".join(lines).lower()
+    full = [line for line in lines if _has_marker(line, _DISK_FULL_MARKERS)]
+    failed = full or [line for line in lines if _has_marker(line, _WRITE_FAILURE_MARKERS)]
     for phrase, reason in _KNOWN_REASONS:
-        if phrase in lowered:
+        if phrase in lowered and not failed:
             return f"{reason} after {timeout:g} s" if reason == "timed out" and timeout else reason
     if not lines:
         return "git failed without a message"
-    last = re.sub(r"^(fatal|error): ", "", lines[-1])
-    return redact_url(last)[:300]
+    errors = [line for line in lines if re.match(r"(fatal|error): ", line)]
+    chosen = (failed or errors or lines)[-1]
+    return redact_url(re.sub(r"^(fatal|error): ", "", chosen))[:300]
+
+
+def _local_lines(stderr: str) -> list[str]:
+    """git's stderr lines, lower-cased, without those from the remote side."""
+    return [line.lower() for line in stderr.splitlines() if not line.startswith("remote:")]
+
+
+def _has_marker(line: str, markers: tuple[str, ...]) -> bool:
+    lowered = line.lower()
+    return any(marker in lowered for marker in markers)
 
 
 def is_corruption(stderr: str) -> bool:
-    """Whether git's stderr says the local repository is damaged.
+    """Whether git's stderr says the local repository is damaged (and no write failed:
+    see :func:`is_write_failure`).
 
     Lines from the remote side (``remote: ...``) do not count.
     """
-    local = [line.lower() for line in stderr.splitlines() if not line.startswith("remote:")]
-    return any(marker in line for line in local for marker in _CORRUPTION_MARKERS)
+    if is_write_failure(stderr):
+        return False
+    return any(_has_marker(line, _CORRUPTION_MARKERS) for line in _local_lines(stderr))
+
+
+def is_write_failure(stderr: str) -> bool:
+    """Whether git's stderr says a write on this host failed (a full disk, mostly).
+
+    Such a checkout is not damaged: cloning it afresh would need the room that is
+    missing. Lines from the remote side do not count.
+    """
+    return any(_has_marker(line, _WRITE_FAILURE_MARKERS) for line in _local_lines(stderr))
+
+
+def write_failure(what: str, exc: GitFailed, timeout: Optional[float] = None) -> InstallError:
+    """The error (exit code 4, like any failed install) for a git command that could not
+    write on this host: ``what`` failed, then git's reason."""
+    return InstallError(f"{what}: {failure_reason(exc.stderr, timeout)}")
 
 
 def prepare_remote(url: str, checkout: Path) -> Remote:

@@ -7,12 +7,17 @@ network commands); every failure becomes a one-line
 Exporting a commit of the checkout is :mod:`cronsync.repo.gitexport`'s.
 
 A checkout that git cannot use (missing or garbage ``HEAD``, missing objects, a
-corrupt index, ...) is removed and cloned afresh; a remote that cannot be reached is
-reported and leaves the checkout alone.
+corrupt index or ``packed-refs``, a lock left by a killed git, no ``.git`` at all, ...)
+is removed and cloned afresh — but only a directory cronsync made: one with a ``.git``,
+an empty one, or the very directory it cloned, which the marker file
+``.{name}.cronsync-clone`` next to it names (device and inode). A remote that cannot be
+reached is reported and leaves the checkout alone; so does a full disk (an
+:class:`~cronsync.core.errors.InstallError`: a clone would need the room that is missing).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +25,11 @@ from typing import Callable, Optional
 
 import git
 
-from cronsync.core.errors import CronsyncError, SourceError
+from cronsync.core.errors import CronsyncError, InstallError, SourceError
 from cronsync.core.urls import redact_url, split_credentials
 from cronsync.files import atomic, tree
 from cronsync.repo import gitrun
+from cronsync.repo.checkoutmark import mark_as_ours, remove_broken_checkout
 from cronsync.repo.gitrun import (
     GitFailed,
     Remote,
@@ -32,8 +38,10 @@ from cronsync.repo.gitrun import (
     discard_tree,
     failure_reason,
     is_corruption,
+    is_write_failure,
     prepare_remote,
     remote_git,
+    write_failure,
 )
 
 DEFAULT_NETWORK_TIMEOUT = 120.0
@@ -77,6 +85,8 @@ def _check_inputs(url: str, branch: str) -> None:
         or any(ord(ch) < 32 or ord(ch) == 127 for ch in url + credentials)
     ):
         raise SourceError(f"invalid repository url {redact_url(url)!r}")
+    if remote.unusable:
+        raise SourceError(f"invalid repository url {redact_url(url)!r}: {remote.unusable}")
     bad = set(" ~^:?*[\\") | {chr(c) for c in range(32)} | {chr(127)}
     if (
         not branch
@@ -102,10 +112,11 @@ def fetch_branch(
 
     Args:
         url: the remote (path, ``file://``, ``https://``, ssh...). Credentials in an
-            http(s) URL (``https://user:token@host/...``, percent-encoded) reach git
-            only through the environment of its network commands, via the askpass
-            program ``.askpass`` written next to ``checkout``; they never appear in
-            git's argv, in the checkout or in messages.
+            http(s) URL (``https://user:token@host/...``, percent-encoded, or a token
+            in its query string, ``?access_token=...``) reach git only through the
+            environment of its network commands, via the askpass program ``.askpass``
+            written next to ``checkout``; they never appear in git's argv, in the
+            checkout or in messages.
         branch: the branch to follow.
         checkout: the local working copy (owned by the agent).
         timeout: seconds a clone or fetch may take before git is killed.
@@ -116,6 +127,9 @@ def fetch_branch(
     Raises:
         SourceError: the remote is unreachable, gone, refuses us, lacks the branch,
             the checkout cannot be replaced, or the askpass program cannot be written.
+        InstallError: git could not write on this host (a full disk); the checkout is
+            kept as it is.
+        StoppedError: cronsync is shutting down (git was stopped).
     """
     _check_inputs(url, branch)
     remote = prepare_remote(url, checkout)
@@ -124,11 +138,24 @@ def fetch_branch(
     try:
         _open_repo(checkout)
         previous, commit = _update(remote, branch, checkout, timeout)
+        mark_as_ours(checkout, checkout)
     except _BrokenCheckout:
         last_head = _read_head(checkout)
-        _remove_broken(checkout)
+        remove_broken_checkout(checkout)
         return FetchResult(_clone(remote, branch, checkout, timeout), True, last_head)
+    except InstallError:
+        _give_room_back(checkout)
+        raise
     return FetchResult(commit, False, previous)
+
+
+def _give_room_back(checkout: Path) -> None:
+    """After a failed write (a full disk), remove what git left half-written: temp
+    object files (``prune``; nothing else runs git here, the sync lock sees to it) and
+    untracked files of an interrupted ``reset`` (``clean``). Best effort."""
+    for args in (("prune", "--expire=now"), ("clean", "-ffdxq")):
+        with contextlib.suppress(GitFailed):
+            checkout_git(checkout, *args)
 
 
 def _open_repo(checkout: Path) -> None:
@@ -180,7 +207,11 @@ def _update(remote: Remote, branch: str, checkout: Path, timeout: float) -> tupl
             checkout_git(checkout, "rev-list", "--objects", "--no-walk", "--quiet", tip)
             checkout_git(checkout, "reset", "--quiet", "--hard", tip)
             checkout_git(checkout, "clean", "-ffdxq")
-    except (GitFailed, ValueError) as exc:
+    except GitFailed as exc:
+        if is_write_failure(exc.stderr):  # a full disk: the checkout is not to blame
+            raise write_failure(f"cannot update the checkout {checkout}", exc) from exc
+        raise _BrokenCheckout(str(exc)) from exc
+    except ValueError as exc:
         raise _BrokenCheckout(str(exc)) from exc
     return head, tip
 
@@ -214,11 +245,14 @@ def _network(
 
     Raises:
         _BrokenCheckout: git's error says the local repository is damaged.
+        InstallError: git could not write on this host (a full disk).
         SourceError: any other failure (the remote's side), naming the URL redacted.
     """
     try:
         return operation(remote, branch, checkout, timeout)
     except GitFailed as exc:
+        if is_write_failure(exc.stderr):
+            raise write_failure(_fetch_what(remote, branch), exc, timeout) from exc
         if is_corruption(exc.stderr):
             raise _BrokenCheckout(exc.stderr) from exc
         raise _fetch_error(remote, branch, failure_reason(exc.stderr, timeout)) from exc
@@ -263,7 +297,9 @@ def _set_origin(checkout: Path, url: str) -> None:
     """Point remote ``origin`` of ``checkout`` at ``url`` unless it already is.
 
     ``url`` has no credentials, so this also rewrites an origin URL that still holds
-    some (as clones made by older versions do).
+    some (as clones made by older versions do). The old URL also sits in the reflog
+    ("clone: from URL", where git hides a user:password but not a query's token) and in
+    ``FETCH_HEAD``: both are emptied with it (the next fetch writes ``FETCH_HEAD`` anew).
     """
     try:
         current = checkout_git(checkout, "config", "--get", "remote.origin.url")
@@ -273,32 +309,18 @@ def _set_origin(checkout: Path, url: str) -> None:
         current = ""
     if current != url:
         checkout_git(checkout, "config", "remote.origin.url", url)
+        checkout_git(checkout, "reflog", "expire", "--expire=now", "--all")
+        Path(checkout, ".git", "FETCH_HEAD").unlink(missing_ok=True)
+
+
+def _fetch_what(remote: Remote, branch: str) -> str:
+    """What failed, for a clone or fetch of ``branch`` from ``remote``."""
+    return f"cannot fetch branch {branch!r} from {remote.shown}"
 
 
 def _fetch_error(remote: Remote, branch: str, reason: str) -> SourceError:
     """The SourceError for a failed clone or fetch of ``branch`` from ``remote``."""
-    return SourceError(f"cannot fetch branch {branch!r} from {remote.shown}: {reason}")
-
-
-def _remove_broken(checkout: Path) -> None:
-    """Delete a broken checkout, but only if it looks like one of ours.
-
-    Raises:
-        SourceError: ``checkout`` is not a directory with a ``.git`` (nor an empty
-            directory) — refusing to delete something that may not be ours — or it
-            cannot be removed.
-    """
-    try:
-        is_dir = checkout.is_dir() and not checkout.is_symlink()
-        ours = is_dir and (os.path.lexists(checkout / ".git") or not any(checkout.iterdir()))
-    except OSError:
-        ours = False
-    if not ours:
-        raise SourceError(f"{checkout} exists but is not a git checkout; refusing to replace it")
-    try:
-        tree.remove_tree(checkout)
-    except CronsyncError as exc:
-        raise SourceError(f"cannot remove broken checkout: {exc}") from exc
+    return SourceError(f"{_fetch_what(remote, branch)}: {reason}")
 
 
 def _clone(remote: Remote, branch: str, checkout: Path, timeout: float) -> str:
@@ -307,8 +329,13 @@ def _clone(remote: Remote, branch: str, checkout: Path, timeout: float) -> str:
     The clone is made in a temp sibling and renamed into place, so a half-done clone
     never looks like a checkout.
 
+    The marker (:func:`cronsync.repo.checkoutmark.marker_path`) names the new
+    directory before it is renamed.
+
     Raises:
         SourceError: the clone failed (nothing is left behind).
+        InstallError: git could not write on this host (a full disk), or the marker
+            cannot be written (nothing is left behind).
     """
     tmp = atomic.temp_sibling(checkout, "clone")
     try:
@@ -330,9 +357,12 @@ def _clone(remote: Remote, branch: str, checkout: Path, timeout: float) -> str:
             env=dict(remote.env),
         )
         tip = _cloned_tip(remote, branch, tmp)
+        mark_as_ours(tmp, checkout)
         os.rename(tmp, checkout)
     except GitFailed as exc:
         discard_tree(tmp)
+        if is_write_failure(exc.stderr):
+            raise write_failure(_fetch_what(remote, branch), exc, timeout) from exc
         raise _fetch_error(remote, branch, failure_reason(exc.stderr, timeout)) from exc
     except OSError as exc:
         discard_tree(tmp)

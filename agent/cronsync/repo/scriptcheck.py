@@ -12,6 +12,10 @@ and it must parse, but it need not be executable nor have a shebang. A job whose
 workdir is an absolute host path runs host files, which are not checked.
 
 shellcheck findings are warnings when shellcheck is installed and ``lint`` is on.
+shellcheck reads nothing the repository chooses outside it: no ``.shellcheckrc``
+(``--norc``: the repository's could set ``external-sources=true``, and one above it
+is not the repository's), no ``SHELLCHECK_OPTS``, and sourced files are not followed
+(no ``-x``), so a ``# shellcheck source=/root/...`` directive reads nothing.
 Shell strings are parsed with ``sh -n``. Nothing here raises for a file's content:
 every finding is a located ``Problem``.
 """
@@ -268,16 +272,21 @@ class ScriptChecker:
         return [job.problem("shell", f"/bin/sh cannot parse it: {reason.split(': ', 1)[-1]}")]
 
     def _shellcheck(self, programs: list[str], shell: str = "") -> list[Problem]:
-        """Run shellcheck on ``programs`` (as ``shell`` scripts; "" reads their shebangs)."""
+        """Run shellcheck on ``programs`` (as ``shell`` scripts; "" reads their shebangs).
+
+        Only the given files are read: ``--norc`` and no ``-x`` (see the module's
+        docstring); its environment has no ``SHELLCHECK_OPTS``.
+        """
         dialect = ["--shell", shell] if shell else []
+        env = {k: v for k, v in os.environ.items() if k != "SHELLCHECK_OPTS"}
+        argv = ["shellcheck", "--norc", "-f", "gcc", *dialect, "--", *sorted(set(programs))]
         try:
-            done = run_capture(
-                ["shellcheck", "-f", "gcc", *dialect, "--", *sorted(set(programs))],
-                cwd=self.root,
-                timeout=120,
-            )
+            done = run_capture(argv, cwd=self.root, timeout=120, env=env)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return [Problem("scripts", None, "", f"could not run shellcheck: {exc}", WARNING)]
+        if done.returncode not in (0, 1, 2):  # findings (1), a file it could not read (2)
+            reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[0]
+            return [Problem("scripts", None, "", f"could not run shellcheck: {reason}", WARNING)]
         problems = []
         for line in done.stdout.splitlines():
             match = _SHELLCHECK_LINE.match(line)

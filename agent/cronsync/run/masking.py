@@ -6,6 +6,13 @@ secret in two, so streaming callers use :meth:`Masker.mask_partial`, which masks
 settled and hands back at most :attr:`Masker.overlap` raw bytes to put in front of the
 next read.
 
+What is masked: each value, each line of a multi-line value, and the forms a job
+commonly makes of a value before printing it: base64 at the three alignments,
+URL-encoded, JSON-escaped (:mod:`cronsync.run.secretforms`, imported only when there
+is a value: a job without secrets imports and computes nothing here). Other
+transformations (upper-casing, hashing, a value split across lines, a part of it) are
+not caught, by us or by any CI runner.
+
 Semantics: one left-to-right pass; at each position the longest secret that starts
 there is replaced, and scanning resumes after it (so a secret that is a prefix of
 another never leaves the longer one's tail visible). Two *different* secrets that only
@@ -31,7 +38,11 @@ one compiled regex    30 µs     260 µs    2096 µs
 position whose byte can start any pattern, so it loses at every count. We therefore
 look for each pattern with ``in`` (CPython's fastsearch); a chunk holding one of them
 gets ``bytes.replace`` (same result as the regex for one pattern), a chunk holding
-several gets a regex of just those (the one-pass semantics above).
+several gets a regex of just those (the one-pass semantics above). A pattern holding a
+shorter one of the same value (the padded base64 holds its unpadded run, a multi-line
+value its lines) is looked for only in a chunk holding the shorter one: a value costs
+a chunk without secrets about four searches (its text and three base64 runs), plus
+its URL and JSON forms where they differ from its text.
 """
 
 from __future__ import annotations
@@ -44,29 +55,79 @@ if TYPE_CHECKING:
 MASK = b"***"
 
 
-def _patterns(values: Iterable[str], min_length: int) -> list[bytes]:
-    """Return the byte patterns to mask for ``values``, longest first, no duplicates.
+def _value_patterns(value: str, min_length: int) -> set[bytes]:
+    """Return the byte patterns to mask for one secret value.
 
-    A value is a pattern; a multi-line value also contributes each of its lines with
-    any ``\\r`` stripped (a job may print it line by line, or with CRLF endings).
-    Anything shorter than ``min_length`` characters is left out (see :class:`Masker`).
+    The value, and each line of a multi-line value with any ``\\r`` stripped (a job may
+    print it line by line, or with CRLF endings); the encoded forms of the value
+    (:mod:`cronsync.run.secretforms`), and of the value without its final line break
+    (a value read from a file often ends in one, which the job strips before encoding).
+    A value or line shorter than ``min_length`` characters, and a form shorter than
+    ``min_length`` bytes, is left out (see :class:`Masker`).
+
+    Raises:
+        UnicodeEncodeError: the value holds a lone surrogate.
     """
-    found: set[str] = set()
-    for value in values:
-        found.add(value)
-        if "\n" in value or "\r" in value:
-            found.update(line.strip("\r") for line in value.split("\n"))
-    kept = {text.encode("utf-8") for text in found if len(text) >= min_length}
-    return sorted(kept, key=lambda pattern: (-len(pattern), pattern))
+    found = {value.encode("utf-8")} if len(value) >= min_length else set()
+    if "\n" in value or "\r" in value:
+        lines = (line.strip("\r") for line in value.split("\n"))
+        found.update(line.encode("utf-8") for line in lines if len(line) >= min_length)
+    texts = {text for text in (value, value.rstrip("\r\n")) if len(text) >= min_length}
+    if texts:
+        from cronsync.run.secretforms import encoded_forms  # only a job with secrets
+
+        for text in texts:
+            found.update(form for form in encoded_forms(text) if len(form) >= min_length)
+    return found
+
+
+def _longest_first(pattern: bytes) -> tuple[int, bytes]:
+    """Sort key: longest first, then by bytes (one fixed order for the regex)."""
+    return -len(pattern), pattern
+
+
+def _searches(groups: Iterable[set[bytes]]) -> list[tuple[bytes, tuple[bytes, ...]]]:
+    """Return which patterns to look for in every chunk, and which only after another.
+
+    A pattern that holds another pattern of the same value (the whole of a multi-line
+    value holds its lines, a padded base64 holds its run) can only occur where that one
+    does: it is looked for only in a chunk holding the shorter one, so each value costs
+    a chunk a search per pattern that holds no other (typically four).
+
+    Args:
+        groups: the patterns of each value.
+
+    Returns:
+        ``(pattern, longer patterns holding it)`` for every pattern holding no other.
+    """
+    anchors: dict[bytes, bytes] = {}
+    roots: set[bytes] = set()
+    for group in groups:
+        shortest_first = sorted(group, key=len)
+        for index, pattern in enumerate(shortest_first):
+            # the shortest pattern inside it holds no other pattern of the group itself
+            inner = (other for other in shortest_first[:index] if other in pattern)
+            anchor = next(inner, None)
+            if anchor is None:
+                roots.add(pattern)
+            else:
+                anchors[pattern] = anchor
+    longer: dict[bytes, list[bytes]] = {root: [] for root in roots}
+    for pattern, anchor in anchors.items():
+        if pattern not in roots:  # the root of another value's group: searched anyway
+            longer[anchor].append(pattern)
+    return [(root, tuple(longer[root])) for root in sorted(roots, key=_longest_first)]
 
 
 class Masker:
     """Masks every occurrence of a set of secret values.
 
     Args:
-        values: the secret values (as the job receives them in its environment).
+        values: the secret values (as the job receives them in its environment);
+            their encoded forms are masked too (see the module's docstring).
         min_length: values and lines shorter than this many characters are not
-            masked. Masking a one- or two-character secret ("a", "42", "no") would
+            masked, in no form (nor is an encoded form shorter than this many
+            bytes). Masking a one- or two-character secret ("a", "42", "no") would
             replace that text everywhere it occurs and destroy the output while
             hiding nothing: a value that short is guessable anyway.
 
@@ -74,7 +135,9 @@ class Masker:
     """
 
     def __init__(self, values: Iterable[str], min_length: int = 4) -> None:
-        self._patterns = _patterns(values, min_length)
+        groups = [_value_patterns(value, min_length) for value in values]
+        self._patterns = sorted(set().union(*groups), key=_longest_first)
+        self._searches = _searches(groups)
 
     def __repr__(self) -> str:
         return f"Masker(<{len(self._patterns)} patterns hidden>)"
@@ -153,7 +216,14 @@ class Masker:
 
     def _present(self, data: bytes) -> list[bytes]:
         """Return the patterns that occur in ``data``, longest first."""
-        return [pattern for pattern in self._patterns if pattern in data]
+        present = []
+        for pattern, longer in self._searches:
+            if pattern in data:
+                present.append(pattern)
+                present += [holder for holder in longer if holder in data]
+        if len(present) > 1:
+            present.sort(key=_longest_first)
+        return present
 
 
 _ALTERNATIONS: dict[tuple[bytes, ...], re.Pattern[bytes]] = {}

@@ -5,7 +5,8 @@ sends TERM then KILL to the whole group, and TERM/INT/HUP sent to us passed on t
 The only place cronsync starts a job's command: with ``os.posix_spawn`` rather than
 ``subprocess`` (whose import alone costs the shim about a fifth of its start-up), with
 what ``subprocess.Popen(start_new_session=True, close_fds=True)`` would give the job:
-a new session, stdin from /dev/null, stdout and stderr on pipes, no other descriptor,
+a new session, stdin from /dev/null, stdout and stderr on pipes, no other descriptor
+(but those the caller passes on: the run lock's),
 SIGPIPE and SIGXFSZ back to their defaults, the program looked up in the job's own
 PATH, and a start-up failure raised here as the OSError of ``execve``.
 """
@@ -140,11 +141,17 @@ def _inherited_fds() -> list[int]:
     return found
 
 
-def spawn(argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> _Child:
+def spawn(
+    argv: Sequence[str],
+    cwd: str,
+    env: Mapping[str, str],
+    keep_fds: Optional[Mapping[int, int]] = None,
+) -> _Child:
     """Start ``argv`` in ``cwd`` with ``env`` in a new session (see the module doc).
 
     ``posix_spawn`` cannot change directory, so the shim goes to ``cwd`` for the
     spawn and comes back: every path the shim's own threads use is absolute.
+    ``keep_fds`` maps a descriptor number the job gets (above 2) to ours it copies.
 
     Raises:
         OSError: the program could not be started: FileNotFoundError when it is on
@@ -153,6 +160,39 @@ def spawn(argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> _Child:
     """
     if signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN:  # or the job could not be reaped
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    copies = _copies_to_pass(keep_fds or {})
+    try:
+        return _spawn_piped(argv, cwd, env, [(os.POSIX_SPAWN_DUP2, *pair) for pair in copies])
+    finally:
+        for fd, _ in copies:
+            os.close(fd)
+
+
+def _copies_to_pass(keep_fds: Mapping[int, int]) -> list[tuple[int, int]]:
+    """Copy each descriptor of ``keep_fds`` (the job's number -> ours) above every
+    number the job gets (close-on-exec), so that no earlier spawn action overwrites
+    it and one that already has its number still loses close-on-exec in the job.
+
+    Returns:
+        (our copy, the job's number) pairs; the caller closes the copies.
+    """
+    lowest = max((3, *keep_fds)) + 1
+    copies: list[tuple[int, int]] = []
+    try:
+        for target, ours in keep_fds.items():
+            copies.append((fcntl.fcntl(ours, fcntl.F_DUPFD_CLOEXEC, lowest), target))
+    except BaseException:
+        for fd, _ in copies:
+            os.close(fd)
+        raise
+    return copies
+
+
+def _spawn_piped(
+    argv: Sequence[str], cwd: str, env: Mapping[str, str], passing: list[tuple[Any, ...]]
+) -> _Child:
+    """:func:`spawn` once the passed descriptors are ready (``passing``: their spawn
+    actions, done last)."""
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
     actions: list[tuple[Any, ...]] = [
@@ -160,6 +200,7 @@ def spawn(argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> _Child:
         (os.POSIX_SPAWN_DUP2, out_write, 1),
         (os.POSIX_SPAWN_DUP2, err_write, 2),
         *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds()),
+        *passing,
     ]
     back = os.open(".", getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -297,6 +338,7 @@ def run_process(
     timeout: Optional[float],
     grace: float,
     on_start: Optional[Callable[[int], None]] = None,
+    keep_fds: Optional[Mapping[int, int]] = None,
 ) -> ProcessResult:
     """Run ``argv`` to its end, pumping its output.
 
@@ -309,6 +351,7 @@ def run_process(
         grace: seconds between that TERM (or a signal we passed on) and KILL.
         on_start: called with the process's pid, which is also its process group's id,
             as soon as it runs (the run lock records it for a ``replace`` run).
+        keep_fds: descriptors the job gets: its number -> ours (the run lock's).
 
     Returns:
         How it ended.
@@ -321,7 +364,7 @@ def run_process(
     # ours before the start: a TERM in between is passed on, not the end of the shim
     previous = {signum: signal.signal(signum, run.on_signal) for signum in FORWARDED_SIGNALS}
     try:
-        proc = spawn(argv, cwd, env)
+        proc = spawn(argv, cwd, env, keep_fds)
     except BaseException:
         _restore(previous)
         raise

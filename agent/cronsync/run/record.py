@@ -24,6 +24,9 @@ FAILED = "failed"
 TIMED_OUT = "timed-out"
 SKIPPED = "skipped"
 ERROR = "error"  # cronsync could not run the job (no release, secrets, no program)
+# never stored: how status and history show a "running" run whose cronsync-run is gone
+# while its job's processes live on (cronsync.run.orphans)
+ORPHANED = "orphaned"
 
 
 def new_run_id(now: float) -> str:

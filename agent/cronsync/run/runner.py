@@ -24,6 +24,7 @@ from cronsync.core.suppress import suppress
 from cronsync.run.after import after_run, describe_error, end_failed, end_shipping, start_shipping
 from cronsync.run.context import JobRun, RunOptions
 from cronsync.run.jobspec import EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SHIM, ShimError
+from cronsync.run.lock import JOB_LOCK_FD
 from cronsync.run.masking import Masker
 from cronsync.run.process import run_process
 from cronsync.run.pump import OutputPump
@@ -64,6 +65,11 @@ def _execute(
 ) -> tuple[ProcessResult, Optional[int]]:
     job = run.job
     grace = kill_grace(run)
+    # the job's processes hold the lock too: a killed shim does not free it for a second
+    # copy while they live (see cronsync.run.lock)
+    passed = None if lock.fd is None else {JOB_LOCK_FD: lock.fd}
+    if passed:
+        env = {**env, "CRONSYNC_LOCK_FD": str(JOB_LOCK_FD)}
     try:
         result = run_process(
             job.argv,
@@ -73,6 +79,7 @@ def _execute(
             timeout=job.number("timeout"),
             grace=grace,
             on_start=lock.note_holder,
+            keep_fds=passed,
         )
     except FileNotFoundError as exc:
         raise ShimError(
@@ -94,6 +101,7 @@ def _execute(
                 timeout=CHECK_TIMEOUT,
                 grace=grace,
                 on_start=lock.note_holder,
+                keep_fds=passed,
             )
             check = checked.exit_code
         except OSError as exc:

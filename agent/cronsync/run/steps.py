@@ -13,7 +13,16 @@ import os
 
 from cronsync.files.paths import path_str
 from cronsync.run.jobspec import EXIT_CANNOT_RUN, ShimError, find_job, load_release
-from cronsync.run.lock import ALLOW, LOCK_FILE, REPLACE, JobLock, replace_previous
+from cronsync.run.lock import (
+    ALLOW,
+    LOCK_FILE,
+    REPLACE,
+    Holder,
+    JobLock,
+    busy_reason,
+    replace_previous,
+    stop_group,
+)
 from cronsync.run.record import ERROR, RUNNING, SKIPPED, iso_time
 from cronsync.run.store import read_record, write_record
 
@@ -47,35 +56,62 @@ def kill_grace(run: JobRun) -> float:
 
 
 def take_lock(run: JobRun) -> Optional[JobLock]:
-    """Apply the concurrency policy; return the held lock, or None when skipped."""
+    """Apply the concurrency policy; return the held lock, or None when skipped.
+
+    The previous run counts as running while its shim holds the lock, while a process
+    of its job holds the lock's descriptor, and, when its shim died while the job ran,
+    while that job's process group lives (see :mod:`cronsync.run.lock`). Only processes
+    of the job's user (the shim runs as it) count or are stopped.
+    """
     policy = str(run.job.raw.get("concurrency") or "forbid")
     lock = JobLock(path_str(run.runs_dir, run.job.name, LOCK_FILE), run.run_id)
     if policy == ALLOW:
         return lock
-    if lock.try_acquire() or (policy == REPLACE and replace_previous(lock, kill_grace(run) + 5.0)):
-        _close_dead_run(run, lock.previous[2])
-        return lock
-    pid, _ = lock.holder()
-    run.end(SKIPPED, None, reason=f"skipped: previous run still running (pid {pid})")
-    return None
+    grace, how, uid = kill_grace(run), "ended", os.getuid()
+    if not lock.try_acquire(claim=False):
+        busy = lock.current_holder()
+        if policy != REPLACE or not replace_previous(lock, grace + 5.0, uid):
+            run.end(SKIPPED, None, reason=busy_reason(busy))
+            return None
+        how = "stopped"
+    previous = lock.previous_holder
+    if previous.pgid and previous.job_alive(uid):  # its job closed the lock's descriptor
+        if policy != REPLACE or not stop_group(previous, grace, uid):
+            lock.release()
+            run.end(SKIPPED, None, reason=busy_reason(previous))
+            return None
+        how = "stopped"
+    lock.claim()
+    _close_dead_run(run, previous, how)
+    return lock
 
 
-def _close_dead_run(run: JobRun, run_id: str) -> None:
+def _close_dead_run(run: JobRun, previous: Holder, how: str) -> None:
     """End the record of the lock's previous holder if it still says "running": its
-    shim died (killed, or the host went down) before it could end it. Best effort."""
-    if not run_id or run_id == run.run_id:
+    shim died (killed, or the host went down) before it could end it, and what is left
+    of its job has ``how`` ("ended", or "stopped" by this run). Best effort."""
+    if not previous.run_id or previous.run_id == run.run_id:
         return
+    if not previous.pgid:  # no process of the job ran when its shim died
+        reason = "cronsync-run ended before the run did (killed, or the host stopped)"
+    elif how == "stopped":
+        reason = (
+            "orphaned: cronsync-run ended before the job did (killed, or the host stopped); "
+            f"run {run.run_id} stopped the job's processes (concurrency = replace); "
+            "exit status unknown"
+        )
+    else:
+        reason = (
+            "orphaned: cronsync-run ended before the job did (killed, or the host stopped); "
+            f"the job's processes had ended when run {run.run_id} started; exit status unknown"
+        )
     try:
-        record = read_record(run.runs_dir, run.job.name, run_id)
+        record = read_record(run.runs_dir, run.job.name, previous.run_id)
         if record is None or record.status != RUNNING:
             return
         write_record(
             run.runs_dir,
-            record.finished(
-                status=ERROR,
-                ended=iso_time(run.options.clock()),
-                reason="cronsync-run ended before the run did (killed, or the host stopped)",
-            ),
+            record.finished(status=ERROR, ended=iso_time(run.options.clock()), reason=reason),
         )
     except Exception:  # noqa: S110 - only tidying up another run's record
         pass

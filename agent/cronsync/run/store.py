@@ -142,8 +142,14 @@ def read_last(runs_dir: StrPath, job: str) -> dict[str, Any]:
     where each RUN is a valid record's JSON form (see :meth:`RunRecord.from_json`) of
     this job, or None when missing or not valid.
     """
+    return read_last_in(job_runs_dir(runs_dir, job), job)
+
+
+def read_last_in(directory: StrPath, job: str) -> dict[str, Any]:
+    """Return ``last.json`` of ``job`` in ``directory`` (its runs folder, or one set
+    aside when its user changed), checked as :func:`read_last` says."""
     try:
-        data = _read_json(path_str(job_runs_dir(runs_dir, job), LAST_FILE))
+        data = _read_json(path_str(directory, LAST_FILE))
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -182,7 +188,13 @@ def read_record(runs_dir: StrPath, job: str, run_id: str) -> Optional[RunRecord]
 def list_records(runs_dir: StrPath, job: str) -> list[RunRecord]:
     """Return a job's run records, newest first (unreadable or invalid files, and records
     of another job, are skipped)."""
-    directory = job_runs_dir(runs_dir, job)
+    return records_in(job_runs_dir(runs_dir, job), job)
+
+
+def records_in(directory: StrPath, job: str) -> list[RunRecord]:
+    """Return the run records of ``job`` in ``directory`` (its runs folder, or one set
+    aside when its user changed), newest first, skipped as :func:`list_records` says."""
+    directory = path_str(directory)
     try:
         names = _record_names(directory)
     except OSError:

@@ -98,15 +98,17 @@ _SINGLE_DASH_FLAGS = frozenset(
 )
 
 
-def scan_command(scan: Scan, words: Sequence[ShellWord]) -> None:
-    """Add to ``scan`` the candidates in one simple command (its flags and per-program forms)."""
+def scan_command(scan: Scan, words: Sequence[ShellWord], *, rules_only: bool = False) -> None:
+    """Add to ``scan`` the candidates in one simple command (its flags and per-program
+    forms; with ``rules_only``, the per-program forms only)."""
     at = find_program(words)
     if at >= len(words):
         return
     program = program_name(words[at].text)
     args = words[at + 1 :]
-    _quoted_assignments(scan, program, words)
-    _generic_flags(scan, program, args)
+    if not rules_only:
+        _quoted_assignments(scan, program, words)
+        _generic_flags(scan, program, args)
     for rule in _PROGRAM_RULES:
         rule(scan, program, args)
 
@@ -136,7 +138,8 @@ def _generic_flags(scan: Scan, program: str, args: Sequence[ShellWord]) -> None:
             continue
         if not secret:
             continue
-        kind, env, label = _flag_kind(name.lower()), env_name(program, name), text.split("=")[0]
+        named = program if any(char.isalpha() for char in program) else ""  # not "0" or "*"
+        kind, env, label = _flag_kind(name.lower()), env_name(named, name), text.split("=")[0]
         if equals:
             scan.attached(word, text.index("=") + 1, kind, env, label)
         elif program not in MYSQL_PROGRAMS:  # mysql --password X prompts; X is the database
@@ -215,13 +218,57 @@ _PROGRAM_RULES: tuple[_Rule, ...] = (
 # --- the whole text ------------------------------------------------------------------
 
 
-def scan_text(text: str) -> list[Finding]:
-    """Return the findings of every detector in ``text``: in text order, never overlapping."""
+def scan_text(text: str, starts: int = 1, command_at: int = 0) -> list[Finding]:
+    """Return the findings of every detector in ``text``: in text order, never overlapping.
+
+    Args:
+        text: shell text (a command, a value, a whole crontab line).
+        starts: the first simple command is also read with its program at each of its
+            first ``starts`` words (1: only where the shell finds it), for text whose
+            command does not start at its first word (a crontab line, read however it
+            is read).
+        command_at: where the command most likely starts (an index in ``text``): that
+            reading is tried first, so where two readings find the same secret, its
+            names (the suggested variable) win.
+    """
     scan = Scan(text)
     scan_patterns(scan)
-    for command in WordReader(text).read():
-        scan_command(scan, command)
+    for index, command in enumerate(WordReader(text).read()):
+        if index:
+            scan_command(scan, command)
+            continue
+        likely = next((i for i, word in enumerate(command) if word.raw_start >= command_at), 0)
+        scan_command(scan, command[likely:])
+        if likely and any(_may_be_flag(scan, word) for word in command[: likely + 1]):
+            scan_command(scan, command)  # a flag before the likely arguments: see every one
+        for start in _other_programs(command, starts, likely):
+            scan_command(scan, command[start:], rules_only=True)
     return _resolve(scan.found)
+
+
+def _may_be_flag(scan: Scan, word: ShellWord) -> bool:
+    """Whether a word could be a flag or an assignment (a dash, ``=``, or quoted)."""
+    return word.text[:1] == "-" or "=" in word.text or scan.text[word.raw_start] in "'\"\\"
+
+
+def _other_programs(command: Sequence[ShellWord], starts: int, likely: int) -> list[int]:
+    """The other words among the first ``starts`` of a command that could name a
+    program, up to a redirection: a program has a letter and does not start with ``-``,
+    ``@`` or ``#`` (a time field, an option, a macro or a ``#`` is no program any rule
+    knows). Only the per-program rules need reading from there: the generic flags are
+    the likely reading's (and the first word's, when a flag comes before it)."""
+    found = []
+    for start in range(min(starts, len(command))):
+        word = command[start]
+        if word.brk:
+            break
+        if start != likely and word.text[:1] not in ("-", "@", "#") and _has_letter(word.text):
+            found.append(start)
+    return found
+
+
+def _has_letter(text: str) -> bool:
+    return any(char.isalpha() for char in text)
 
 
 def _resolve(candidates: list[Finding]) -> list[Finding]:

@@ -10,6 +10,8 @@ command) and :mod:`cronsync.secretscan.patterns` (patterns in the raw text).
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Sequence
 
 from cronsync.secretscan.commands import scan_text
@@ -27,6 +29,39 @@ def find_secrets(text: str) -> list[Finding]:
         (``--password=***``, ``https://user:***@host``, ``'***'`` keeps its quotes).
     """
     return scan_text(text)
+
+
+LINE_READINGS = 9
+"""How many first words of a crontab line may be where its command starts: after a
+macro (1) and a user (2), after five time fields (5) and a user (6), after six time
+fields and a user, behind one ``#`` word: any of the first nine."""
+_TIME_FIELDS = re.compile(r"[ \t]*(?:[0-9*/,#-]+[ \t]+)*")
+"""Leading words without a letter (time fields, ``#``): no secret, program or flag."""
+
+
+def find_line_secrets(line: str, command_at: int = 0) -> list[Finding]:
+    """Find every inline secret in a crontab line, read every way cron could read it.
+
+    Where a command starts depends on reading the line right (a macro or five time
+    fields, a user field or none, ``#`` before a commented-out job); a line cron rejects,
+    or a file read in the wrong format, is read wrong. So the detectors that look at a
+    command's program (``redis-cli -a X``, ``mysql -pX``) are run with the program at
+    each of the line's first :data:`LINE_READINGS` words, and what any reading finds
+    counts.
+
+    Args:
+        line: one crontab line (without its ``\\n``), or any part of one.
+        command_at: where the command starts in the reading that seems right (its
+            index in ``line``); where readings agree on a secret, that reading names it.
+    Returns:
+        the findings, in text order, never overlapping (spans in ``line``).
+    """
+    skip = _TIME_FIELDS.match(line)
+    start = skip.end() if skip else 0
+    found = scan_text(line[start:], LINE_READINGS, max(command_at - start, 0))
+    if not start:
+        return found
+    return [dataclasses.replace(f, start=f.start + start, end=f.end + start) for f in found]
 
 
 def mask_secrets(text: str) -> str:

@@ -28,6 +28,7 @@ class ShellWord:
 
 _BREAK = ShellWord("", (), 0, 0, brk=True)
 _SEPARATORS = ";&|()`\n"
+_PLAIN = re.compile(r"[^ \t\r;&|()`\n<>$\\'\"]+")  # nothing :meth:`WordReader._step` treats apart
 
 
 class WordReader:
@@ -63,6 +64,9 @@ class WordReader:
             return index + 2
         if self.start is None:
             self.start = index
+        plain = _PLAIN.match(self.text, index)
+        if plain:  # a run of ordinary characters, taken at once
+            return self._add_span(index, plain.end())
         if char == "\\":
             return self._add_span(index + 1, min(index + 2, len(self.text)))
         if char == "'":
@@ -93,8 +97,8 @@ class WordReader:
         self.positions.append(index)
 
     def _add_span(self, start: int, end: int) -> int:
-        for index in range(start, end):
-            self._add(self.text[index], index)
+        self.chars.append(self.text[start:end])
+        self.positions.extend(range(start, end))
         return end
 
     def _end_word(self, index: int) -> None:
