@@ -1,8 +1,10 @@
 """Fixtures of the fault-injection suite: a sandbox host, and how many fault points.
 
-Each test injects a fault at many points (``fault_points``: 20, or 200 with
-``--long``), chosen by a seeded random generator so a failure names a point that
-reproduces, and checks the invariants of :mod:`helpers.faultcheck` after each.
+Each test injects a fault at many points, chosen by a seeded random generator so a
+failure names a point that reproduces, and checks the invariants of
+:mod:`helpers.faultcheck` after each. ``fault_points`` is 20 (200 with ``--long``): the
+killed sync and the killed shim use that many, the slower faults a share of it (the
+agent a third, a full disk and Secrets Manager half, CloudWatch a quarter).
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ def test_an_agent_killed_mid_sync_leaves_old_or_new_and_a_new_agent_recovers(
         to_install = wait_installed(sandbox, agent, first)
     finally:
         kill_hard(agent)
-    for point in range(1, fault_points // 2 + 1):
+    for point in range(1, fault_points // 3 + 1):
         old = snapshot(sandbox)
         commit = push_change(sandbox, point)
         agent = start_agent(sandbox)

@@ -11,6 +11,7 @@ consistent with it, no file cron would read left behind, no git process outlivin
 from __future__ import annotations
 
 import random
+import statistics
 import time
 from collections import Counter
 
@@ -30,7 +31,7 @@ from helpers.faultcheck import (
 )
 from helpers.sandbox import Sandbox
 
-JOBS = 150
+JOBS = 80
 """Generated jobs on top of the template: enough that a sync spends most of its time
 past its imports (validating, rendering, writing the release)."""
 
@@ -57,22 +58,28 @@ def test_a_sync_killed_anywhere_leaves_old_or_new_and_the_next_recovers(
     cron_d_before = snapshot(sandbox).cron_d_names - {"cronsync"}
     imports = timed(sandbox, "--version")
     write_generation(sandbox, 1)
-    whole = timed(sandbox, "sync")
+    durations = [timed(sandbox, "sync")]  # of whole syncs of a new commit, kept up to date
     for point in range(fault_points):
         generation = point + 2
         old = snapshot(sandbox)
         commit = write_generation(sandbox, generation)
-        # half the points anywhere past most of the imports, half in the sync's last
-        # part, where the release, `current` and the cron file are written
-        low = imports * 0.7 if point % 2 else whole * 0.6
-        delay = rng.uniform(low, whole * 1.05)
+        whole = statistics.median(durations[-5:])
+        # half the points anywhere past most of the imports, half around the sync's
+        # end, where the release, `current` and the cron file are written
+        if point % 2:
+            delay = rng.uniform(imports * 0.7, whole * 1.05)
+        else:
+            delay = rng.uniform(whole * 0.9, whole * 1.3)
         process = start_cronsync(sandbox, "sync")
         time.sleep(delay)
         kill_hard(process)
         wait_no_processes_below(sandbox.checkout)
         after = snapshot(sandbox)
         check_status_answers(sandbox)
+        started = time.monotonic()
         new = sync_recovers(sandbox, commit)
+        if after.current_release != new.current_release:  # it did the whole install
+            durations.append(time.monotonic() - started)
         check_after_fault(after, old, new, cron_d_before)
         outcomes[_outcome(after, old, new)] += 1
     print(f"kill points: {dict(outcomes)}")

@@ -23,7 +23,9 @@ those values. Left out:
   writes, which is searched), their other names (hard links), and files a test named
   with :func:`legacy_input`;
 * ``adopt-backups/`` folders: adopt's root-only copies of those crontabs, kept until
-  ``cronsync adopt --purge-backups``.
+  ``cronsync adopt --purge-backups``;
+* ``.git`` folders: git compresses its objects, so a value would not show there in
+  plain (a secret committed by mistake shows in the work tree or the export).
 
 Values shorter than :data:`MIN_LENGTH` are not searched (too likely by chance).
 """
@@ -136,6 +138,7 @@ LEGACY_FOLDERS = ("cron.d", "crontabs")
 LEGACY_NAMES = ("crontab",)
 OUR_CRON_FILE = "cronsync"
 BACKUPS = "adopt-backups"
+GIT_DIR = ".git"
 
 
 def _is_private_toml(path: Path, info: os.stat_result) -> bool:
@@ -149,9 +152,10 @@ def _is_legacy_crontab(path: Path) -> bool:
 
 
 def _files(base: Path) -> Iterator[tuple[Path, os.stat_result]]:
-    """Regular files below ``base`` (no symbolic link followed), adopt's backups left out."""
+    """Regular files below ``base`` (no symbolic link followed), adopt's backups and git's
+    own folders (compressed objects: no value shows there in plain) left out."""
     for folder, dirs, files in os.walk(base):
-        dirs[:] = [name for name in dirs if name != BACKUPS]
+        dirs[:] = [name for name in dirs if name not in (BACKUPS, GIT_DIR)]
         for name in files:
             path = Path(folder, name)
             try:

@@ -200,3 +200,39 @@ def test_a_timeout_ends_the_programs_whole_process_group(tmp_path: Path) -> None
     finally:
         if alive(background):
             os.kill(background, signal.SIGKILL)
+
+
+SPAWNER = """
+import sys, time
+from cronsync.repo import process
+if sys.argv[1] == "prctl":  # as on a host without util-linux's setpriv
+    process._setpriv.cache_clear()
+    process._setpriv = lambda: None
+child = process.spawn(["sh", "-c", "sleep 600 & echo $!; wait"])
+print(child.pid, child.stdout.readline().decode().strip(), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("how", ["setpriv", "prctl"])
+def test_a_program_dies_with_a_killed_cronsync_either_way(how: str) -> None:
+    """setpriv sets the parent-death signal where util-linux has it, prctl between fork
+    and exec elsewhere: a kill -9 of cronsync ends the program and its own children."""
+    spawner = subprocess.Popen(
+        [sys.executable, "-c", SPAWNER, how], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert spawner.stdout is not None
+        keeper, sleeper = (int(word) for word in spawner.stdout.readline().split())
+        if how == "setpriv":
+            assert name_of(keeper) == "sh"  # setpriv has exec'd the keeper
+        assert alive(sleeper)
+    finally:
+        spawner.kill()
+        spawner.communicate(timeout=WAIT)
+    try:
+        assert wait_gone([keeper, sleeper]) == []
+    finally:
+        for pid in (keeper, sleeper):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -8,8 +8,9 @@ of a terminal's signals) and dies with cronsync, helpers included. A program run
 a keeper, a fixed ``/bin/sh`` script that starts it and, on SIGTERM, sends SIGTERM to
 the whole process group: git's own children (``git-remote-https``, ``ssh``) would
 otherwise outlive git. On Linux the keeper asks the kernel for SIGTERM when cronsync
-dies (``prctl(PR_SET_PDEATHSIG)``, between fork and exec), so even a ``kill -9`` of
-cronsync stops the group, and git's handlers still remove its lock files.
+dies (``setpriv --pdeathsig``, or ``prctl(PR_SET_PDEATHSIG)`` between fork and exec
+where util-linux's setpriv is missing), so even a ``kill -9`` of cronsync stops the
+group, and git's handlers still remove its lock files.
 :func:`stop_children` (the agent's SIGTERM) ends every running program in order:
 SIGTERM to its process group, SIGKILL after :data:`GRACE_SECONDS`, and a program asked
 for after that is not started: :class:`StoppedError`.
@@ -49,6 +50,11 @@ KEEPER = "/bin/sh"
 # on SIGTERM, forgets its trap and sends SIGTERM to the whole group, itself included.
 # Without a signal its status is the program's (wait's).
 _KEEPER_SCRIPT = 'trap "trap - TERM; kill -TERM 0" TERM; "$@" & wait "$!"'
+# The same behind setpriv --pdeathsig, given cronsync's pid first: when cronsync died
+# before setpriv asked for the signal, the shell's parent is another process already
+# and nothing is started (exit 125).
+_GUARDED_KEEPER_SCRIPT = '[ "$PPID" = "$1" ] || exit 125; shift; ' + _KEEPER_SCRIPT
+_SYSTEM_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
 
 
 class StoppedError(SourceError):
@@ -105,6 +111,31 @@ def _signal_group(pid: int, signum: int) -> None:
 def _stopped(argv: Sequence[str]) -> StoppedError:
     name = os.path.basename(argv[0]) if argv else "a program"
     return StoppedError(f"{name} was stopped: cronsync is shutting down")
+
+
+@functools.lru_cache(maxsize=1)
+def _setpriv() -> Optional[str]:
+    """util-linux's ``setpriv`` (it sets the parent-death signal, then execs), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return shutil.which("setpriv", path=_SYSTEM_PATH)
+
+
+def _keeper(program: str, args: Sequence[str]) -> tuple[list[str], Optional[Callable[[], None]]]:
+    """The argv that runs ``program`` under the keeper and dies with this process, and
+    the function the child must run before exec for that (None when none is needed).
+
+    With ``setpriv`` the child asks for the signal itself, after exec, so ``Popen`` can
+    start it with vfork: a fork of a big process copies its page tables, which costs
+    tens of milliseconds per git command in a test run (one millisecond with vfork).
+    Without it, ``prctl`` is called between fork and exec.
+    """
+    setpriv = _setpriv()
+    if setpriv is not None:
+        argv = [setpriv, "--pdeathsig", "TERM", "--", KEEPER, "-c", _GUARDED_KEEPER_SCRIPT]
+        return [*argv, "cronsync-keeper", str(os.getpid()), program, *args], None
+    argv = [KEEPER, "-c", _KEEPER_SCRIPT, "cronsync-keeper", program, *args]
+    return argv, _die_with_parent()
 
 
 @functools.lru_cache(maxsize=1)
@@ -167,8 +198,9 @@ def spawn(
     program = shutil.which(argv[0], path=path) if argv else None
     if program is None:
         raise FileNotFoundError(errno.ENOENT, "No such program", argv[0] if argv else "")
+    keeper, before_exec = _keeper(program, argv[1:])
     proc = subprocess.Popen(
-        [KEEPER, "-c", _KEEPER_SCRIPT, "cronsync-keeper", program, *argv[1:]],
+        keeper,
         cwd=cwd,
         env=None if env is None else dict(env),
         stdin=subprocess.DEVNULL,
@@ -177,7 +209,7 @@ def spawn(
         start_new_session=True,
         # Safe with threads here: it runs one prepared ctypes call and os.getppid, no
         # code that could wait for a lock another thread held at the fork.
-        preexec_fn=_die_with_parent(),  # noqa: PLW1509
+        preexec_fn=before_exec,  # noqa: PLW1509
     )
     _CHILDREN.running[proc.pid] = proc
     if stopping():  # the stop came while it started
