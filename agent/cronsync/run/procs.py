@@ -22,19 +22,27 @@ if TYPE_CHECKING:
 _STATE, _PGRP, _START = 0, 2, 19  # in the fields of /proc/PID/stat after the ")"
 
 
-def _stat_fields(pid: int) -> Optional[list[bytes]]:
-    """Return the fields of ``/proc/PID/stat`` after the command name (state first),
-    or None when there is no such process or it cannot be read."""
+def _read_proc(pid: int, name: str, size: int) -> Optional[bytes]:
+    """Return up to ``size`` bytes of ``/proc/PID/NAME`` (one read: the kernel writes
+    these files whole), or None when there is no such process or it cannot be read."""
     try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(f"/proc/{pid}/{name}", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
-        data = os.read(fd, 4096)
+        return os.read(fd, size)
     except OSError:
         return None
     finally:
         os.close(fd)
+
+
+def _stat_fields(pid: int) -> Optional[list[bytes]]:
+    """Return the fields of ``/proc/PID/stat`` after the command name (state first),
+    or None when there is no such process or it cannot be read."""
+    data = _read_proc(pid, "stat", 4096)
+    if data is None:
+        return None
     fields = data.rpartition(b")")[2].split()  # the name may hold spaces and ")"
     return fields if len(fields) > _START else None
 
@@ -55,16 +63,9 @@ def process_start(pid: int) -> int:
 def process_uid(pid: int) -> Optional[int]:
     """Return the real uid of process ``pid`` (the ``Uid:`` line of
     ``/proc/PID/status``); None when there is no such process or it cannot be read."""
-    try:
-        fd = os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
+    data = _read_proc(pid, "status", 8192)
+    if data is None:
         return None
-    try:
-        data = os.read(fd, 8192)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     for line in data.split(b"\n"):  # the name, first, has its newlines escaped
         if line.startswith(b"Uid:"):
             words = line.split()
