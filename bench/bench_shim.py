@@ -3,12 +3,13 @@ through the broker, throughput, memory, output shipped by the broker).
 
 cronsync is installed as a host installs it: its wheel (built from a copy of this
 checkout) ``pip install``-ed with its dependencies into a fresh ``python3 -m venv`` of
-the system interpreter, whose own pip writes the ``cronsync-run`` console script that
-cron lines call. moto (127.0.0.1) and the broker (``cronsync broker`` of that install)
-run each in a process of their own, so neither competes with the timing harness for
-its interpreter lock; they still share the machine's cores. Every figure is a ratio to
-a baseline measured in the same run, commands interleaved round-robin, medians of many
-repetitions (the machine is shared and noisy):
+the system interpreter; ``cronsync install-shim`` of that install writes the
+``cronsync-run`` launcher cron lines call (the README's host set-up). moto (127.0.0.1)
+and the broker (``cronsync broker`` of that install) run each in a process of their
+own, so neither competes with the timing harness for its interpreter lock; they still
+share the machine's cores. Every figure is a ratio to a baseline measured in the same
+run, commands interleaved round-robin, medians of many repetitions (the machine is
+shared and noisy):
 
 1. start-up   — the installed ``cronsync-run`` running a job ``true`` (no secrets,
                 local log; 100 earlier runs kept, as on a host in its steady state)
@@ -69,6 +70,7 @@ from benchkit import (
     ms,
     no_aws_env,
     pip_version,
+    run_quiet,
     say,
     wall,
 )
@@ -128,7 +130,10 @@ class Install:
         wheel = build_wheel(base)
         self.venv = make_venv(base / "host-venv", self.interpreter, str(wheel))
         self.python = str(self.venv / "bin/python")
-        self.script = str(self.venv / "bin/cronsync-run")
+        # the README's set-up: `cronsync install-shim` writes the launcher cron lines call
+        self.script = str(base / "bin/cronsync-run")
+        Path(self.script).parent.mkdir()
+        run_quiet([str(self.venv / "bin/cronsync"), "install-shim", "--path", self.script])
         self.pip = pip_version(self.venv)
         self.aws: Optional[str] = None
         self.aws_problem = ""
@@ -147,12 +152,11 @@ class Install:
             capture_output=True,
             text=True,
         ).stdout.strip()
-        wrapper = Path(self.script).read_text()
-        imports = "`re` and `sys`" if "import re" in wrapper else "`sys` only"
+        shebang = Path(self.script).read_text().splitlines()[0]
         return (
             f"Host install: `{self.interpreter} -m venv` (Python {version}), cronsync's "
-            f"wheel installed with its dependencies by that venv's pip {self.pip}, whose "
-            f"console script `cronsync-run` imports {imports} before cronsync."
+            f"wheel installed with its dependencies by that venv's pip {self.pip}; "
+            f"`cronsync install-shim` wrote the `cronsync-run` launcher (`{shebang}`)."
         )
 
 

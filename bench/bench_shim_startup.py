@@ -11,18 +11,19 @@ rung  console script
 ====  ==================================================================================
 0     as installed by the venv's own pip (Debian's pip 23.0.1 writes one that imports
       ``re``, hence ``enum``, ``functools``, ``collections`` ... first)
-1     the one a current pip writes (no ``import re``): the README's host set-up
-      upgrades pip before installing cronsync
-2     ``python -I -S`` with site-packages on ``sys.path`` by itself: no ``site``, no
-      ``.pth`` files, no ``sitecustomize`` (not shipped: measured to see what is left)
+1     the one a current pip writes (no ``import re``)
+2     the launcher ``cronsync install-shim`` writes, which the README's host set-up uses:
+      ``python -I -S`` with cronsync's site-packages on ``sys.path`` by itself: no
+      ``site``, no ``.pth`` files, no ``sitecustomize``
 ====  ==================================================================================
 
-The shim's own start-up changes it once measured here (no ``signal``/``enum``, no
-``functools``, no ``contextlib``, no ``warnings``, a prune that stats only old logs)
-are in the code now. The venvs are made ``--no-deps`` (the no-secrets path imports
-nothing outside the standard library; bench_shim.py measures the full install). Each
-rung runs the same job ``true`` on one sandbox host that keeps 100 run records (the
-steady state).
+Every rung ends through ``cronsync.cli.shim.launch``, which skips the interpreter's
+teardown (``os._exit`` once the run is written; about 4 ms here). The shim's own
+start-up changes it once measured here (no ``signal``/``enum``, no ``functools``, no
+``contextlib``, no ``warnings``, a prune that stats only old logs) are in the code now.
+The venvs are made ``--no-deps`` (the no-secrets path imports nothing outside the
+standard library; bench_shim.py measures the full install). Each rung runs the same
+job ``true`` on one sandbox host that keeps 100 run records (the steady state).
 
 Not a test: ``python bench/bench_shim_startup.py [--quick] [--rounds N]`` (60 rounds,
 20 with ``--quick``). Markdown on stdout, progress on stderr.
@@ -62,19 +63,20 @@ KEEP_RUNS = 100
 NEW_PIP_SCRIPT = """\
 #!{python}
 import sys
-from cronsync.cli.shim import main
+from cronsync.cli.shim import launch
 if __name__ == '__main__':
     sys.argv[0] = sys.argv[0].removesuffix('.exe')
-    sys.exit(main())
+    sys.exit(launch())
 """
-NO_SITE_SCRIPT = """\
-#!{python} -IS
-import sys
-sys.path.append({purelib!r})
-from cronsync.cli.shim import main
-if __name__ == '__main__':
-    sys.exit(main())
-"""
+# What `cronsync install-shim` does, run by the rung's own interpreter (its venv holds
+# cronsync without dependencies, so the whole `cronsync` command cannot start there;
+# bench_shim.py runs the command itself in a full install).
+INSTALL_SHIM = (
+    "import sys\n"
+    "from cronsync.host import shimlauncher as s\n"
+    "text = s.launcher_text(s.interpreter(), s.installed_site_dir())\n"
+    "s.install_launcher(sys.argv[1], text, None)\n"
+)
 MODULES = (
     "import sys\n"
     "from cronsync.cli.shim import main\n"
@@ -108,13 +110,18 @@ def new_pip_script(rung: Rung) -> None:
     rung.script.write_text(NEW_PIP_SCRIPT.format(python=rung.python))
 
 
-def no_site_script(rung: Rung) -> None:
-    rung.script.write_text(NO_SITE_SCRIPT.format(python=rung.python, purelib=str(rung.purelib)))
+def install_shim(rung: Rung) -> None:
+    run_quiet([rung.python, "-c", INSTALL_SHIM, str(rung.script)])
 
 
 LADDER: list[tuple[str, str, Callable[[Rung], None]]] = [
     ("1", "console script of a current pip (no `import re`; the README's set-up)", new_pip_script),
-    ("2", "console script `python -I -S` (no `site`, `.pth`, `sitecustomize`)", no_site_script),
+    (
+        "2",
+        "the launcher `cronsync install-shim` writes (`python -I -S`: no `site`, `.pth`, "
+        "`sitecustomize`; the README's set-up)",
+        install_shim,
+    ),
 ]
 
 
@@ -217,7 +224,12 @@ def main(argv: list[str]) -> None:
             "-I pass, no setuptools": ([str(bare / "bin/python"), "-I", "-c", "pass"], env),
             "-I import re": ([py, "-I", "-c", "import re"], env),
             "-I import re + shim modules": (
-                [py, "-I", "-c", "import re, cronsync.cli.shim, cronsync.run.runner"],
+                [
+                    py,
+                    "-I",
+                    "-c",
+                    "import os, re, cronsync.cli.shim, cronsync.run.runner; os._exit(0)",
+                ],
                 env,
             ),
         }
@@ -229,7 +241,7 @@ def main(argv: list[str]) -> None:
                 "-S",
                 "-c",
                 f"import sys; sys.path.append({str(last.purelib)!r}); "
-                "import cronsync.cli.shim, cronsync.run.runner",
+                "import os, cronsync.cli.shim, cronsync.run.runner; os._exit(0)",
             ],
             env,
         )

@@ -42,6 +42,7 @@ from cronsync.broker.daemon import BrokerDaemon
 from cronsync.files.atomic import atomic_write
 from cronsync.host.config import load_config
 from cronsync.host.install import make_cron_notice
+from cronsync.host.shimlauncher import launcher_text
 from cronsync.host.sync import run_sync
 from helpers.motoserver import moto_running
 from helpers.users import HAS_USERADD, open_dir, temporary_users
@@ -105,7 +106,8 @@ def aws_client(service: str, endpoint: str) -> Any:
 
 def install_shim(base: Path) -> Path:
     """Install ``cronsync-run`` as a host does, readable by every user: the package
-    copied below ``base``, started by the system's interpreter in isolated mode."""
+    copied below ``base``, started by the launcher ``cronsync install-shim`` writes
+    (the system's interpreter, ``-I -S``)."""
     import shutil
 
     lib = base / "lib"
@@ -116,10 +118,7 @@ def install_shim(base: Path) -> Path:
     )
     shim = base / "bin/cronsync-run"
     shim.parent.mkdir()
-    shim.write_text(
-        f"#!{SYSTEM_PYTHON} -I\nimport sys\nsys.path.insert(0, {str(lib)!r})\n"
-        "from cronsync.cli.shim import main\nsys.exit(main())\n"
-    )
+    shim.write_text(launcher_text(str(SYSTEM_PYTHON), str(lib)))  # as `cronsync install-shim`
     shim.chmod(0o755)
     for path in [lib, *lib.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)

@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_agent_verb(verbs, _add_config)
 
     from cronsync.cli.broker import add_broker_verb, add_doctor_verb
+    from cronsync.cli.install import add_install_shim_verb
     from cronsync.cli.inventory import add_inventory_verb
     from cronsync.cli.migrate import add_import_verbs
     from cronsync.cli.runs import add_run_verbs
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_doctor_verb(verbs, _add_config)
     add_inventory_verb(verbs, _add_config)
     add_import_verbs(verbs, _add_config)
+    add_install_shim_verb(verbs, _add_config)
 
     _add_schema_verb(verbs)
     _add_verbose_to_verbs(verbs)

@@ -36,7 +36,7 @@ class OutputPump:
 
     Args:
         log: the run's log file, opened for binary append.
-        masker: masks every secret value the job received.
+        masker: masks every secret value the job received (None: it received none).
         clock: milliseconds since the epoch (tests pass a fixed one).
         echo: stream -> a binary file that also gets that stream's (masked) lines, for
             ``cronsync run`` by hand.
@@ -45,7 +45,7 @@ class OutputPump:
     def __init__(
         self,
         log: BinaryIO,
-        masker: Masker,
+        masker: Optional[Masker],
         clock: Callable[[], int] = epoch_ms,
         echo: Optional[Mapping[str, BinaryIO]] = None,
     ) -> None:

@@ -25,7 +25,6 @@ from cronsync.run.after import after_run, describe_error, end_failed, end_shippi
 from cronsync.run.context import JobRun, RunOptions
 from cronsync.run.jobspec import EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SHIM, ShimError
 from cronsync.run.lock import JOB_LOCK_FD
-from cronsync.run.masking import Masker
 from cronsync.run.process import run_process
 from cronsync.run.pump import OutputPump
 from cronsync.run.record import FAILED, SUCCEEDED, TIMED_OUT
@@ -43,10 +42,11 @@ from cronsync.run.steps import (
 # dataclasses), so not `typing.TYPE_CHECKING` either.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
     from typing import BinaryIO, Optional
 
     from cronsync.run.lock import JobLock
+    from cronsync.run.masking import Masker
     from cronsync.run.process import ProcessResult
 
 CHECK_TIMEOUT = 600.0
@@ -116,7 +116,7 @@ def _run_locked(run: JobRun, lock: JobLock) -> int:
     """Everything after the lock: jitter, secrets, the process, the record."""
     wait_jitter(run)
     secret_values = fetch_job_secrets(run)
-    masker = Masker(secret_values.values())
+    masker = _masker(secret_values.values())
     log_path, log = open_run_log(run)
     try:
         run.save(run.record.finished(log=log_path))
@@ -165,6 +165,17 @@ def _run_locked(run: JobRun, lock: JobLock) -> int:
         raise
     end_shipping(run)
     return code
+
+
+def _masker(values: Iterable[str]) -> Optional[Masker]:
+    """A masker of the job's secret values, or None when it has none (the masking
+    module is then not even imported: the shim's start-up)."""
+    values = list(values)
+    if not any(values):
+        return None
+    from cronsync.run.masking import Masker
+
+    return Masker(values)
 
 
 def _signal_name(signum: int) -> str:
