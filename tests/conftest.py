@@ -39,7 +39,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _secret_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """At the end of the run, no secret value any test stored may be in a file below
-    pytest's temporary folder but the secret stores (helpers/secretledger.py)."""
+    pytest's temporary folder but the secret stores (helpers/secretledger.py).
+
+    Under pytest-xdist each worker is a session of its own: it notes the values its
+    tests stored and searches its own temporary folder (``popen-gwN``), where its
+    tests wrote; a leak fails the worker's last test (an error in its teardown)."""
     secretledger.start_recording()
     yield
     found = secretledger.leaks(tmp_path_factory.getbasetemp())

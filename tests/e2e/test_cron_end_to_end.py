@@ -52,6 +52,7 @@ SYSTEM_PYTHON = Path("/usr/bin/python3")
 SECRET = "e2e-S3cret-value-7781"
 pytestmark = [
     pytest.mark.e2e,
+    pytest.mark.xdist_group("real-cron"),  # one cron daemon per machine: one worker
     pytest.mark.skipif(os.geteuid() != 0, reason="the real cron daemon needs root"),
     pytest.mark.skipif(not Path(CRON).exists(), reason="Debian cron is not installed"),
     pytest.mark.skipif(not HAS_USERADD, reason="useradd is missing: the job user is made"),

@@ -455,3 +455,32 @@ def test_no_agent_module_is_imported_before_the_handlers() -> None:
     )
     loaded = json.loads(done.stdout)
     assert loaded == ["cronsync.agent.loop", "cronsync.core.errors"], loaded
+
+
+def test_each_jobs_staleness_is_published_with_its_job(metered: Sandbox) -> None:
+    recorder = Recorder()
+    metrics = agent_metrics(recorder, Log())
+    metrics.cycle(metered.config(), synced=True, failed=False)
+    (sent,) = recorder.batches
+    per_job = {m.job: m.value for m in sent.metrics if m.name == "JobStale"}
+    jobs = metered.jobs_json()["jobs"]
+    # every installed job has a window (success.within or its schedule's); the fixture
+    # synced with a clock in 2025 and nothing ran since: every one is stale now
+    assert per_job == {name: 1.0 for name, job in jobs.items() if job["installed"]}
+    count = {m.name: m.value for m in sent.metrics if m.job is None}["StaleJobs"]
+    assert count == len(per_job)
+
+
+def test_job_metrics_go_in_calls_of_at_most_1000_values() -> None:
+    from cronsync.cloud.metrics import put
+
+    client = FakeClient()
+    many = [Metric("JobStale", 1.0, job=f"job-{i:04d}") for i in range(2500)]
+    put(client, "Cronsync", [Metric("StaleJobs", 2500.0), *many], {"Host": "batch-1"})
+    assert [len(call["MetricData"]) for call in client.calls] == [1000, 1000, 501]
+    data = [datum for call in client.calls for datum in call["MetricData"]]
+    assert data[0]["Dimensions"] == [{"Name": "Host", "Value": "batch-1"}]
+    assert data[-1]["Dimensions"] == [
+        {"Name": "Host", "Value": "batch-1"},
+        {"Name": "Job", "Value": "job-2499"},
+    ]

@@ -137,16 +137,36 @@ def template() -> dict[str, Any]:
 
 
 def _alarms(template: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str | None]]:
-    """Every alarm: logical id -> (properties, the Fn::ForEach identifier it sits under)."""
+    """Every alarm: logical id -> (properties, the outermost Fn::ForEach identifier it
+    sits under); alarms in a nested Fn::ForEach (one per host and job) are left out,
+    see ``_job_alarms``."""
     found: dict[str, tuple[dict[str, Any], str | None]] = {}
     for name, body in template["Resources"].items():
         if name.startswith("Fn::ForEach::"):
             identifier, _collection, fragment = body
             for inner, resource in fragment.items():
+                if inner.startswith("Fn::ForEach::"):
+                    continue
                 if resource["Type"] == "AWS::CloudWatch::Alarm":
                     found[inner] = (resource["Properties"], identifier)
         elif body["Type"] == "AWS::CloudWatch::Alarm":
             found[name] = (body["Properties"], None)
+    return found
+
+
+def _job_alarms(template: dict[str, Any]) -> list[tuple[dict[str, Any], str, str, Any]]:
+    """Alarms of a nested Fn::ForEach: (resource, outer identifier, inner identifier,
+    inner collection)."""
+    found = []
+    for name, body in template["Resources"].items():
+        if not name.startswith("Fn::ForEach::"):
+            continue
+        outer, _collection, fragment = body
+        for inner_name, inner_body in fragment.items():
+            if inner_name.startswith("Fn::ForEach::"):
+                inner, collection, resources = inner_body
+                for resource in resources.values():
+                    found.append((resource, outer, inner, collection))
     return found
 
 
@@ -322,9 +342,12 @@ def test_conditional_parts(template: dict[str, Any]) -> None:
     assert resources["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
     assert template["Parameters"]["SecretsKmsKeyArn"]["Default"] == ""
     assert template["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert template["Parameters"]["StaleAlarmJobs"]["Default"] == ""
     (policy,) = resources["HostRole"]["Properties"]["Policies"]
     conditions = [s["Fn::If"][0] for s in policy["PolicyDocument"]["Statement"] if "Fn::If" in s]
     assert sorted(conditions) == ["ConfineParameters", "HasKmsKey"]
+    ((job_alarm, _host, _job, _jobs),) = _job_alarms(template)
+    assert job_alarm["Condition"] == "HasStaleAlarmJobs"  # none while the list is empty
 
 
 def test_log_group_has_retention(template: dict[str, Any]) -> None:
@@ -391,3 +414,114 @@ def test_no_account_ids_or_hard_coded_partition() -> None:
     assert "arn:aws:" not in text
     readme = (TEMPLATE.parent / "README.md").read_text(encoding="utf-8")
     assert not re.search(r"(?<![0-9])[0-9]{12}(?![0-9])", readme)
+
+
+# ------------------------------------------------------------- per-job alarm, dashboard
+
+
+def test_each_listed_job_alarms_on_its_own_staleness(template: dict[str, Any]) -> None:
+    ((resource, host, job, jobs),) = _job_alarms(template)
+    assert jobs == {"Ref": "StaleAlarmJobs"}
+    assert template["Parameters"]["StaleAlarmJobs"]["Type"] == "CommaDelimitedList"
+    props = resource["Properties"]
+    assert resource["Type"] == "AWS::CloudWatch::Alarm"
+    assert (props["MetricName"], props["Statistic"], props["Threshold"]) == (
+        "JobStale",
+        "Maximum",
+        1,
+    )
+    # the exact dimension set the agent publishes JobStale with
+    assert props["Dimensions"] == [
+        {"Name": "Host", "Value": {"Ref": host}},
+        {"Name": "Job", "Value": {"Ref": job}},
+    ]
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert props["TreatMissingData"] == "ignore"
+    assert props["AlarmActions"] == props["OKActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def _published_metrics() -> dict[str, set[tuple[str, ...]]]:
+    """What cronsync publishes, read from its code: metric name -> the dimension sets.
+
+    Every data point is a ``Metric("Name", ...)``; the agent's go with [Host] (``job=``
+    adds Job), the run metrics built by ``job_metrics`` go with [Host, Job] and, for the
+    per-host alarms, [Host] (see ``broker/runmetrics``).
+    """
+    import ast
+
+    package = Path(__file__).resolve().parents[2] / "agent" / "cronsync"
+    found: dict[str, set[tuple[str, ...]]] = {}
+    for path in package.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]:
+            for call in ast.walk(function):
+                if not (
+                    isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Name)
+                    and call.func.id == "Metric"
+                    and call.args
+                    and isinstance(call.args[0], ast.Constant)
+                ):
+                    continue
+                if function.name == "job_metrics":
+                    dims = {("Host", "Job"), ("Host",)}
+                elif any(k.arg == "job" for k in call.keywords):
+                    dims = {("Host", "Job")}
+                else:
+                    dims = {("Host",)}
+                found.setdefault(str(call.args[0].value), set()).update(dims)
+    return found
+
+
+def _dashboard(template: dict[str, Any]) -> dict[str, Any]:
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    values = {
+        "AWS::Region": "eu-west-1",
+        "MetricsNamespace": "Cron sync",
+        "LogGroupName": "/cronsync/jobs",
+    }
+    names = set(re.findall(r"\$\{([^}]+)\}", body))
+    assert names <= set(values), names - set(values)
+    for name, value in values.items():
+        body = body.replace("${" + name + "}", value)
+    return json.loads(body)
+
+
+def test_the_dashboard_shows_only_what_cronsync_publishes(template: dict[str, Any]) -> None:
+    published = _published_metrics()
+    # the code really is where the list comes from
+    assert {"Heartbeat", "SyncFailed", "JobFailed", "JobDuration", "JobStale"} <= set(published)
+    assert template["Resources"]["Dashboard"]["Type"] == "AWS::CloudWatch::Dashboard"
+    widgets = _dashboard(template)["widgets"]
+    shown: set[str] = set()
+    search = re.compile(
+        r"""SEARCH\('\{"Cron sync",([A-Za-z,]+)\} MetricName="(\w+)"', '\w+', 300\)"""
+    )
+    for widget in (w for w in widgets if w["type"] == "metric"):
+        for row in widget["properties"]["metrics"]:
+            (item,) = row
+            match = search.fullmatch(item["expression"])
+            assert match, item["expression"]
+            dims, metric = tuple(match.group(1).split(",")), match.group(2)
+            assert metric in published, f"{metric}: cronsync publishes no such metric"
+            assert dims in published[metric], f"{metric} is not published with {dims}"
+            shown.add(metric)
+    # sync results, failures and durations per job, staleness, drift, heartbeat
+    assert {
+        "SyncSucceeded",
+        "SyncFailed",
+        "JobFailed",
+        "JobDuration",
+        "StaleJobs",
+        "JobStale",
+        "DriftDetected",
+        "Heartbeat",
+    } <= shown
+    (logs,) = [w for w in widgets if w["type"] == "log"]
+    query = logs["properties"]["query"]
+    assert query.startswith("SOURCE '/cronsync/jobs' |")  # the job log group
+    # streams are HOST/JOB/RUN-ID (cloud/logs): the query splits them so
+    assert "parse @logStream '*/*/*' as host, job, run" in query
+    for widget in widgets:
+        assert widget["properties"]["region"] == "eu-west-1"
+        assert widget["x"] + widget["width"] <= 24

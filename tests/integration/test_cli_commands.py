@@ -417,6 +417,9 @@ def test_plan_before_first_sync_lists_every_job_as_added(sandbox: Sandbox) -> No
     assert done.returncode == 0, done
     for name in ("nightly-aggregate", "search-reindex", "us-sales-digest"):
         assert f"+ {name} (added)" in done.stdout
+    # a retired job: in the release, never in this host's cron
+    assert "  legacy-mail-report (not installed here: disabled: " in done.stdout
+    assert "legacy-mail-report" not in done.stdout.split("\n\n", 1)[1]  # not in the cron diff
     assert f"+++ {sandbox.cron_file} (after sync)" in done.stdout
     assert f"+30 3 * * * batch {sandbox.shim} nightly-aggregate" in done.stdout
     assert not sandbox.cron_file.exists()  # plan changes nothing
@@ -425,7 +428,10 @@ def test_plan_before_first_sync_lists_every_job_as_added(sandbox: Sandbox) -> No
     as_json = sandbox.cli("plan", "--json", "--exit-code")
     assert as_json.returncode == 2, as_json
     plan = json.loads(as_json.stdout)
-    assert {c["kind"] for c in plan["changes"]} == {"added"}
+    kinds = {c["name"]: c["kind"] for c in plan["changes"]}
+    assert kinds["legacy-mail-report"] == "not installed here"
+    assert set(kinds.values()) == {"added", "not installed here"}
+    assert "legacy-mail-report" not in plan["next_runs"]
     assert plan["cron_diff"].startswith("--- ")
 
 

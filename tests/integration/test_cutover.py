@@ -89,7 +89,10 @@ def test_a_cut_over_that_spans_a_minute_names_it(host: Host) -> None:
     assert done.crossed_minute == time.strftime("%H:%M", time.gmtime(TOP + 60))
 
 
-def test_a_refused_sync_retires_nothing(host: Host, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_refused_sync_retires_nothing(
+    host: Host, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cutover, "seconds_to_wait", lambda _now: 0.0)  # no real minute wait
     job = next((host.upstream.work / "jobs").glob("*.toml"))
     job.write_text(job.read_text() + "schedule_typo = 1\n")
     host.upstream.commit_and_push("a broken job")

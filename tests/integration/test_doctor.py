@@ -39,6 +39,7 @@ from cronsync.broker import usercheck
 from cronsync.core import brokerwire
 from cronsync.files.sockaddr import unix_address
 from helpers.awsbox import AwsShimSandbox, aws_box
+from helpers.users import fresh_user_name
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root: job users are real users (useradd)")
@@ -67,7 +68,7 @@ sys.exit(main(sys.argv[2:]))
 
 
 def add_user() -> str:
-    name = f"csdoc-{secrets.token_hex(4)}"
+    name = fresh_user_name("csdoc-")
     subprocess.run(
         ["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell",
          "/usr/sbin/nologin", "--user-group", name],

@@ -308,6 +308,59 @@ def test_copy_scripts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert check_repository(repo, lint=False).ok
 
 
+def test_copy_scripts_copies_only_what_the_jobs_user_could_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """import runs as root: a user's crontab naming root's files must not copy them."""
+    host = tmp_path / "host"
+    (host / "etc").mkdir(parents=True)
+    (host / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\nbatch:x:54321:54321::/:/bin/sh\n")
+    private = host / "root"
+    private.mkdir(mode=0o700)
+    private.chmod(0o700)
+    (private / "secret.sh").write_text("#!/bin/sh\necho root-only-content\n")
+    app = host / "opt/app"
+    app.mkdir(parents=True)
+    (app / "run.sh").write_text("#!/bin/sh\necho shared\n")
+    (app / "run.sh").chmod(0o755)
+    (app / "mine.sh").write_text("#!/bin/sh\necho owner-only-content\n")
+    (app / "mine.sh").chmod(0o700)  # owned by whoever runs the test, not uid 54321
+    (app / "link.sh").symlink_to("../../root/secret.sh")  # its real path is what counts
+    (app / "escape.sh").symlink_to(tmp_path / "outside.sh")
+    (tmp_path / "outside.sh").write_text("#!/bin/sh\necho outside\n")
+    spool = host / "var/spool/cron/crontabs"
+    spool.mkdir(parents=True)
+    (spool / "batch").write_text(
+        "0 1 * * * /opt/app/run.sh\n0 2 * * * /root/secret.sh\n0 3 * * * /opt/app/mine.sh\n"
+        "0 4 * * * /opt/app/link.sh\n0 5 * * * /opt/app/escape.sh\n"
+    )
+    (spool / "batch").chmod(0o600)  # as crontab(1) leaves it: cron reads no other mode
+    (host / "etc/cron.d").mkdir()
+    (host / "etc/cron.d/rootjobs").write_text("0 6 * * * root /root/secret.sh\n")
+    repo = tmp_path / "repo"
+    argv = ["import", "--root", str(host), "--into", str(repo), "--copy-scripts"]
+    code, out, _err = run_cli(argv, capsys)
+    assert code == 0, out
+    copied = {p.name: p.read_text() for p in (repo / "scripts").iterdir()}
+    # the shared script for batch, root's script only for root's own job
+    assert sorted(copied.values()) == sorted(
+        ["#!/bin/sh\necho shared\n", "#!/bin/sh\necho root-only-content\n"]
+    )
+    root_job = next(
+        tomllib.loads(p.read_text())
+        for p in (repo / "jobs").iterdir()
+        if tomllib.loads(p.read_text())["user"] == "root"
+    )
+    assert root_job["command"][0].startswith("scripts/")
+    migration = (repo / "MIGRATION.md").read_text()
+    assert migration.count("its user cannot read it (folder /root is mode 0700") == 2
+    assert "its user cannot read it (file /opt/app/mine.sh is mode 0700" in migration
+    assert "its real path leads out of the host root" in migration
+    for path in repo.rglob("*"):
+        if path.is_file():
+            assert "owner-only-content" not in path.read_text(errors="replace")
+
+
 def test_sources_need_a_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dump = put(tmp_path / "batch.cron", "crontab-l-dump")
     repo = tmp_path / "repo"

@@ -206,3 +206,15 @@ def cronsync_file() -> str:
     import cronsync
 
     return str(cronsync.__file__)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root's writes are what is checked")
+def test_root_writes_no_launcher_into_a_folder_someone_else_controls(tmp_path: Path) -> None:
+    # its owner could swap the new launcher before root runs it, or the one cron runs
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    done = install_shim("--path", str(theirs / "cronsync-run"))
+    assert done.returncode == 2, done
+    assert done.stderr.count("\n") == 1 and "belongs to uid 65534" in done.stderr
+    assert list(theirs.iterdir()) == []

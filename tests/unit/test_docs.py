@@ -46,8 +46,19 @@ def test_status_document_follows_its_published_schema() -> None:
         "status": "installed",
         "cron": ["30 3 * * *"],
         "gate": False,
-        "success": {"within": 3600},
+        "success": {"within": None},
+        "stale_window": {
+            "seconds": 86400 + 3600 + 3600,
+            "source": "schedule",
+            "gap": 86400,
+            "timeout": 3600,
+            "jitter": 0,
+            "margin": 3600,
+        },
     }
+    within = {**job, "name": "hourly", "stale_window": {"seconds": 3600, "source": "within"}}
+    boot = {**job, "name": "boot", "schedule": "@reboot", "stale_window": None}
+    jobs = {"nightly": job, "hourly": within, "boot": boot}
     record = SyncRecord(
         "2026-01-01T00:00:00+00:00",
         "2026-01-01T00:00:01+00:00",
@@ -94,13 +105,15 @@ def test_status_document_follows_its_published_schema() -> None:
             "https://git.example.com/jobs.git",
             "main",
             state,
-            {"jobs": {"nightly": job}},
+            {"jobs": jobs},
             datetime(2026, 1, 2, tzinfo=timezone.utc),
             last,
             agent=agent,
             stale={"nightly": {"within": 3600}},
         )
         jsonschema.validate(json.loads(json.dumps(doc, default=str)), schema)
+        windows = {row["name"]: row["stale_window"] for row in doc["jobs"]}
+        assert windows == {name: item["stale_window"] for name, item in jobs.items()}
     empty = status_document(
         "h", "UTC", "r", "main", AgentState(), None, datetime(2026, 1, 2, tzinfo=timezone.utc)
     )

@@ -254,3 +254,25 @@ def test_a_command_ending_in_a_backslash_is_told_so() -> None:
 def test_arbitrary_lines_never_crash_the_new_checks(line: str, system: bool) -> None:
     prefix: Optional[str] = "0 0 * * * root " if system else "0 0 * * * "
     inv(f"A=$B\n{prefix}{line}\\\n{line}\n", system=system)
+
+
+# --- cron's command length ------------------------------------------------------------
+
+
+def test_a_command_of_999_bytes_or_more_makes_cron_ignore_the_whole_file() -> None:
+    """Observed with cron 3.0pl1-162 (Debian 12): a 998-byte command is read; one of 999
+    logs "Error: command too long" and "Syntax error, this crontab file will be
+    ignored". Bytes count, not characters (é is two)."""
+
+    def cron_d(command: str) -> FileInventory:
+        text = f"0 3 * * * root /bin/true\n59 23 31 12 * root {command}\n"
+        return inventory_file(CrontabFile("/etc/cron.d/long", text, True), HOST)
+
+    def command(size: int) -> str:
+        return "echo " + "C" * (size - len("echo  > /dev/null")) + " > /dev/null"
+
+    assert all(e.runs for e in cron_d(command(998)).entries)
+    report = cron_d(command(999))
+    assert report.ignored and "command too long" in report.problems[0]
+    assert [e.runs for e in report.entries] == [False, False]
+    assert cron_d("echo " + "é" * 497).ignored  # 999 bytes, 502 characters

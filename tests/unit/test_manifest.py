@@ -88,6 +88,7 @@ GOOD_VALUES = {
     "hosts": '["batch-1", "batch-eu-*"]',
     "groups": '["eu"]',
     "success": '{ within = "26h", check = ["scripts/check-aggregate.sh"] }',
+    "migration": '{ verified_by = "ana@example.com", verified_on = "2026-12-07" }',
 }
 
 
@@ -121,6 +122,8 @@ def test_every_job_field_accepted_with_a_good_value() -> None:
         hosts=("batch-1", "batch-eu-*"),
         groups=("eu",),
         success=SuccessSpec(26 * 3600, ("scripts/check-aggregate.sh",)),
+        verified_by="ana@example.com",
+        verified_on="2026-12-07",
     )
     # each key's line is remembered for later checks
     for number, key in enumerate(GOOD_VALUES, 1):

@@ -503,6 +503,7 @@ def test_status_document_shape() -> None:
         "last_run": None,
         "last_success": None,
         "stale": False,
+        "stale_window": None,  # compiled without a moment: no window from the schedule
     }
     retired, boot = status["jobs"][0], status["jobs"][1]
     assert (retired["installed"], retired["next_run"], retired["status"]) == (
@@ -567,9 +568,11 @@ def test_status_text() -> None:
         "RUN",
         "LAST",
         "SUCCESS",
+        "STALE",
+        "AFTER",
     ]
     nightly = next(line for line in lines if line.startswith("nightly"))
-    assert "2025-06-16 03:30" in nightly and nightly.split()[-3:] == ["never", "ran", "-"]
+    assert "2025-06-16 03:30" in nightly and nightly.split()[-4:] == ["never", "ran", "-", "-"]
     retired = next(line for line in lines if line.startswith("retired"))
     assert retired.endswith("…") and len(retired.split("  ")[-1].strip()) <= 48
     assert all(line == line.rstrip() for line in lines)

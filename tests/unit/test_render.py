@@ -269,6 +269,8 @@ def test_jobs_json_document() -> None:
         "status": "installed",
         "cron": ["30 18 * * *"],
         "gate": False,
+        "stale_window": {"seconds": 93600, "source": "within"},
+        "installed_since": None,  # compiled without a moment (a sync gives its own)
     }
 
 

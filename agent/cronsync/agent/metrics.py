@@ -1,4 +1,5 @@
-"""The agent's metrics: heartbeat, sync results, drift, stale jobs (dimension Host).
+"""The agent's metrics: heartbeat, sync results, drift, stale jobs (dimension Host), and
+each job's staleness (``JobStale``, dimensions Host and Job).
 
 Published with the host's ``[aws]`` settings and the installed repository's namespace
 (``cronsync.toml`` ``[cloudwatch] metrics_namespace``). A metric never breaks, delays or
@@ -51,16 +52,27 @@ def namespace_of(jobs_doc: Optional[dict[str, Any]]) -> str:
     return str(namespace) if namespace else DEFAULT_NAMESPACE
 
 
-def count_stale(config: AgentConfig, jobs_doc: Optional[dict[str, Any]], state: AgentState) -> int:
-    """How many installed jobs are stale now."""
-    from cronsync.core.health import stale_jobs
+def stale_by_job(
+    config: AgentConfig, jobs_doc: Optional[dict[str, Any]], state: AgentState
+) -> dict[str, bool]:
+    """Whether each installed job with a staleness window is stale now."""
+    from cronsync.core.health import job_window, stale_jobs
     from cronsync.run.history import with_earlier_runs
     from cronsync.run.store import last_runs
 
     at = state.installed.at if state.installed else None
     runs_dir = config.paths.runs_dir
     runs = with_earlier_runs(runs_dir, last_runs(runs_dir, jobs_doc))  # a user changed
-    return len(stale_jobs(jobs_doc, runs, at, datetime.now(timezone.utc)))
+    stale = stale_jobs(jobs_doc, runs, at, datetime.now(timezone.utc))
+    jobs = (jobs_doc or {}).get("jobs") or {}
+    return {name: name in stale for name, job in jobs.items() if job_window(job) is not None}
+
+
+def staleness_metrics(stale: dict[str, bool]) -> list[Metric]:
+    """``StaleJobs`` (the count, dimension Host) and ``JobStale`` per job (1 stale, 0 not;
+    dimensions Host and Job: what a per-job alarm watches)."""
+    count = Metric("StaleJobs", float(sum(stale.values())))
+    return [count, *(Metric("JobStale", float(stale[name]), job=name) for name in sorted(stale))]
 
 
 def cycle_metrics(
@@ -88,15 +100,14 @@ def cycle_metrics(
     problems: list[tuple[str, str]] = []
     state = load_state(config.paths.state_file)  # never raises (a damaged file is empty)
     metrics.append(Metric("DriftDetected", float(len(state.drift))))
-    gauges: tuple[tuple[str, Callable[[], int]], ...] = (
-        ("StaleJobs", lambda: count_stale(config, jobs_doc, state)),
-        ("UnmanagedEntries", unmanaged),
-    )
-    for name, compute in gauges:
-        try:
-            metrics.append(Metric(name, float(compute())))
-        except Exception as exc:
-            problems.append((name, f"{type(exc).__name__}: {exc}"))
+    try:
+        metrics += staleness_metrics(stale_by_job(config, jobs_doc, state))
+    except Exception as exc:
+        problems.append(("StaleJobs", f"{type(exc).__name__}: {exc}"))
+    try:
+        metrics.append(Metric("UnmanagedEntries", float(unmanaged())))
+    except Exception as exc:
+        problems.append(("UnmanagedEntries", f"{type(exc).__name__}: {exc}"))
     return metrics, problems
 
 

@@ -4,7 +4,8 @@ Lists the entries of ``/etc/crontab``, ``/etc/cron.d/*`` and the user crontabs (
 files given on the command line), with the schedule in English, the next run, the
 command with secrets masked, and the state: runs, managed (cronsync's own), commented
 out, ignored (why) or never runs (why). Exit 0, or 1 when an entry that is not
-commented out would not run, or a file could not be read.
+commented out would not run, or a host crontab could not be read; 2 when a FILE given
+on the command line cannot be read (a usage error).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsync.core.errors import UsageError
@@ -37,8 +38,19 @@ never run. The users named in FILES (user fields, the owner given by --user) are
 checked against this host (below --root: its etc/passwd) unless --any-users. Secrets
 are masked in every line, whatever cron makes of it. Nothing is changed.
 
+--evidence adds what the host can prove about each entry's recent life: the runs cron
+logged (the journal, `journalctl -u cron.service`, on / or --journal-file FILE holding
+`journalctl -o json` or `-o short-iso` output; and ROOT/var/log/syslog and cron.log with
+their rotations, .gz too), the files it writes to by redirection (modified, size, last
+lines), its script (exists, modified, last commit in a git checkout), and a verdict:
+alive, silent, failing, dead or unknown, each naming its evidence and the period the
+logs cover. A log line two entries could have written is counted for neither
+(ambiguous); commands in the log are masked like the crontab lines. A file an entry
+writes to is never followed through a symbolic link, and its lines are read only when
+the entry's user (or root, for a system crontab) owns it.
+
 exit codes: 0 every entry runs (or is commented out), 1 an entry would not run or a
-file could not be read, 2 usage or config error."""
+host crontab could not be read, 2 a FILE cannot be read, usage or config error."""
 
 
 def _emit_json(data: Any) -> None:
@@ -81,6 +93,8 @@ class Collected:
     reports: list[FileInventory]
     users_checked: bool
     notes: list[str]
+    root: Path = Path("/")
+    host: Optional[HostFacts] = None
 
 
 def collect(args: argparse.Namespace, now: Optional[datetime] = None) -> Collected:
@@ -104,6 +118,12 @@ def collect(args: argparse.Namespace, now: Optional[datetime] = None) -> Collect
 
     if args.system and args.user:
         raise UsageError("--system and --user exclude each other (a system crontab names users)")
+    if getattr(args, "journal_file", None) and not getattr(args, "evidence", False):
+        raise UsageError("--journal-file needs --evidence")
+    if getattr(args, "evidence", False) and args.files:
+        raise UsageError(
+            "--evidence reads this host's cron log: it applies to the host's crontabs, not FILES"
+        )
     if args.any_users and not args.files:
         raise UsageError(
             "--any-users applies to FILES only: the host's own crontabs are always "
@@ -122,8 +142,9 @@ def collect(args: argparse.Namespace, now: Optional[datetime] = None) -> Collect
     else:
         files = read_host_crontabs(root, host_users(root))
     moment = now or datetime.now(timezone.utc)
-    reports = inventory_files(files, HostFacts(moment, _zone(zone_name), users))
-    return Collected(reports, users is not None, notes)
+    host = HostFacts(moment, _zone(zone_name), users)
+    reports = inventory_files(files, host)
+    return Collected(reports, users is not None, notes, root, host)
 
 
 def _wanted(reports: Sequence[FileInventory], unmanaged_only: bool) -> list[FileInventory]:
@@ -225,12 +246,52 @@ def _problem_lines(reports: Sequence[FileInventory]) -> list[str]:
     return ["", "problems:", *lines, ""] if lines else [""]
 
 
+def _journal(args: argparse.Namespace, root: Path) -> Optional[Any]:
+    """The journal seam: the file given, this host's journal on /, else none."""
+    from cronsync.migrate.cronlogs import journal_file_reader, journalctl_reader
+
+    if args.journal_file:
+        return journal_file_reader(Path(args.journal_file))
+    return journalctl_reader() if root == Path("/") else None
+
+
+def _with_evidence(args: argparse.Namespace, found: Collected, reports: list[FileInventory]) -> Any:
+    """Print the inventory with each entry's evidence of life (``--evidence``)."""
+    from cronsync.crontab.evidencereport import evidence_json, evidence_text
+    from cronsync.migrate.lifecheck import gather_evidence
+
+    assert found.host is not None
+    evidence, logs = gather_evidence(found.root, reports, found.host, _journal(args, found.root))
+    if args.json:
+        doc = inventory_json(reports, found.host.now, found.users_checked, found.notes)
+        judged = {(e.source, e.line): e.to_json() for e in evidence.entries}
+        for entry in cast(list[dict[str, Any]], doc["entries"]):
+            entry["evidence"] = judged.get((entry["source"], entry["line"]))
+        doc["evidence"] = evidence_json(evidence, logs.notes)
+        _emit_json(doc)
+    else:
+        print(inventory_text(reports, found.notes))
+        print()
+        print(evidence_text(evidence, logs.notes))
+
+
+def _cannot_read(report: FileInventory) -> str:
+    """``cannot read FILE: why`` of a FILE the command line named."""
+    why = "; ".join(p.removeprefix("cannot read: ") for p in report.problems)
+    return f"cannot read {report.source}: {why or 'unreadable'}"
+
+
 def cmd_inventory(args: argparse.Namespace) -> int:
     """``cronsync inventory [FILES...]``: list the host's cron entries (or the files')."""
     now = datetime.now(timezone.utc)
     found = collect(args, now)
+    unreadable = [r for r in found.reports if not r.readable] if args.files else []
+    if unreadable:  # a FILE named on the command line: the command line is wrong
+        raise UsageError("inventory: " + "; ".join(map(_cannot_read, unreadable)))
     reports = _wanted(found.reports, args.unmanaged_only)
-    if args.json:
+    if args.evidence:
+        _with_evidence(args, found, reports)
+    elif args.json:
         _emit_json(inventory_json(reports, now, found.users_checked, found.notes))
     else:
         print(inventory_text(reports, found.notes))
@@ -267,6 +328,18 @@ def add_inventory_verb(verbs: Any, add_config: Callable[[argparse.ArgumentParser
         "--root", metavar="DIR", help="read the host below DIR (default: paths.root, else /)"
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--evidence",
+        action="store_true",
+        help="add each entry's evidence of life (cron log, files written, script) and a "
+        "verdict: alive, silent, failing, dead or unknown",
+    )
+    parser.add_argument(
+        "--journal-file",
+        metavar="FILE",
+        help="with --evidence: read cron's journal from FILE (`journalctl -u cron -o json` "
+        "output) instead of asking journalctl (which is asked only when the root is /)",
+    )
     parser.add_argument(
         "--unmanaged-only", action="store_true", help="leave out cronsync's own cron file"
     )

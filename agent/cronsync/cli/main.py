@@ -33,9 +33,14 @@ exit codes: 0 ok, 1 problems found or sync refused, 2 usage or config error,
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    """``cronsync schema``: print the file format reference."""
+    """``cronsync schema``: print the file format reference, or the editors' JSON Schemas
+    (``--format json-schema``, see :mod:`cronsync.cli.schema`)."""
+    from cronsync.cli.schema import JSON_SCHEMA, check_schema_options, cmd_json_schema
     from cronsync.core.schemadoc import schema_json, schema_markdown
 
+    check_schema_options(args)
+    if args.format == JSON_SCHEMA:
+        return cmd_json_schema(args)
     if args.format == "json":
         emit_json(schema_json())
     else:
@@ -95,9 +100,20 @@ def _add_schema_verb(verbs: Any) -> None:
         "schema",
         help="print the job file and config reference",
         description="Print the reference of job files, cronsync.toml "
-        "and agent.toml, generated from the schema.",
+        "and agent.toml, generated from the schema; or, with --format json-schema, their "
+        "JSON Schemas (draft 2020-12) for editors: Taplo / Even Better TOML complete and "
+        "check keys with them (repo-template/.schemas/ and .taplo.toml).",
     )
-    schema.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    schema.add_argument(
+        "--format",
+        choices=("markdown", "json", "json-schema"),
+        default="markdown",
+        help="markdown (the README's reference, default), json (the same as data) or "
+        "json-schema (needs --file or --output)",
+    )
+    from cronsync.cli.schema import add_schema_options
+
+    add_schema_options(schema)
     schema.set_defaults(func=cmd_schema)
 
 
@@ -122,10 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_agent_verb(verbs, _add_config)
 
     from cronsync.cli.broker import add_broker_verb, add_doctor_verb
+    from cronsync.cli.export import add_export_verb
     from cronsync.cli.install import add_install_shim_verb
     from cronsync.cli.inventory import add_inventory_verb
     from cronsync.cli.migrate import add_import_verbs
     from cronsync.cli.runs import add_run_verbs
+    from cronsync.cli.shellhelp import add_shellhelp_verbs
+    from cronsync.cli.timeline import add_timeline_verb
 
     add_run_verbs(verbs, _add_config)
     add_broker_verb(verbs, _add_config)
@@ -133,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_inventory_verb(verbs, _add_config)
     add_import_verbs(verbs, _add_config)
     add_install_shim_verb(verbs, _add_config)
+    add_export_verb(verbs, _add_config)
+    add_timeline_verb(verbs, _add_config)
+    add_shellhelp_verbs(verbs, build_parser)
 
     _add_schema_verb(verbs)
     _add_verbose_to_verbs(verbs)

@@ -1,5 +1,6 @@
-"""The ``cronsync import`` and ``cronsync adopt`` verbs: move a legacy host's crontabs
-into a job repository, then retire the original lines once the jobs are installed.
+"""The ``cronsync import``, ``adopt`` and ``migration`` verbs: move a legacy host's
+crontabs into a job repository, retire the original lines once the jobs are installed,
+and follow the imported jobs until each has proven itself.
 
 Nothing printed, in text or ``--json``, ever holds a secret value.
 """
@@ -28,7 +29,9 @@ Manager (--create-secrets) and the jobs reference them; no line is shown with a
 secret in it, whatever cron makes of the line. Broken, dead, duplicate and
 commented-out entries are reported, not dropped. SOURCES may come from another host:
 a job whose user this host lacks is imported and named under "Left for a person" in
-MIGRATION.md. REPO/jobs must be empty.
+MIGRATION.md. REPO/jobs must be empty. Reading the host's crontabs (no SOURCES), it
+also writes each entry's evidence of life into MIGRATION.md (as `cronsync inventory
+--evidence`: runs in cron's log, files written, script, and a verdict).
 
 exit codes: 0 written, 2 usage error (nothing written), 4 the secrets could not be stored
 (nothing written) or a file could not be written."""
@@ -89,6 +92,9 @@ def _request(args: argparse.Namespace) -> Any:
     if not is_known_zone(zone):
         raise UsageError(f"the host's time zone {zone!r} is unknown here")
     skip = frozenset({host_path(config.paths.cron_file, root)}) if config else frozenset()
+    from cronsync.migrate.cronlogs import journalctl_reader
+
+    journal = journalctl_reader() if root == Path("/") and not args.sources else None
     return ImportRequest(
         into=Path(args.into),
         sources=tuple(Path(s) for s in args.sources),
@@ -101,6 +107,7 @@ def _request(args: argparse.Namespace) -> Any:
         create_secrets=args.create_secrets,
         aws=config.run.aws if config else AwsSettings(),
         skip_sources=skip,
+        journal=journal,
     )
 
 
@@ -120,6 +127,13 @@ def _import_summary(result: Any, into: str) -> list[str]:
     ]
     if len(skipped) > _MAX_LISTED:
         lines.append(f"  ... and {len(skipped) - _MAX_LISTED} more (see MIGRATION.md)")
+    if result.evidence is not None:
+        from cronsync.crontab.evidencereport import summary
+
+        verdicts = summary(result.evidence).items()
+        lines.append(
+            f"evidence of life: {', '.join(f'{n} {v}' for v, n in verdicts)} (see MIGRATION.md)"
+        )
     where = result.destination or ""
     if where.startswith("aws:"):
         lines.append(f"secrets: {len(plan.secrets)} stored in Secrets Manager under {where[4:]}")
@@ -192,6 +206,8 @@ def cmd_adopt(args: argparse.Namespace) -> int:
     paths = config.paths if config and not args.root else Paths(root, root / "etc/cron.d/cronsync")
     sources = {host_path(Path(s), root) for s in args.sources} if args.sources else None
     plan = plan_adopt(paths, sources)
+    if args.json:
+        return _adopt_json(plan, args.apply, paths.root)
     print("\n".join(_adopt_lines(plan, args.apply and not plan.refusals)))
     if plan.refusals:
         return 1
@@ -201,6 +217,26 @@ def cmd_adopt(args: argparse.Namespace) -> int:
     folder, restores = apply_adopt(plan, paths.root, datetime.now(timezone.utc))
     _print_done(folder, restores)
     return 0
+
+
+def _adopt_json(plan: Any, apply: bool, root: Path) -> int:
+    """``adopt [--apply] --json``: apply the plan when asked and it has no refusal, then
+    print its document. Returns the exit code (1 refused, else 0)."""
+    from cronsync.migrate.adopt import apply_adopt
+    from cronsync.migrate.adoptreport import plan_document
+
+    if plan.refusals or not apply:
+        action = "apply" if apply else "dry-run"
+        _emit_json(plan_document(plan, action, changed=False))
+        return 1 if plan.refusals else 0
+    folder, restores = apply_adopt(plan, root, datetime.now(timezone.utc))
+    _emit_json(plan_document(plan, "apply", bool(plan.changes), folder, tuple(restores)))
+    return 0
+
+
+def _emit_json(document: Any) -> None:
+    json.dump(document, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
 
 
 def _print_done(folder: Optional[Path], restores: list[tuple[Path, Path]]) -> None:
@@ -223,6 +259,11 @@ def _purge_backups(args: argparse.Namespace) -> int:
         raise UsageError("--purge-backups takes no SOURCE, --apply or --sync")
     root, _zone, config = _host(args)
     done = purge_backups(config.paths.root if config and not args.root else root)
+    if args.json:
+        from cronsync.migrate.adoptreport import purge_document
+
+        _emit_json(purge_document(done))
+        return 1 if done.left else 0
     if not done.removed and not done.left:
         print(f"no adopt backups in {done.base}")
     for path, count in done.removed:
@@ -254,11 +295,15 @@ def _sync_and_adopt(args: argparse.Namespace) -> int:
     root = config.paths.root
     sources = {host_path(Path(s), root) for s in args.sources} if args.sources else None
     try:
-        done = sync_and_adopt(config, sources, announce=print)
+        done = sync_and_adopt(config, sources, announce=_announcer(args.json))
     except AdoptRefused as exc:
         print(f"refused, nothing retired: {exc.message}", file=sys.stderr)
         print(_BOTH_RUN, file=sys.stderr)
+        if args.json:
+            _emit_json(_refused_sync_document(None, [exc.message]))
         return 1
+    if args.json:
+        return _sync_json(done)
     record = done.sync.record
     print(f"sync {record.result}: {record.message}", file=sys.stdout if record.ok else sys.stderr)
     if done.plan is None:
@@ -280,8 +325,109 @@ def _sync_and_adopt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _announcer(as_json: bool) -> Callable[[str], None]:
+    """Where ``--sync`` says what it waits for: stdout, or stderr when stdout is JSON."""
+    if as_json:
+        return lambda message: print(message, file=sys.stderr)
+    return print
+
+
+def _sync_fields(done_sync: Any) -> dict[str, Any]:
+    record = done_sync.record
+    return {
+        "result": record.result,
+        "message": record.message,
+        "commit": record.commit,
+        "errors": list(record.errors),
+        "exit_code": done_sync.exit_code,
+    }
+
+
+def _refused_sync_document(done_sync: Any, refusals: list[str]) -> dict[str, Any]:
+    """``adopt --apply --sync --json`` when nothing was retired before a plan existed."""
+    from cronsync.migrate.adoptreport import ADOPT_FORMAT
+
+    return {
+        "format": ADOPT_FORMAT,
+        "action": "sync",
+        "ok": False,
+        "changed": False,
+        "refusals": refusals,
+        "sync": None if done_sync is None else _sync_fields(done_sync),
+    }
+
+
+def _sync_json(done: Any) -> int:
+    """Print the document of ``adopt --apply --sync --json``; return its exit code."""
+    from cronsync.migrate.adoptreport import plan_document
+
+    if done.plan is None:
+        refused = ["the sync did not install the commit: nothing retired"]
+        _emit_json(_refused_sync_document(done.sync, refused))
+        return int(done.sync.exit_code or 1)
+    changed = done.adopted and bool(done.plan.changes)
+    document = plan_document(done.plan, "sync", changed, done.backups, tuple(done.restores))
+    document["ok"] = bool(done.adopted)
+    document["sync"] = _sync_fields(done.sync)
+    document["crossed_minute"] = done.crossed_minute
+    _emit_json(document)
+    return 0 if done.adopted else 1
+
+
+_MIGRATION_DESCRIPTION = """\
+After the cut-over, on the new host: every installed job made by `cronsync import` (its
+file's header names the crontab line it replaces) with its first run since, its runs by
+cron, successes and failures, whether it has a success.check or success.within, and a
+state: verified (succeeded at least N times, default 3, with a success check or a
+sign-off), signed-off (a person recorded it: `[migration] verified_by = "..."` and
+`verified_on = "YYYY-MM-DD"` in the job file, a reviewed commit), running (succeeding,
+not yet verified), failing (its last run failed), never-ran (past its first expected
+run, no run by cron), pending (not due yet). Runs by hand and skipped runs are counted
+apart: they prove nothing about the schedule. Each job says why it has its state.
+
+exit codes: 0 every imported job verified or signed off, 1 not yet (or nothing
+installed), 2 usage or config error."""
+
+
+def cmd_migration(args: argparse.Namespace) -> int:
+    """``cronsync migration [--json]``: the verification ledger of the imported jobs."""
+    from cronsync.core.migrationledger import ledger_text
+    from cronsync.host.config import load_config
+    from cronsync.migrate.ledger import read_ledger
+
+    if args.min_successes < 1:
+        raise UsageError(f"--min-successes {args.min_successes}: give 1 or more")
+    config = load_config(args.config)
+    doc = read_ledger(config, datetime.now(timezone.utc), args.min_successes)
+    if args.json:
+        json.dump(doc, sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        print(ledger_text(doc))
+    return 0 if doc["complete"] else 1
+
+
+def _add_migration_verb(verbs: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
+    ledger: argparse.ArgumentParser = verbs.add_parser(
+        "migration",
+        help="after the cut-over: has each imported job proven itself (the ledger)",
+        description=_MIGRATION_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ledger.add_argument(
+        "--min-successes",
+        type=int,
+        default=3,
+        metavar="N",
+        help="successes by cron that verify a job with a success check or sign-off (default 3)",
+    )
+    ledger.add_argument("--json", action="store_true", help="machine-readable output")
+    add_config(ledger)
+    ledger.set_defaults(func=cmd_migration)
+
+
 def add_import_verbs(verbs: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add ``import`` and ``adopt`` to the ``cronsync`` parser.
+    """Add ``import``, ``adopt`` and ``migration`` to the ``cronsync`` parser.
 
     Args:
         verbs: the sub-parsers object of the ``cronsync`` parser.
@@ -365,5 +511,12 @@ def add_import_verbs(verbs: Any, add_config: Callable[[argparse.ArgumentParser],
     adopt.add_argument(
         "--root", metavar="DIR", help="the host below DIR (default: paths.root, else /)"
     )
+    adopt.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document (format cronsync.adopt/1) instead of the text: the lines "
+        "(masked), refusals, backups and restore commands; with --sync also the sync",
+    )
     add_config(adopt)
     adopt.set_defaults(func=cmd_adopt)
+    _add_migration_verb(verbs, add_config)

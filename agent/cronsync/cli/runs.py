@@ -240,7 +240,13 @@ def cmd_logs(args: argparse.Namespace) -> int:
         raise CronsyncError(f"no log recorded for {which} (see cronsync history {args.job})")
     fd = _open_log(*found)
     try:
-        _copy_log(fd, sys.stdout.buffer, raw=args.raw, with_streams=not args.no_streams)
+        if args.json:
+            from cronsync.cli.logjson import write_log_json
+
+            run_id = found[1].removesuffix(".log")
+            write_log_json(fd, sys.stdout.buffer, args.job, run_id)
+        else:
+            _copy_log(fd, sys.stdout.buffer, raw=args.raw, with_streams=not args.no_streams)
     finally:
         os.close(fd)
     return 0
@@ -457,13 +463,21 @@ def add_run_verbs(verbs: Any, add_config: Callable[[argparse.ArgumentParser], No
         "print a run's output",
         "Print the output of a job's last run (or of --run ID) from the local log. "
         "stderr lines are marked [stderr]; secrets are already masked. As root, a run "
-        "of the job's earlier users too (kept aside when its user changed).",
+        "of the job's earlier users too (kept aside when its user changed). --json gives "
+        "each line with its stream and time, for scripts.",
         add_config,
     )
     logs.add_argument("job", help="the job's name")
     logs.add_argument("--run", metavar="ID", help="a run id from cronsync history")
     logs.add_argument("--no-streams", action="store_true", help="do not mark stderr lines")
-    logs.add_argument("--raw", action="store_true", help="the log file as stored")
+    form = logs.add_mutually_exclusive_group()
+    form.add_argument("--raw", action="store_true", help="the log file as stored")
+    form.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document (format cronsync.logs/1): job, run_id and lines[], each "
+        "{stream: stdout|stderr|cronsync, time, text}",
+    )
     flush = _verb(
         verbs,
         "flush",

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from cronsync.cli.jsonout import emit_json, error_document
 
@@ -19,6 +20,7 @@ HEALTH_EXIT = {"ok": 0, "degraded": 1, "failed": 2}  # status, as monitoring plu
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """``cronsync plan``: what a sync would change, without changing it."""
+    from cronsync.cli.timeline import plan_timeline, plan_timeline_json, print_plan_timeline
     from cronsync.core import plan, views
     from cronsync.host import view
     from cronsync.host.config import load_config
@@ -51,19 +53,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
             for r in plan.upcoming_runs(jobs[c.name], config.host.timezone, now)
         ]
         for c in changes
-        if c.name in jobs
+        if c.name in jobs and jobs[c.name].get("installed")  # none for "not installed here"
     }
+    windows = {name: jobs[name].get("stale_window") for name in runs}  # installed changes
+    drawn = plan_timeline(jobs, runs, config.host.timezone) if args.timeline else None
     if args.json:
         emit_json(
             {
                 "changes": [views.change_json(c) for c in changes],
                 "cron_diff": diff,
                 "next_runs": runs,
+                "stale_windows": windows,
                 "warnings": [p.as_dict() for p in build.warnings],
+                **plan_timeline_json(drawn),
             }
         )
     else:
-        print(views.plan_text(changes, diff, runs))
+        print(views.plan_text(changes, diff, runs, windows))
+        print_plan_timeline(drawn, args.width)
     changed = bool(changes or diff)
     return EXIT_CHANGES if (args.exit_code and changed) else 0
 
@@ -75,6 +82,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from cronsync.agent.agentfile import AGENT_FILE, read_agent_file
     from cronsync.core import views
     from cronsync.core.health import stale_jobs
+    from cronsync.core.retirement import quick_candidates
     from cronsync.core.urls import redact_url
     from cronsync.host import view
     from cronsync.host.config import load_config
@@ -83,6 +91,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from cronsync.run.orphans import with_orphans
     from cronsync.run.store import last_runs
 
+    _check_retire_options(args)
     config = load_config(args.config)
     jobs = view.installed_jobs(config)
     state = load_state(config.paths.state_file)
@@ -93,6 +102,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     runs = with_orphans(runs_dir, with_earlier_runs(runs_dir, last_runs(runs_dir, jobs)))
     now = datetime.now(timezone.utc)
     installed_at = state.installed.at if state.installed else None
+    if args.retire_candidates:  # reads every record kept: only when asked
+        candidates = _retire_candidates(runs_dir, jobs, installed_at, now, args.days or 0)
+        return _retire_report(args, candidates)
     doc = views.status_document(
         config.host.name,
         config.host.timezone,
@@ -106,11 +118,63 @@ def cmd_status(args: argparse.Namespace) -> int:
         stale=stale_jobs(jobs, runs, installed_at, now),
         unmanaged=view.unmanaged_entries(config),
     )
+    doc["retire_candidates"] = quick_candidates(jobs, runs, installed_at, now)
     if args.json:
         emit_json(doc)
     else:
         print(views.status_text(doc))
+        if doc["retire_candidates"]:
+            names = ", ".join(doc["retire_candidates"])
+            print(f"retire:     {names} (why: `cronsync status --retire-candidates`)")
     return HEALTH_EXIT[doc["health"]]
+
+
+MAX_RETIRE_DAYS = 3650  # ten years: far more than records are kept; larger overflow dates
+
+
+def _check_retire_options(args: argparse.Namespace) -> None:
+    """Refuse ``--days`` without ``--retire-candidates``, or outside 1 to
+    :data:`MAX_RETIRE_DAYS`.
+
+    Raises:
+        UsageError: one line saying which.
+    """
+    from cronsync.core.errors import UsageError
+
+    if args.days is not None and not args.retire_candidates:
+        raise UsageError("--days needs --retire-candidates")
+    if args.days is not None and not 1 <= args.days <= MAX_RETIRE_DAYS:
+        raise UsageError(f"--days {args.days}: give 1 to {MAX_RETIRE_DAYS}")
+
+
+def _retire_candidates(
+    runs_dir: Path,
+    jobs: Optional[Mapping[str, Any]],
+    installed_at: Optional[str],
+    now: Any,
+    days: int,
+) -> list[dict[str, Any]]:
+    """The installed jobs (and disabled ones) whose run records say they may be dead:
+    every record of every job is read (``status --retire-candidates`` only)."""
+    from cronsync.core.retirement import DEFAULT_DAYS, retire_candidates
+    from cronsync.run.history import every_record
+
+    names = list((jobs or {}).get("jobs") or {})
+    records = every_record(runs_dir, names)
+    return retire_candidates(jobs, records, installed_at, now, days or DEFAULT_DAYS)
+
+
+def _retire_report(args: argparse.Namespace, candidates: list[dict[str, Any]]) -> int:
+    """``status --retire-candidates``: each candidate's evidence and the change that
+    retires it. Exit 0 without candidates, 1 with."""
+    from cronsync.core.retirement import DEFAULT_DAYS, RETIRE_FORMAT, retire_text
+
+    days = args.days or DEFAULT_DAYS
+    if args.json:
+        emit_json({"retire_format": RETIRE_FORMAT, "days": days, "candidates": candidates})
+    else:
+        print(retire_text(candidates, days))
+    return 1 if candidates else 0
 
 
 def add_plan_verb(verbs: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -119,7 +183,12 @@ def add_plan_verb(verbs: Any, add_config: Callable[[argparse.ArgumentParser], No
         "plan",
         help="show what a sync would change, without changing anything",
         description="Show jobs a sync would add, remove or change (field by field), the "
-        "diff of the cron file and the next runs of changed jobs.",
+        "diff of the cron file, the next runs of changed jobs and how long each may go "
+        "without a success before it is stale (success.within, or derived from the "
+        "schedule: longest gap between runs + timeout + jitter + margin; --json: "
+        "stale_windows). A new or edited job this "
+        "host does not install (disabled, or for other hosts or groups) shows as 'not "
+        "installed here' with why.",
     )
     plan.add_argument(
         "--repo", metavar="DIR", help="plan from a local folder instead of fetching the remote"
@@ -130,6 +199,15 @@ def add_plan_verb(verbs: Any, add_config: Callable[[argparse.ArgumentParser], No
         help="exit 2 when a sync would change something (0: nothing would; 1: a sync would "
         "refuse the commit)",
     )
+    plan.add_argument(
+        "--timeline",
+        action="store_true",
+        help="also draw today's runs (host time) of the added and changed jobs, as "
+        "`cronsync timeline` does (--json: a timeline key)",
+    )
+    from cronsync.cli.timeline import add_width_option
+
+    add_width_option(plan)
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     add_config(plan)
     plan.set_defaults(func=cmd_plan)
@@ -141,12 +219,31 @@ def add_status_verb(verbs: Any, add_config: Callable[[argparse.ArgumentParser], 
         "status",
         help="installed commit, last sync, drift and the job table",
         description="Show the agent, what is installed, how the last sync went, drift "
-        "(checked now), stale jobs and every job with its next and last run (a run whose "
+        "(checked now), stale jobs and every job with its next and last run and its "
+        "staleness window (STALE AFTER: success.within, or derived from the schedule when "
+        "the release was compiled; --json: stale_window) (a run whose "
         "cronsync-run was killed while its job still runs shows as orphaned). --json gives "
         "the documented status document (status_format 1, schema in "
-        "docs/status.schema.json). Exit status: 0 healthy, 1 degraded, 2 failed (nothing "
-        "installed).",
+        "docs/status.schema.json), with retire_candidates: the jobs whose last run and last "
+        "success say they may be dead (--retire-candidates reads every record kept, says "
+        "why and how to retire each). Exit "
+        "status: 0 healthy, 1 degraded, 2 failed (nothing installed).",
     )
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument(
+        "--retire-candidates",
+        action="store_true",
+        help="report the jobs whose run records say they may be dead (every run failed for "
+        "--days, never succeeded, never produced output, always skipped, disabled for over "
+        "90 days), each with its evidence and the change that retires it; exit 1 when "
+        "there are some",
+    )
+    status.add_argument(
+        "--days",
+        type=int,
+        metavar="N",
+        help="with --retire-candidates: the window of 'every run failed' and 'always "
+        "skipped', 1 to 3650 days (default 14)",
+    )
     add_config(status)
     status.set_defaults(func=cmd_status)

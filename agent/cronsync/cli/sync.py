@@ -19,7 +19,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """``cronsync validate [REPO]``: report every problem of a job repository (and, with
     ``--require-signed``, whether HEAD's signature verifies)."""
     from cronsync.core.model import ERROR
-    from cronsync.repo.gate import check_repository
+    from cronsync.repo.gate import check_repo_dir, check_repository
 
     host = None
     if args.host:
@@ -28,8 +28,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
         host = host_context(load_config(args.config))
     root = Path(args.repo)
-    if not root.is_dir():
-        raise UsageError(f"{root} is not a directory")
+    check_repo_dir(root)
     signed = _check_signature(args, root)
     report = check_repository(root, host, lint=not args.no_lint)
     problems = report.problems
@@ -190,7 +189,8 @@ def add_validate_verb(verbs: Any, add_config: Callable[[argparse.ArgumentParser]
         help="check a job repository; every problem as file:line: field: message",
         description="Check a job repository (the same gate a sync applies). Exit 0 when "
         "clean, 1 with problems (or a signature --require-signed refuses), 2 for usage "
-        "errors. Run it in the jobs repository's CI and pre-commit hook.",
+        "errors (REPO is not a folder, or has no jobs/ folder). Run it in the jobs "
+        "repository's CI and pre-commit hook (hook id cronsync-validate).",
     )
     validate.add_argument("repo", nargs="?", default=".", help="repository folder (default .)")
     validate.add_argument("--json", action="store_true", help="machine-readable output")

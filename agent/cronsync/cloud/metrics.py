@@ -14,14 +14,18 @@ from typing import Any, Optional
 
 from cronsync.host.awsclients import METRICS_TIMEOUTS, AwsSettings, make_client
 
+MAX_VALUES = 1000  # PutMetricData takes at most 1000 values (and 1 MB) per call; one of
+# our data is a value and a few hundred bytes, so 1000 of them stay far below 1 MB
+
 
 @dataclass(frozen=True)
 class Metric:
-    """One data point."""
+    """One data point; ``job`` adds the dimension ``Job`` to the call's dimensions."""
 
     name: str
     value: float
     unit: str = "Count"
+    job: Optional[str] = None
 
 
 def job_metrics(succeeded: bool, duration: Optional[float], timed_out: bool) -> list[Metric]:
@@ -38,12 +42,23 @@ def job_metrics(succeeded: bool, duration: Optional[float], timed_out: bool) -> 
 
 
 def metric_data(metrics: Sequence[Metric], dimensions: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Return ``put_metric_data``'s MetricData for ``metrics`` (pure)."""
-    dims = [{"Name": name, "Value": value} for name, value in sorted(dimensions.items())]
+    """Return ``put_metric_data``'s MetricData for ``metrics`` (pure): each with
+    ``dimensions``, and ``Job`` for a metric of one job."""
     return [
-        {"MetricName": m.name, "Value": m.value, "Unit": m.unit, "Dimensions": dims}
+        {
+            "MetricName": m.name,
+            "Value": m.value,
+            "Unit": m.unit,
+            "Dimensions": _dimensions(
+                dimensions if m.job is None else {**dimensions, "Job": m.job}
+            ),
+        }
         for m in metrics
     ]
+
+
+def _dimensions(dimensions: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Name": name, "Value": value} for name, value in sorted(dimensions.items())]
 
 
 def metrics_client(aws: AwsSettings) -> Any:
@@ -61,11 +76,13 @@ def put(
     dimensions: Mapping[str, str],
     host_level: bool = False,
 ) -> None:
-    """Send ``metrics`` in one ``put_metric_data`` call (raises what botocore raises)."""
+    """Send ``metrics`` with ``put_metric_data``: one call per ``MAX_VALUES`` data (raises
+    what botocore raises; the calls before a failed one are made)."""
     data = metric_data(metrics, dimensions)
     if host_level:
         data += metric_data(metrics, {"Host": dimensions["Host"]})
-    client.put_metric_data(Namespace=namespace, MetricData=data)
+    for start in range(0, len(data), MAX_VALUES):
+        client.put_metric_data(Namespace=namespace, MetricData=data[start : start + MAX_VALUES])
 
 
 def problem_line(exc: BaseException) -> str:

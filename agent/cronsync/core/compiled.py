@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Optional
 
 from cronsync.core.model import HostContext, Job, JobRepo
 from cronsync.core.release import FORMAT
 from cronsync.core.render import CronEntry, SourceInfo, job_zone
+from cronsync.core.staleness import derived_window
 from cronsync.core.validate import is_targeted
 
 
@@ -25,8 +27,26 @@ def _installed_why(job: Job, host: HostContext, entry: CronEntry | None) -> str:
     return "installed" if entry is not None else "not installed: the repository has errors"
 
 
-def compile_job(job: Job, host: HostContext, entry: CronEntry | None) -> dict[str, Any]:
-    """Return the JSON-ready record of one job (secret references, never values)."""
+def compile_job(
+    job: Job,
+    host: HostContext,
+    entry: CronEntry | None,
+    now: Optional[datetime] = None,
+    since: Optional[str] = None,
+) -> dict[str, Any]:
+    """Return the JSON-ready record of one job (secret references, never values).
+
+    ``stale_window`` (installed jobs): how long the job may go without a success, from
+    ``success.within`` or, when ``now`` is given, from the schedule (see
+    :mod:`cronsync.core.staleness`); None for a job that is not installed, an ``@reboot``
+    job without ``success.within``, or no ``now``. ``installed_since`` (installed jobs):
+    ``since`` (when the installed release had it installed already), else ``now``; a job
+    that never succeeded is stale once its window has passed since then.
+
+    Raises:
+        ScheduleError: an installed job's schedule or zone is not valid (a validated
+            repository has none).
+    """
     return {
         "name": job.name,
         "file": job.file,
@@ -52,7 +72,34 @@ def compile_job(job: Job, host: HostContext, entry: CronEntry | None) -> dict[st
         "status": _installed_why(job, host, entry),
         "cron": list(entry.times) if entry else [],
         "gate": entry is not None and not entry.exact,
+        "stale_window": _stale_window(job, host, entry, now),
+        "installed_since": _installed_since(entry, now, since),
     }
+
+
+def _installed_since(
+    entry: CronEntry | None, now: Optional[datetime], since: Optional[str]
+) -> Optional[str]:
+    if entry is None:
+        return None
+    if since:
+        return since
+    return None if now is None else now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _stale_window(
+    job: Job, host: HostContext, entry: CronEntry | None, now: Optional[datetime]
+) -> Optional[dict[str, Any]]:
+    if entry is None:
+        return None
+    return derived_window(
+        job.schedule,
+        job_zone(job, host),
+        job.timeout_seconds,
+        job.jitter_seconds,
+        job.success.within_seconds,
+        now,
+    )
 
 
 def compile_jobs(
@@ -61,12 +108,21 @@ def compile_jobs(
     source: SourceInfo,
     entries: tuple[CronEntry, ...],
     runtime: Mapping[str, Any],
+    now: Optional[datetime] = None,
+    since: Optional[Mapping[str, str]] = None,
 ) -> dict[str, Any]:
     """Return the whole ``jobs.json`` document for one release on one host.
 
     Args:
         runtime: the host's run settings (paths, backends, AWS) for the shim; the
             repository's log group and metrics namespace are added to it.
+        now: the sync's moment: staleness windows are derived from the schedules over
+            its calendar year and the next (None: only ``success.within`` windows), and
+            the ``installed_since`` of a job newly installed.
+        since: job -> its ``installed_since`` in the installed release (jobs installed
+            there), carried over.
+    Raises:
+        ScheduleError: see ``compile_job``.
     """
     by_name = {entry.job: entry for entry in entries}
     return {
@@ -82,7 +138,9 @@ def compile_jobs(
             "metrics_namespace": repo.settings.metrics_namespace,
         },
         "jobs": {
-            job.name: compile_job(job, host, by_name.get(job.name))
+            job.name: compile_job(
+                job, host, by_name.get(job.name), now, (since or {}).get(job.name)
+            )
             for job in sorted(repo.jobs, key=lambda item: item.name)
         },
     }

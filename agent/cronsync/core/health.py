@@ -26,8 +26,13 @@ def stale_jobs(
     installed_at: Optional[str],
     now: datetime,
 ) -> dict[str, dict[str, Any]]:
-    """Find the installed jobs with ``success.within`` that have not succeeded for that
-    long (counting from the install when a job never succeeded).
+    """Find the installed jobs that have not succeeded within their window (counting
+    from the job's ``installed_since`` when it never succeeded; from the release's
+    install in a release compiled without it).
+
+    The window is the job's compiled ``stale_window`` (``success.within``, or derived
+    from the schedule: :mod:`cronsync.core.staleness`); a release compiled by a cronsync
+    without ``stale_window`` falls back to ``success.within``.
 
     Args:
         jobs_doc: the installed jobs.json.
@@ -36,18 +41,20 @@ def stale_jobs(
         now: an aware datetime.
 
     Returns:
-        job -> {"within": seconds, "last_success": ISO time or None, "overdue": seconds}.
+        job -> {"within": seconds, "source": "within" | "schedule", "last_success": ISO
+        time or None, "overdue": seconds}.
     """
     stale = {}
     since_install = parse_time(installed_at)
     jobs = (jobs_doc or {}).get("jobs")
     for name, job in (jobs if isinstance(jobs, Mapping) else {}).items():
-        within = _within(job)
-        if within is None:
+        window = job_window(job)
+        if window is None:
             continue
+        within, source = window
         ended = _last_success_end(last_runs.get(name))
         last = parse_time(ended)
-        baseline = last or since_install
+        baseline = last or parse_time(job.get("installed_since")) or since_install
         if baseline is None:
             continue
         try:
@@ -57,21 +64,35 @@ def stale_jobs(
         if overdue > 0:
             stale[name] = {
                 "within": within,
+                "source": source,
                 "last_success": ended if last is not None else None,
                 "overdue": int(overdue),
             }
     return stale
 
 
-def _within(job: Any) -> Optional[int]:
-    """An installed job's ``success.within`` in seconds, or None (none, or not a job)."""
+def job_window(job: Any) -> Optional[tuple[int, str]]:
+    """An installed job's staleness window: (seconds, "within" or "schedule"), or None
+    (no window, not installed, or not a job)."""
     if not isinstance(job, Mapping) or job.get("installed") is not True:
         return None
-    success = job.get("success")
-    within = success.get("within") if isinstance(success, Mapping) else None
-    if not isinstance(within, int) or isinstance(within, bool) or within <= 0:
+    if "stale_window" in job:  # compiled by a cronsync that derives windows
+        window = job.get("stale_window")
+        seconds = _positive(window.get("seconds")) if isinstance(window, Mapping) else None
+        source = window.get("source") if isinstance(window, Mapping) else None
+        if seconds is not None and source in ("within", "schedule"):
+            return seconds, str(source)
         return None
-    return within
+    success = job.get("success")
+    within = _positive(success.get("within")) if isinstance(success, Mapping) else None
+    return None if within is None else (within, "within")
+
+
+def _positive(value: Any) -> Optional[int]:
+    """``value`` when it is a positive int (not a bool), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
 
 
 def _last_success_end(last: Any) -> Optional[str]:

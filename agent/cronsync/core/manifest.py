@@ -125,6 +125,7 @@ def _missing_required(doc: Located, data: Mapping[str, Any], defaults: Defaults)
 
 def _build_job(doc: Located, name: str, data: Mapping[str, Any], defaults: Defaults) -> Job:
     success: Mapping[str, Any] = data.get("success", {})
+    migration: Mapping[str, Any] = data.get("migration", {})
     timeout = data.get("timeout")
     jitter = data.get("jitter")
     return Job(
@@ -151,6 +152,8 @@ def _build_job(doc: Located, name: str, data: Mapping[str, Any], defaults: Defau
             within_seconds=_seconds(success.get("within")),
             check=tuple(success.get("check", ())),
         ),
+        verified_by=migration.get("verified_by"),
+        verified_on=migration.get("verified_on"),
         lines=dict(doc.lines),
     )
 

@@ -137,6 +137,8 @@ class Job:
     hosts: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     success: SuccessSpec = field(default_factory=SuccessSpec)
+    verified_by: Optional[str] = None  # [migration]: who signed the imported job off
+    verified_on: Optional[str] = None  # [migration]: the day, YYYY-MM-DD
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)
 
     def line_of(self, dotted: str) -> Optional[int]:

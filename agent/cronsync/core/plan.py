@@ -17,6 +17,7 @@ from cronsync.core.tzrender import next_runs
 ADDED = "added"
 REMOVED = "removed"
 CHANGED = "changed"
+NOT_INSTALLED = "not installed here"  # a new or edited job this host does not install
 _IGNORED_FIELDS = frozenset({"name"})
 SOURCE_LINE = "# source: "
 
@@ -32,11 +33,13 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class JobChange:
-    """One job that a sync would add, remove or change."""
+    """One job that a sync would add, remove or change; ``reason`` says why a job is
+    ``NOT_INSTALLED`` here (its compiled status: disabled, targeted elsewhere)."""
 
     name: str
     kind: str
     fields: tuple[FieldChange, ...] = ()
+    reason: str = ""
 
 
 def _jobs(doc: Optional[Mapping[str, Any]]) -> Mapping[str, Mapping[str, Any]]:
@@ -49,25 +52,45 @@ def _jobs(doc: Optional[Mapping[str, Any]]) -> Mapping[str, Mapping[str, Any]]:
 def diff_jobs(old_doc: Optional[Mapping[str, Any]], new_doc: Mapping[str, Any]) -> list[JobChange]:
     """Compare two compiled jobs documents (old may be None: nothing installed).
 
+    A job new or edited in ``new_doc`` that this host does not install (disabled,
+    targeted at other hosts), and did not install before either, is ``NOT_INSTALLED``
+    with its status as the reason: cron gets no line for it. A job that was installed
+    and is no longer is ``CHANGED`` (``installed``: true -> false).
+
     Returns:
         The changes sorted by job name.
     """
     old, new = _jobs(old_doc), _jobs(new_doc)
     changes = []
     for name in sorted(set(old) | set(new)):
-        if name not in old:
-            changes.append(JobChange(name, ADDED))
-        elif name not in new:
+        if name not in new:
             changes.append(JobChange(name, REMOVED))
-        else:
-            fields = tuple(
-                FieldChange(key, old[name].get(key), new[name].get(key))
-                for key in sorted(set(old[name]) | set(new[name]))
-                if key not in _IGNORED_FIELDS and old[name].get(key) != new[name].get(key)
-            )
-            if fields:
-                changes.append(JobChange(name, CHANGED, fields))
+            continue
+        before = old.get(name)
+        fields = _field_changes(before, new[name]) if before is not None else ()
+        if new[name].get("installed") is False and not (before or {}).get("installed"):
+            if before is None or fields:
+                changes.append(JobChange(name, NOT_INSTALLED, fields, _status(new[name])))
+        elif before is None:
+            changes.append(JobChange(name, ADDED))
+        elif fields:
+            changes.append(JobChange(name, CHANGED, fields))
     return changes
+
+
+def _field_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[FieldChange, ...]:
+    """The fields of one job that differ between two compiled documents, by name."""
+    return tuple(
+        FieldChange(key, old.get(key), new.get(key))
+        for key in sorted(set(old) | set(new))
+        if key not in _IGNORED_FIELDS and old.get(key) != new.get(key)
+    )
+
+
+def _status(job: Mapping[str, Any]) -> str:
+    """A compiled job's status (why it is not installed here)."""
+    status = job.get("status")
+    return status if isinstance(status, str) else "not installed"
 
 
 def cron_diff(

@@ -58,7 +58,13 @@ SUCCESS_FIELDS = (
     Field(
         "within",
         DURATION,
-        "The job is stale (status and alarm) when it has not succeeded for this long.",
+        "The job is stale (status, the JobStale metric and alarms) when it has not "
+        "succeeded for this long (counted from the install when it never did). Without "
+        "it the window comes from the schedule: the longest gap between two runs over "
+        "the sync's calendar year and the next, in the job's zone (DST days included), "
+        "plus the timeout, the jitter and a margin of 10 % of the gap (5 minutes to 1 "
+        "hour); `cronsync plan` and `status` show it. An @reboot job without it is never "
+        "stale.",
         '"26h"',
     ),
     Field(
@@ -66,6 +72,22 @@ SUCCESS_FIELDS = (
         ARGV,
         "A command (argv) run after a zero exit; its failure fails the run.",
         '["scripts/check-aggregate.sh"]',
+    ),
+)
+
+MIGRATION_FIELDS = (
+    Field(
+        "verified_by",
+        STRING,
+        "Who checked that this imported job does its work on the new host; with "
+        "verified_on it signs the job off in `cronsync migration` (a reviewed change).",
+        '"ana@example.com"',
+    ),
+    Field(
+        "verified_on",
+        STRING,
+        "The day of that check, as YYYY-MM-DD.",
+        '"2026-12-07"',
     ),
 )
 
@@ -188,6 +210,12 @@ JOB_FIELDS = (
         default="every host",
     ),
     Field("success", TABLE, 'What "it worked" means.', fields=SUCCESS_FIELDS),
+    Field(
+        "migration",
+        TABLE,
+        "The sign-off of a job moved from a legacy crontab (see `cronsync migration`).",
+        fields=MIGRATION_FIELDS,
+    ),
 )
 
 DEFAULTS_FIELDS = (

@@ -193,7 +193,7 @@ def offset_deltas(job_zone: str, host_zone: str, year: int) -> tuple[int, ...]:
     for each in range(year - 1, year + 3):
         instants.update(_offset_changes(job_zone, each))
         instants.update(_offset_changes(host_zone, each))
-    return tuple(sorted({_offset(host, t) - _offset(job, t) for t in instants}))
+    return tuple(sorted({zone_offset(host, t) - zone_offset(job, t) for t in instants}))
 
 
 @functools.lru_cache(maxsize=512)
@@ -202,19 +202,21 @@ def _offset_changes(zone_name: str, year: int) -> tuple[int, ...]:
     zone = load_zone(zone_name)
     start, end = _minutes_since_epoch(year), _minutes_since_epoch(year + 1)
     changes: list[int] = []
-    before, offset = start, _offset(zone, start)
+    before, offset = start, zone_offset(zone, start)
     for at in range(start + 60, end + 1, 60):  # hourly; then bisect to the minute
-        if _offset(zone, at) != offset:
-            changes.append(_first_minute_after(zone, before, at, offset))
-            offset = _offset(zone, at)
+        if zone_offset(zone, at) != offset:
+            changes.append(first_offset_change(zone, before, at, offset))
+            offset = zone_offset(zone, at)
         before = at
     return tuple(changes)
 
 
-def _first_minute_after(zone: ZoneInfo, low: int, high: int, offset: int) -> int:
+def first_offset_change(zone: ZoneInfo, low: int, high: int, offset: int) -> int:
+    """The first minute since the epoch in (low, high] at which ``zone``'s UTC offset is
+    no longer ``offset`` (minutes); ``high`` when the change is there or not found."""
     while high - low > 1:
         middle = (low + high) // 2
-        if _offset(zone, middle) == offset:
+        if zone_offset(zone, middle) == offset:
             low = middle
         else:
             high = middle
@@ -225,7 +227,8 @@ def _minutes_since_epoch(year: int) -> int:
     return int((datetime(year, 1, 1, tzinfo=timezone.utc) - _EPOCH).total_seconds()) // 60
 
 
-def _offset(zone: ZoneInfo, minute: int) -> int:
+def zone_offset(zone: ZoneInfo, minute: int) -> int:
+    """``zone``'s UTC offset in minutes at a UTC minute since the epoch."""
     offset = datetime.fromtimestamp(minute * 60, zone).utcoffset()
     assert offset is not None  # a ZoneInfo always knows its offset
     return int(offset.total_seconds()) // 60

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from datetime import date
 from fnmatch import fnmatchcase
 from functools import cache
 from typing import Optional
@@ -221,6 +222,27 @@ def _check_env(job: Job) -> list[Problem]:
     ]
 
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _check_migration(job: Job) -> list[Problem]:
+    """``[migration]``: a sign-off names who and the day, both, the day a real one."""
+    by, on = job.verified_by, job.verified_on
+    if by is None and on is None:
+        return []
+    if by is None or not by.strip():
+        return [job.problem("migration.verified_by", "a sign-off needs who made it")]
+    if on is None:
+        return [job.problem("migration.verified_on", "a sign-off needs the day (YYYY-MM-DD)")]
+    try:
+        valid = _DAY.fullmatch(on) is not None and date.fromisoformat(on) is not None
+    except ValueError:
+        valid = False
+    if not valid:
+        return [job.problem("migration.verified_on", f"{on!r} is not a day written YYYY-MM-DD")]
+    return []
+
+
 def validate_job(job: Job, host: Optional[HostContext] = None) -> list[Problem]:
     """Check one job's values; ``host`` adds the host's user rules (without it, as in a
     repository's CI, users are checked only for their form).
@@ -230,7 +252,7 @@ def validate_job(job: Job, host: Optional[HostContext] = None) -> list[Problem]:
     """
     problems = _check_schedule(job) + _check_command(job) + _check_user(job, host)
     problems += _check_targets(job) + _check_enabled(job) + _check_env(job)
-    problems += _check_placeholders(job)
+    problems += _check_placeholders(job) + _check_migration(job)
     for ref in job.secrets:
         problem = _check_secret(job, ref)
         if problem:

@@ -11,8 +11,10 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Optional
 
+from cronsync.core.health import job_window
 from cronsync.core.model import Problem
-from cronsync.core.plan import JobChange, upcoming_runs
+from cronsync.core.plan import NOT_INSTALLED, JobChange, upcoming_runs
+from cronsync.core.staleness import SCHEDULE, describe_window, human_seconds
 from cronsync.core.state import AgentState
 
 STATUS_FORMAT = 1
@@ -74,7 +76,25 @@ def _job_row(
         "next_run_host": runs[0].host_time.isoformat() if runs else None,
         "last_run": _run_summary(last.get("last_run")),
         "last_success": _run_summary(last.get("last_success")),
+        "stale_window": _stale_window(record),
     }
+
+
+def _stale_window(record: Mapping[str, Any]) -> Optional[dict[str, Any]]:
+    """The job's compiled ``stale_window`` as status shows it: the window health judges
+    by (``success.within`` in a release compiled without windows), None when none."""
+    window = job_window(record)
+    if window is None:
+        return None
+    compiled = record.get("stale_window")
+    if isinstance(compiled, Mapping) and compiled.get("source") == SCHEDULE:
+        keys = ("gap", "timeout", "jitter", "margin")
+        return {
+            "seconds": window[0],
+            "source": SCHEDULE,
+            **{key: compiled[key] for key in keys if _is_int(compiled.get(key))},
+        }
+    return {"seconds": window[0], "source": window[1]}
 
 
 def status_document(
@@ -210,12 +230,21 @@ def status_text(doc: Mapping[str, Any]) -> str:
             "(cronsync inventory --unmanaged-only lists them)"
         )
     if doc.get("stale_jobs"):
-        lines.append(
-            f"stale:      {', '.join(doc['stale_jobs'])} (no success within success.within)"
-        )
+        lines.append(f"stale:      {', '.join(doc['stale_jobs'])} (no success within the window)")
     if doc.get("state_problem"):
         lines.append(f"state:      unreadable: {doc['state_problem']}")
-    rows = [["JOB", "SCHEDULE", "ZONE", "USER", "NEXT RUN (job zone)", "LAST RUN", "LAST SUCCESS"]]
+    rows = [
+        [
+            "JOB",
+            "SCHEDULE",
+            "ZONE",
+            "USER",
+            "NEXT RUN (job zone)",
+            "LAST RUN",
+            "LAST SUCCESS",
+            "STALE AFTER",
+        ]
+    ]
     for job in doc["jobs"]:
         rows.append(
             [
@@ -226,11 +255,19 @@ def status_text(doc: Mapping[str, Any]) -> str:
                 (job["next_run"] or "-")[:16].replace("T", " "),
                 _last_run_cell(job) if job["installed"] else _shorten(str(job["status"])),
                 _when(job.get("last_success")) if job["installed"] else "",
+                _window_cell(job.get("stale_window")) if job["installed"] else "",
             ]
         )
     if len(rows) > 1:
         lines += ["", *_table(rows)]
     return "\n".join(lines)
+
+
+def _window_cell(window: Any) -> str:
+    """``26h (within)``, ``1d 2h (schedule)``; ``-`` without a window."""
+    if not isinstance(window, Mapping) or not _is_int(window.get("seconds")):
+        return "-"
+    return f"{human_seconds(window['seconds'])} ({window.get('source')})"
 
 
 def _shorten(text: str, width: int = 48) -> str:
@@ -257,28 +294,41 @@ def _value(value: Any) -> str:
     return "(unset)" if value in (None, [], {}) else repr(value)
 
 
-def plan_text(changes: list[JobChange], cron_diff: str, runs: Mapping[str, Any]) -> str:
-    """Render a plan (job changes, cron file diff, next runs) for a terminal."""
+def plan_text(
+    changes: list[JobChange],
+    cron_diff: str,
+    runs: Mapping[str, Any],
+    windows: Optional[Mapping[str, Any]] = None,
+) -> str:
+    """Render a plan (job changes, cron file diff, next runs, and the staleness window
+    of each job in ``windows``: its compiled ``stale_window``) for a terminal."""
     if not changes and not cron_diff:
         return "No changes: the installed jobs already match."
-    marks = {"added": "+", "removed": "-", "changed": "~"}
+    marks = {"added": "+", "removed": "-", "changed": "~", NOT_INSTALLED: " "}
     lines = []
     for change in changes:
-        lines.append(f"{marks[change.kind]} {change.name} ({change.kind})")
+        why = f": {change.reason}" if change.reason else ""
+        lines.append(f"{marks[change.kind]} {change.name} ({change.kind}{why})")
         lines += [
             f"    {item.field}: {_value(item.old)} -> {_value(item.new)}" for item in change.fields
         ]
         for run in runs.get(change.name, ()):
             lines.append(f"    next: {run['job_time']}  (host {run['host_time']})")
+        if windows and windows.get(change.name):
+            lines.append(f"    stale after: {describe_window(windows[change.name])}")
     if cron_diff:
         lines += ["", cron_diff.rstrip("\n")]
     return "\n".join(lines)
 
 
 def change_json(change: JobChange) -> dict[str, Any]:
-    """Return the JSON form of one job change."""
-    return {
+    """Return the JSON form of one job change (``reason`` only for a job not installed
+    here)."""
+    found: dict[str, Any] = {
         "name": change.name,
         "kind": change.kind,
         "fields": [{"field": f.field, "old": f.old, "new": f.new} for f in change.fields],
     }
+    if change.reason:
+        found["reason"] = change.reason
+    return found

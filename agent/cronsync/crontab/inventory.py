@@ -71,6 +71,9 @@ _TEMPLATE_EXAMPLES = frozenset(
     }
 )
 _NO_NEWLINE = "the last line has no newline at its end (Missing newline before EOF)"
+# cron 3.0pl1-162 reads a command of at most 998 bytes (observed: 999 is refused)
+MAX_COMMAND_BYTES = 998
+_TOO_LONG = f"the command is longer than cron's {MAX_COMMAND_BYTES} bytes (command too long)"
 _REFERENCE = re.compile(r"\$(?:[A-Za-z_{(]|[0-9#?@*!$-])")  # what a shell would expand
 _TRAILING_BACKSLASHES = re.compile(r"\\+$")
 _SHOWN_CUT = 60  # characters of the cut command shown (its end: where the cut is)
@@ -233,6 +236,8 @@ def _entry(
     parts = split_entry_line(body, crontab.system, None if commented else host.users)
     when = read_debian_schedule(parts.schedule) if not parts.bad_schedule else ScheduleReading()
     error = parts.error or when.error or (_NO_NEWLINE if unterminated else None)
+    if error is None and len(parts.command.encode("utf-8", "surrogateescape")) > MAX_COMMAND_BYTES:
+        error = _TOO_LONG
     if error is not None and continued:
         error += (
             f" (line {number - 1} ends with \\, but cron has no line continuation: "

@@ -13,6 +13,9 @@ For a file or folder a program reads by its path, like the trust set of signed c
 (an ``allowed_signers`` file, a gpg keyring): :func:`check_trusted_path` walks the same
 way and checks that nobody else could write the entry (or, for a folder, everything it
 holds, at any depth: keyboxd keeps its keys in ``public-keys.d/pubring.db``).
+
+For a folder root writes into where a user said (``export --out``, ``timeline --svg``,
+``install-shim --path``): :func:`output_folder` walks the same way down to the folder.
 """
 
 from __future__ import annotations
@@ -210,3 +213,34 @@ def _check_file(fd: int, real: str, limit: int) -> None:
         raise UntrustedFile(f"{real} is mode {mode:04o}: others may read or change it")
     if info.st_size > limit:
         raise UntrustedFile(f"{real} is larger than {limit} bytes")
+
+
+def output_folder(folder: str, option: str) -> str:
+    """Return the real path of ``folder`` (links resolved) for root to write files into.
+
+    As root, every folder from ``/`` to ``folder`` itself must be owned by root and
+    writable by nobody else (a sticky folder like ``/tmp`` is fine): otherwise another
+    user could swap a folder on the way for a link between two writes, and root would
+    write or remove files where they chose. Other users get the real path unchecked
+    (they can only write where they may anyway). Write through the returned path.
+
+    Args:
+        folder: an existing folder.
+        option: the option that named it, for the message (``--out``).
+    Raises:
+        UsageError: as root, a folder on the way could be changed by someone else, or
+            cannot be opened.
+    """
+    from cronsync.core.errors import UsageError
+
+    real = os.path.realpath(folder)
+    if os.geteuid() != 0:
+        return real
+    try:
+        fd, _ = _open_checked_parent(os.path.join(real, "x"))  # checks ``real`` itself too
+    except UntrustedFile as exc:
+        raise UsageError(f"{option} {folder}: {exc}; root writes only where others cannot") from exc
+    except OSError as exc:
+        raise UsageError(f"{option} {folder}: cannot open {real}: {exc.strerror}") from exc
+    os.close(fd)
+    return real

@@ -6,7 +6,8 @@ the machine (``hostinfo``), building a release for this host (``build``), instal
 atomically (``install``), each job's run and log folders for its user, an earlier
 user's runs set aside (``jobdirs``), the state file (``statefile``), the sync itself
 (``sync``: lock, fetch, verify the signature, export, validate, install, record) and what
-``plan``/``status`` read of the host (``view``).
+``plan``/``status`` read of the host (``view``), and a repository's jobs compiled for
+``cronsync timeline --repo`` (``timelinesource``).
 
 May import: ``repo``, ``crontab``, ``files``, ``core``, ``secretscan``.
 """

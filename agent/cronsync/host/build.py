@@ -102,10 +102,11 @@ def shim_command(config: AgentConfig) -> str:
     return config.shim if root == "/" else f"{config.shim} --root {shlex.quote(root)}"
 
 
-RULES_VERSION = 2
-"""The version of the rules a commit is validated by: raise it when a release adds or
-tightens a rule (2: root and system users need ``users.allowed``), so the first sync
-after an upgrade validates the installed commit again instead of calling it up to date."""
+RULES_VERSION = 3
+"""The version of the rules a commit is validated and compiled by: raise it when a release
+adds or tightens a rule (2: root and system users need ``users.allowed``) or compiles
+more into ``jobs.json`` (3: ``stale_window``), so the first sync after an upgrade builds
+the installed commit again instead of calling it up to date."""
 
 
 def config_digest(config: AgentConfig) -> str:
@@ -133,6 +134,24 @@ def config_digest(config: AgentConfig) -> str:
     return hashlib.sha256(json.dumps(shaping).encode()).hexdigest()[:16]
 
 
+def installed_since(config: AgentConfig) -> dict[str, str]:
+    """Job -> its ``installed_since`` in the installed release's jobs.json, for the jobs
+    installed there ({} when there is none, or it cannot be read: the jobs then count
+    from this build)."""
+    from cronsync.core.release import JOBS_FILE
+
+    try:
+        data = json.loads((config.paths.current / JOBS_FILE).read_text(encoding="utf-8"))
+        jobs = data["jobs"]
+        return {
+            name: job["installed_since"]
+            for name, job in jobs.items()
+            if job.get("installed") is True and isinstance(job.get("installed_since"), str)
+        }
+    except (OSError, ValueError, RecursionError, TypeError, KeyError, AttributeError):
+        return {}
+
+
 def build_tree(
     config: AgentConfig, tree: Path, source: SourceInfo, now: datetime, lint: bool = False
 ) -> Build:
@@ -155,7 +174,9 @@ def build_tree(
     if report.ok:
         entries, render_problems = plan_entries(report.repo, host, now)
         problems += render_problems
-    doc = compile_jobs(report.repo, host, source, entries, runtime_settings(config))
+    doc = compile_jobs(
+        report.repo, host, source, entries, runtime_settings(config), now, installed_since(config)
+    )
     return Build(
         report,
         tuple(problems),

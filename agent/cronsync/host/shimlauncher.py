@@ -29,6 +29,7 @@ from cronsync import __version__
 from cronsync.core.errors import CronsyncError, InstallError, UsageError
 from cronsync.core.suppress import suppress
 from cronsync.files.atomic import fsync_dir, temp_sibling
+from cronsync.files.trusted import output_folder
 
 MARKER = "# cronsync-run launcher, written by `cronsync install-shim`"
 PIP_SCRIPT_LINE = "from cronsync.cli.shim import "  # main (older cronsync) or launch
@@ -139,12 +140,17 @@ def install_launcher(path: str, text: str, owner: Optional[tuple[int, int]]) -> 
     symbolic link at ``path`` is itself replaced, its target left alone.
 
     Raises:
-        UsageError: ``path`` is not absolute, or holds a file that is not a cronsync-run.
+        UsageError: ``path`` is not absolute, or holds a file that is not a cronsync-run,
+            or (as root) its folder could be changed by another user, who could swap
+            the launcher root probes or cron runs (``files.trusted.output_folder``).
         InstallError: the folder is missing or not writable, or the new launcher did not
             start.
     """
     if not os.path.isabs(path):
         raise UsageError(f"--path {path!r} is not absolute")
+    if os.path.isdir(os.path.dirname(path)):  # as root: a folder only root can change
+        folder = output_folder(os.path.dirname(path), "--path")
+        path = os.path.join(folder, os.path.basename(path))
     if launcher_state(path, text) == "foreign":
         raise UsageError(
             f"{path} exists and is not a cronsync-run launcher or console script; "

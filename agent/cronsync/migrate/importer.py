@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import pwd
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,16 +28,25 @@ from typing import Optional, Union
 from zoneinfo import ZoneInfo
 
 from cronsync.core.errors import InstallError, UsageError
-from cronsync.crontab.hostfiles import SPOOL, read_crontab_file, read_host_crontabs, user_lookup
+from cronsync.crontab.evidence import Evidence
+from cronsync.crontab.hostfiles import (
+    SPOOL,
+    host_users,
+    read_crontab_file,
+    read_host_crontabs,
+    user_lookup,
+)
 from cronsync.crontab.inventory import CrontabFile, HostFacts, inventory_files
 from cronsync.files.atomic import atomic_write
 from cronsync.files.tree import remove_tree
 from cronsync.host.awsclients import AwsSettings
+from cronsync.migrate.cronlogs import JournalReader
 from cronsync.migrate.importmodel import ImportOptions, ImportPlan, ScriptFile, ScriptReader
 from cronsync.migrate.importplan import plan_import
 from cronsync.migrate.jobwriter import render_job, render_repo_config
+from cronsync.migrate.lifecheck import gather_evidence
 from cronsync.migrate.movesecrets import create_aws_secrets, write_secrets_files
-from cronsync.migrate.report import render_migration
+from cronsync.migrate.report import LifeReport, render_migration
 
 DEFAULT_SECRETS_FILE = "cronsync-import-secrets.toml"
 MAX_SCRIPT_BYTES = 10 * 1024 * 1024
@@ -62,6 +72,9 @@ class ImportRequest:
         aws: how to reach AWS.
         skip_sources: host paths never imported (cronsync's own cron file).
         now: the time for the inventory (next runs); default the clock.
+        evidence: judge each entry's evidence of life for MIGRATION.md (the host's
+            crontabs only: the cron log is this host's, not that of SOURCES).
+        journal: the journal seam for the evidence (None: the log files only).
     """
 
     into: Path
@@ -76,16 +89,20 @@ class ImportRequest:
     aws: AwsSettings = field(default_factory=AwsSettings)
     skip_sources: frozenset[str] = frozenset()
     now: Optional[datetime] = None
+    evidence: bool = True
+    journal: Optional[JournalReader] = None
 
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What an import did: the plan, the files written (relative to the repository) and
-    where the secrets went (``file:PATH``, ``aws:PREFIX`` or None)."""
+    """What an import did: the plan, the files written (relative to the repository),
+    where the secrets went (``file:PATH``, ``aws:PREFIX`` or None) and the evidence of
+    life of the entries (None for SOURCES)."""
 
     plan: ImportPlan
     written: tuple[str, ...]
     destination: Optional[str]
+    evidence: Optional[Evidence] = None
 
 
 # --- reading --------------------------------------------------------------------------
@@ -185,19 +202,31 @@ def home_directories(root: Path) -> dict[str, str]:
     return homes
 
 
-def script_reader(root: Path) -> ScriptReader:
+def script_reader(root: Path, uids: Optional[Mapping[str, int]]) -> ScriptReader:
     """Return a reader of host scripts for ``--copy-scripts`` (copies only scripts:
-    a regular file up to 10 MiB starting with ``#!``)."""
+    a regular file up to 10 MiB starting with ``#!``).
 
-    def read(program: str) -> Union[ScriptFile, str]:
+    A crontab names a script for its job's user, and ``import`` runs as root: a script is
+    copied only when that user could read it (the file, and every folder on its real
+    path), so a user's crontab cannot copy root's files into the repository. ``uids``:
+    name -> uid of the host's users (None or a missing name: only what every user may
+    read). Root's entries copy anything below ``root``.
+    """
+
+    def read(program: str, user: str) -> Union[ScriptFile, str]:
         path = root / program.lstrip("/")
+        uid = 0 if user == "root" else (uids or {}).get(user)
         try:
-            info = path.stat()
+            real = path.resolve(strict=True)
+            blocked = _unreadable_for(real, root.resolve(), uid)
+            if blocked:
+                return blocked
+            info = real.stat()
             if not stat.S_ISREG(info.st_mode):
                 return "not a regular file"
             if info.st_size > MAX_SCRIPT_BYTES:
                 return "larger than 10 MiB"
-            data = path.read_bytes()
+            data = real.read_bytes()
         except OSError as exc:
             return f"cannot read it here ({exc.strerror or exc})"
         if not data.startswith(b"#!"):
@@ -205,6 +234,32 @@ def script_reader(root: Path) -> ScriptReader:
         return ScriptFile(program, data, stat.S_IMODE(info.st_mode) & 0o755 | 0o644)
 
     return read
+
+
+def _unreadable_for(real: Path, root: Path, uid: Optional[int]) -> Optional[str]:
+    """Why the user ``uid`` (None: an unknown user) could not read ``real``, or None.
+
+    Raises:
+        OSError: a folder or the file cannot be looked at.
+    """
+    if real != root and root not in real.parents:
+        return "its real path leads out of the host root"
+    if uid == 0:
+        return None
+    who = "its user" if uid is not None else "every user"
+    for folder in [*reversed(real.relative_to(root).parents), real.relative_to(root)]:
+        where = root / folder
+        info = where.stat()
+        want = (stat.S_IXUSR, stat.S_IXOTH) if where != real else (stat.S_IRUSR, stat.S_IROTH)
+        mine = uid is not None and info.st_uid == uid and info.st_mode & want[0]
+        if not (mine or info.st_mode & want[1]):
+            kind = "folder" if where != real else "file"
+            return (
+                f"{who} cannot read it ({kind} {'/' + str(folder).lstrip('.') or '/'} is "
+                f"mode {stat.S_IMODE(info.st_mode):04o}, owner uid {info.st_uid}): "
+                "copy it by hand if it belongs in the repository"
+            )
+    return None
 
 
 # --- checks ---------------------------------------------------------------------------
@@ -301,7 +356,10 @@ def check_files(request: ImportRequest, plan: ImportPlan) -> None:
 
 
 def write_repository(
-    request: ImportRequest, plan: ImportPlan, destination: Optional[str]
+    request: ImportRequest,
+    plan: ImportPlan,
+    destination: Optional[str],
+    evidence: Optional[LifeReport] = None,
 ) -> list[str]:
     """Write the repository (after :func:`check_files`); return the files written."""
     into = request.into
@@ -311,7 +369,7 @@ def write_repository(
     written += _write_jobs(into, plan)
     for relative, script in sorted(plan.scripts.items()):
         written.append(_write(into, relative, script.data, script.mode))
-    migration = render_migration(plan, destination).encode()
+    migration = render_migration(plan, destination, evidence).encode()
     written.append(_write(into, "MIGRATION.md", migration))
     return written
 
@@ -336,10 +394,20 @@ def run_import(request: ImportRequest) -> ImportResult:
     checked = users if not request.sources else None
     facts = HostFacts(now, ZoneInfo(request.timezone), checked, details=False)
     homes = home_directories(request.root)
-    reader = script_reader(request.root) if request.options.copy_scripts else None
+    reader = (
+        script_reader(request.root, host_users(request.root))
+        if request.options.copy_scripts
+        else None
+    )
     pairs = list(zip(files, inventory_files(files, facts)))
     plan = plan_import(pairs, request.timezone, request.options, homes.get, reader, users)
     check_files(request, plan)
+    life = None
+    if request.evidence and not request.sources:
+        evidence, logs = gather_evidence(
+            request.root, [r for _f, r in pairs], facts, request.journal
+        )
+        life = LifeReport(evidence, tuple(logs.notes))
     destination = None
     if plan.secrets and request.create_secrets:
         create_aws_secrets(plan.secrets, request.aws)
@@ -348,5 +416,5 @@ def run_import(request: ImportRequest) -> ImportResult:
         template = secrets_path(request)
         write_secrets_files(template, plan.secrets)
         destination = f"file:{template}"
-    written = write_repository(request, plan, destination)
-    return ImportResult(plan, tuple(written), destination)
+    written = write_repository(request, plan, destination, life)
+    return ImportResult(plan, tuple(written), destination, life.evidence if life else None)

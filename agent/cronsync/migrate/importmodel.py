@@ -41,7 +41,7 @@ class ScriptFile:
     mode: int
 
 
-ScriptReader = Callable[[str], Union[ScriptFile, str]]
+ScriptReader = Callable[[str, str], Union[ScriptFile, str]]  # (program, the job's user)
 """Host path -> the script, or why it cannot be copied."""
 HomeLookup = Callable[[str], Optional[str]]
 """User -> home directory, or None when unknown."""

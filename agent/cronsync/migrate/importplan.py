@@ -318,7 +318,7 @@ class Planner:
 
     def _copy_script(self, draft: Draft, program: str) -> Optional[str]:
         assert self.scripts is not None
-        found = self.scripts(program)
+        found = self.scripts(program, draft.user)
         if isinstance(found, str):
             draft.todo.append(f"{program} was not copied into scripts/: {found}")
             return None

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Optional
 
 from cronsync.core.errors import ScheduleError
 from cronsync.core.schedule import parse_schedule
 from cronsync.core.scheduletext import describe
 from cronsync.core.textshow import code_span, visible
+from cronsync.crontab.evidence import EntryEvidence, Evidence, period_text
+from cronsync.crontab.evidencereport import shown_command, summary
 from cronsync.migrate.importmodel import ImportPlan, MovedSecret, PlannedJob, Skipped
 from cronsync.secretscan import kinds, scan
 
@@ -60,7 +63,26 @@ def schedule_words(schedule: str) -> str:
 _code = code_span
 
 
-def _job_section(job: PlannedJob) -> list[str]:
+@dataclass(frozen=True)
+class LifeReport:
+    """The evidence of life the import found, and what it could not read."""
+
+    evidence: Evidence
+    notes: tuple[str, ...] = ()
+
+    def of(self, job: PlannedJob) -> Optional[EntryEvidence]:
+        """The evidence of the entry ``job`` was made from, if judged."""
+        where = (job.entry.source, job.entry.line)
+        return next((e for e in self.evidence.entries if (e.source, e.line) == where), None)
+
+
+def _evidence_line(found: Optional[EntryEvidence]) -> list[str]:
+    if found is None:
+        return []
+    return [f"- Evidence: **{found.verdict}** — " + "; ".join(found.evidence)]
+
+
+def _job_section(job: PlannedJob, life: Optional[LifeReport] = None) -> list[str]:
     model = job.model
     words = schedule_words(model.schedule)
     origins = ", ".join(_code(f"{o.source}:{o.line}") for o in model.origins)
@@ -77,6 +99,7 @@ def _job_section(job: PlannedJob) -> list[str]:
         f"- Original: {_code(model.original)}",
         f"- Schedule: {_code(model.schedule)}" + (f" ({words})" if words else ""),
         f"- Runs: {runs}",
+        *_evidence_line(life.of(job) if life else None),
     ]
     if model.workdir:
         lines.append(f"- Starts in: {_code(model.workdir)} (where cron started it)")
@@ -120,12 +143,54 @@ def _secrets_step(plan: ImportPlan, destination: Optional[str]) -> str:
     )
 
 
-def render_migration(plan: ImportPlan, destination: Optional[str] = None) -> str:
-    """Return MIGRATION.md: a summary, the checklist, each job, and what was not imported.
+def _evidence_step(life: Optional[LifeReport]) -> list[str]:
+    if life is None:
+        return []
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in summary(life.evidence).items())
+    return [
+        f"- [ ] Evidence of life ({counts}; see *Evidence of life* and each job's "
+        "*Evidence*): ask the owners about silent and failing jobs; retire dead ones "
+        "(`enabled = false` and a `reason`, or delete the file) before the cut-over."
+    ]
+
+
+def _evidence_section(life: Optional[LifeReport]) -> list[str]:
+    if life is None:
+        return []
+    evidence = life.evidence
+    lines = [
+        "## Evidence of life",
+        "",
+        f"- Cron log read: {', '.join(_code(s) for s in evidence.sources) or 'none'}; it "
+        f"covers {period_text(evidence.period)}.",
+        "- Verdicts: alive (ran, and wrote recently), silent (runs, writes nothing anyone "
+        "reads), failing (cron or its own log shows failures), dead (cron does not run "
+        "it, its script is missing, or it was due and never seen), unknown (no evidence "
+        "either way). Each job's *Evidence* names what its verdict rests on.",
+        *(f"- Note: {visible(note)}" for note in life.notes),
+        "",
+    ]
+    if evidence.unmatched:
+        lines += ["Commands cron logged that match no entry (removed since, or elsewhere):", ""]
+        lines += [
+            f"- {_code(f'({u.user}) ' + shown_command(u.command))}: {u.count} times, last at "
+            f"{u.last_seen.strftime('%Y-%m-%d %H:%M')} UTC"
+            for u in evidence.unmatched
+        ]
+        lines.append("")
+    return lines
+
+
+def render_migration(
+    plan: ImportPlan, destination: Optional[str] = None, life: Optional[LifeReport] = None
+) -> str:
+    """Return MIGRATION.md: a summary, the checklist, the evidence of life, each job,
+    and what was not imported.
 
     Args:
         plan: the import plan.
         destination: where the secrets went (``file:PATH`` or ``aws:PREFIX``), if any.
+        life: the evidence of life of the entries (None: not judged, e.g. SOURCES).
     """
     disabled = sum(not job.model.enabled for job in plan.jobs)
     counts = f"{len(plan.jobs)} jobs imported" + (f" ({disabled} disabled)" if disabled else "")
@@ -151,18 +216,25 @@ def render_migration(plan: ImportPlan, destination: Optional[str] = None) -> str
         "- [ ] Overlapping runs: cron allowed them, so cronsync.toml says "
         '`concurrency = "allow"`; set `"forbid"` on jobs that must not overlap.',
         _secrets_step(plan, destination),
+        *_evidence_step(life),
         "- [ ] Go through *Not imported*: fix and add by hand what should run, "
         "delete what is dead.",
         "- [ ] `cronsync validate .`, commit and push. On the host (agent stopped), cut "
         "over with `cronsync adopt --apply --sync`: it syncs and comments out the "
         "replaced lines within one minute, so cron reads both changes together and "
         "nothing runs twice (or not at all) in between.",
+        "- [ ] After the cut-over, `cronsync migration` on the new host shows each job's "
+        "runs since and its state: it is done when every job is verified (3 successes "
+        "with a `success.check` or `success.within`) or signed off by a person "
+        '(`[migration] verified_by = "…"`, `verified_on = "YYYY-MM-DD"` in its job file, '
+        "a reviewed commit).",
         "",
+        *_evidence_section(life),
         "## Jobs",
         "",
     ]
     for job in plan.jobs:
-        lines += _job_section(job)
+        lines += _job_section(job, life)
     lines += ["## Not imported", "", *_skipped_sections(plan.skipped)]
     return "\n".join(lines).rstrip("\n") + "\n"
 

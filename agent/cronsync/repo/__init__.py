@@ -6,7 +6,8 @@ directory cronsync cloned, so a broken one is replaced and nothing else), export
 commit as a release tree (``gitexport``, through ``tarsafe``'s safe extraction), reading the
 repository's files (``files``), checking the signature of the commit to install
 (``signature``), checking its scripts with ``sh -n`` and shellcheck
-(``scriptcheck``), and the gate that loads and validates a tree (``gate``). Every
+(``scriptcheck``; many strings and scripts per process: ``shellsyntax``, ``shellcheck``),
+and the gate that loads and validates a tree (``gate``). Every
 program (git, ``sh -n``, shellcheck) is started by ``process``: its own session, dying
 with cronsync, stopped in order by the agent's SIGTERM.
 

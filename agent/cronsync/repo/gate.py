@@ -7,10 +7,12 @@ run exactly this, so a repository's CI and the host agree.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from cronsync.core.errors import UsageError
 from cronsync.core.manifest import REPO_CONFIG, parse_repo
 from cronsync.core.model import ERROR, HostContext, JobRepo, Problem
 from cronsync.core.validate import validate_repo
@@ -39,6 +41,22 @@ class GateReport:
     def ok(self) -> bool:
         """True when nothing blocks an install (warnings allowed)."""
         return not self.errors
+
+
+def check_repo_dir(root: Path) -> None:
+    """Refuse a folder that is not the root of a jobs repository (``validate``,
+    ``timeline --repo``).
+
+    Raises:
+        UsageError: ``root`` is not a directory, or has no ``jobs/`` (a ``jobs`` that is a
+            file or a link is a problem of the repository, reported by the checks).
+    """
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a directory")
+    if not os.path.lexists(root / "jobs"):
+        raise UsageError(
+            f"{root} has no jobs/ directory: give the root of a cronsync jobs repository"
+        )
 
 
 def _order(problem: Problem) -> tuple[str, int, str]:

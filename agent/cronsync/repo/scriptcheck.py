@@ -11,11 +11,10 @@ up from the job's working folder: it must exist, stay inside and be a regular fi
 and it must parse, but it need not be executable nor have a shebang. A job whose
 workdir is an absolute host path runs host files, which are not checked.
 
-shellcheck findings are warnings when shellcheck is installed and ``lint`` is on.
-shellcheck reads nothing the repository chooses outside it: no ``.shellcheckrc``
-(``--norc``: the repository's could set ``external-sources=true``, and one above it
-is not the repository's), no ``SHELLCHECK_OPTS``, and sourced files are not followed
-(no ``-x``), so a ``# shellcheck source=/root/...`` directive reads nothing.
+Shell strings and shell scripts are parsed in few processes (``shellsyntax``), with
+the verdicts of one parse each; shellcheck runs once per dialect and chunk of files.
+shellcheck findings are warnings when shellcheck is installed and ``lint`` is on;
+it reads nothing the repository chooses outside it (see ``shellcheck``).
 Shell strings are parsed with ``sh -n``. Nothing here raises for a file's content:
 every finding is a located ``Problem``.
 """
@@ -28,7 +27,6 @@ import posixpath
 import re
 import shutil
 import stat
-import subprocess
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -38,7 +36,8 @@ from typing import Callable, Optional
 from cronsync.core.model import WARNING, Job, Problem
 from cronsync.core.validate import is_repo_path
 from cronsync.repo.files import describe_kind
-from cronsync.repo.process import run_capture
+from cronsync.repo.shellcheck import shellcheck
+from cronsync.repo.shellsyntax import Parse, parse_scripts, parse_strings
 
 MAX_SCRIPT_BYTES = 10 * 1024 * 1024
 _SHELLS = ("sh", "bash", "dash", "ksh")  # parsed with bash -n; shellcheck knows them all
@@ -48,7 +47,6 @@ _INTERPRETER = re.compile(
 # What ``node NAME`` tries when NAME itself is not a file (CommonJS resolution).
 _NODE_CANDIDATES = (".js", ".json", ".node", "/package.json", "/index.js")
 _BASH_ERROR = re.compile(r"line (\d+): (.*)")
-_SHELLCHECK_LINE = re.compile(r"^(.*?):(\d+):\d+: (\w+): (.*)$")
 
 
 def interpreted_script(argv: Sequence[str]) -> Optional[tuple[str, str]]:
@@ -90,16 +88,26 @@ class ScriptChecker:
         self.lint = lint and shutil.which("shellcheck") is not None
         self._seen: dict[tuple[str, str], list[Problem]] = {}
         self._lint_groups: dict[str, list[str]] = {}  # shell ("" = its shebang) -> scripts
+        self._programs: dict[str, tuple[Optional[str], list[Problem]]] = {}
+        self._shell_jobs: list[Job] = []  # jobs with a shell string, parsed together
+        self._shell_scripts: dict[str, list[str]] = {}  # shell -> scripts it parses
 
     def check_jobs(self, jobs: tuple[Job, ...]) -> list[Problem]:
-        """Check the files of every enabled job; return every problem found."""
+        """Check the files of every enabled job; return every problem found.
+
+        Raises:
+            StoppedError: cronsync is shutting down.
+        """
         problems: list[Problem] = []
         for job in jobs:
             if job.enabled:
                 problems += self._check_job(job)
+        problems += self._parse_shell_strings()
+        for shell, programs in sorted(self._shell_scripts.items()):
+            problems += self._parse_shell_scripts(shell, programs)
         if self.lint:
             for shell, programs in sorted(self._lint_groups.items()):
-                problems += self._shellcheck(programs, shell)
+                problems += shellcheck(self.root, programs, shell)
         return problems
 
     def _check_job(self, job: Job) -> list[Problem]:
@@ -118,7 +126,7 @@ class ScriptChecker:
                     job.problem("workdir", f"{job.workdir!r} is not a folder of the repository")
                 )
         if job.shell:
-            problems += self._check_shell_string(job)
+            self._shell_jobs.append(job)  # parsed with the others by check_jobs
         return problems
 
     def _inside(self, path: Path) -> bool:
@@ -154,18 +162,23 @@ class ScriptChecker:
         return None
 
     def _check_program(self, job: Job, field: str, program: str) -> list[Problem]:
-        """Check a command's first item, a repository file cronsync runs directly."""
+        """Check a command's first item, a repository file cronsync runs directly (each
+        program once: thousands of jobs often run the same script)."""
+        if program not in self._programs:
+            self._programs[program] = self._program_verdict(program)
+        message, problems = self._programs[program]
+        return [job.problem(field, message)] if message is not None else problems
+
+    def _program_verdict(self, program: str) -> tuple[Optional[str], list[Problem]]:
+        """Return why ``program`` cannot be run (for the job's field) or None, and the
+        problems of its script."""
         path = self.root / program
         message = self._locate(repr(program), path)
         if message is not None:
-            return [job.problem(field, message)]
+            return message, []
         if not _mode_of(path) & stat.S_IXUSR:
-            return [
-                job.problem(
-                    field, f"{program!r} is not executable (chmod +x it and commit the mode)"
-                )
-            ]
-        return self._once(path, "program", lambda: self._check_script_text(program, path))
+            return f"{program!r} is not executable (chmod +x it and commit the mode)", []
+        return None, self._once(path, "program", lambda: self._check_script_text(program, path))
 
     def _check_interpreted(
         self, job: Job, field: str, interpreter: str, script: str
@@ -246,53 +259,23 @@ class ScriptChecker:
             return _python_syntax(name, data)
         if dialect == "zsh" and shutil.which("zsh") is None:
             return []  # bash -n would misread zsh syntax; no zsh, no check
-        return self._shell_syntax(dialect, name)
+        self._shell_scripts.setdefault(dialect, []).append(name)  # parsed by check_jobs
+        return []
 
-    def _shell_syntax(self, shell: str, program: str) -> list[Problem]:
-        """Parse ``program`` with ``shell -n`` (never runs it); return its errors."""
-        try:
-            done = run_capture([shell, "-n", "--", program], cwd=self.root, timeout=30)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return [Problem(program, None, "", f"could not run {shell} -n: {exc}", WARNING)]
-        if done.returncode == 0:
-            return []
-        return [
-            _bash_problem(program, line) for line in done.stderr.splitlines()[:5] if line.strip()
-        ]
-
-    def _check_shell_string(self, job: Job) -> list[Problem]:
-        assert job.shell is not None
-        try:
-            done = run_capture(["sh", "-n", "-c", job.shell], timeout=30)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return [job.problem("shell", f"could not run sh -n: {exc}", WARNING)]
-        if done.returncode == 0:
-            return []
-        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "syntax error"
-        return [job.problem("shell", f"/bin/sh cannot parse it: {reason.split(': ', 1)[-1]}")]
-
-    def _shellcheck(self, programs: list[str], shell: str = "") -> list[Problem]:
-        """Run shellcheck on ``programs`` (as ``shell`` scripts; "" reads their shebangs).
-
-        Only the given files are read: ``--norc`` and no ``-x`` (see the module's
-        docstring); its environment has no ``SHELLCHECK_OPTS``.
-        """
-        dialect = ["--shell", shell] if shell else []
-        env = {k: v for k, v in os.environ.items() if k != "SHELLCHECK_OPTS"}
-        argv = ["shellcheck", "--norc", "-f", "gcc", *dialect, "--", *sorted(set(programs))]
-        try:
-            done = run_capture(argv, cwd=self.root, timeout=120, env=env)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return [Problem("scripts", None, "", f"could not run shellcheck: {exc}", WARNING)]
-        if done.returncode not in (0, 1, 2):  # findings (1), a file it could not read (2)
-            reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[0]
-            return [Problem("scripts", None, "", f"could not run shellcheck: {reason}", WARNING)]
+    def _parse_shell_scripts(self, shell: str, programs: list[str]) -> list[Problem]:
+        """Parse ``programs`` with ``shell -n`` (never runs them); return their errors."""
         problems = []
-        for line in done.stdout.splitlines():
-            match = _SHELLCHECK_LINE.match(line)
-            if match:
-                file, number, _level, message = match.groups()
-                problems.append(Problem(file, int(number), "", f"shellcheck: {message}", WARNING))
+        for program, parse in zip(programs, parse_scripts(shell, programs, self.root)):
+            problems += _script_problems(shell, program, parse)
+        return problems
+
+    def _parse_shell_strings(self) -> list[Problem]:
+        """Parse every collected job's shell string with ``sh -n``; return the errors."""
+        jobs = self._shell_jobs
+        parses = parse_strings([job.shell or "" for job in jobs])
+        problems = []
+        for job, parse in zip(jobs, parses):
+            problems += _shell_string_problems(job, parse)
         return problems
 
 
@@ -314,6 +297,25 @@ def _mode_of(path: Path) -> int:
         return path.stat().st_mode
     except OSError:
         return 0
+
+
+def _script_problems(shell: str, program: str, parse: Parse) -> list[Problem]:
+    """The problems ``shell -n`` found in ``program``: up to five located errors."""
+    if parse.failure is not None:
+        return [Problem(program, None, "", f"could not run {shell} -n: {parse.failure}", WARNING)]
+    if parse.returncode == 0:
+        return []
+    return [_bash_problem(program, line) for line in parse.stderr.splitlines()[:5] if line.strip()]
+
+
+def _shell_string_problems(job: Job, parse: Parse) -> list[Problem]:
+    """The problem ``sh -n`` found in ``job``'s shell string, on its ``shell`` field."""
+    if parse.failure is not None:
+        return [job.problem("shell", f"could not run sh -n: {parse.failure}", WARNING)]
+    if parse.returncode == 0:
+        return []
+    reason = parse.stderr.strip().splitlines()[-1] if parse.stderr.strip() else "syntax error"
+    return [job.problem("shell", f"/bin/sh cannot parse it: {reason.split(': ', 1)[-1]}")]
 
 
 def _bash_problem(program: str, line: str) -> Problem:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Optional
 
 from cronsync.core.runhistory import HISTORY_DIR, is_entry_name
 from cronsync.files.paths import path_str
 from cronsync.run.record import FORMAT, RunRecord
-from cronsync.run.store import read_last_in, records_in
+from cronsync.run.store import list_records, read_last_in, records_in
 
 if TYPE_CHECKING:
     from cronsync.files.paths import StrPath
@@ -66,6 +66,16 @@ def all_records(runs_dir: StrPath, job: str, current: list[RunRecord]) -> list[R
     except PermissionError:
         earlier = []
     return sorted([*current, *earlier], key=_start_order, reverse=True)
+
+
+def every_record(runs_dir: StrPath, names: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """Return job -> the JSON form of every record of its runs this user may read (its
+    own folder and its earlier users'), newest first: what ``status``'s retirement
+    candidates are judged on."""
+    return {
+        name: [r.to_json() for r in all_records(runs_dir, name, list_records(runs_dir, name))]
+        for name in names
+    }
 
 
 def earlier_log(log_dir: StrPath, job: str, run_id: str) -> Optional[tuple[str, str]]:

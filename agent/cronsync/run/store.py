@@ -53,8 +53,10 @@ def write_record(runs_dir: StrPath, record: RunRecord) -> None:
 
 
 def _update_last(directory: str, record: RunRecord) -> None:
-    last = read_last(os.path.dirname(directory) or ".", record.job)
-    success = record.to_json() if record.status == SUCCEEDED else last.get("last_success")
+    if record.status == SUCCEEDED:  # the common case needs nothing of the old file
+        success: Any = record.to_json()
+    else:
+        success = read_last(os.path.dirname(directory) or ".", record.job).get("last_success")
     document = {"format": FORMAT, "last_run": record.to_json(), "last_success": success}
     text = fastjson.dumps(document, indent=1).encode() + b"\n"
     atomic_write(path_str(directory, LAST_FILE), text, mode=0o644, durable=False)
