@@ -17,6 +17,7 @@ import pytest
 
 from cronsync.cli.inventory import add_inventory_verb
 from cronsync.cli.migrate import add_import_verbs
+from helpers.sandbox import GIT_ENV
 from helpers.secretledger import legacy_input
 
 NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
@@ -66,15 +67,11 @@ def _host(tmp_path: Path) -> Path:
     _write(root / "etc/cron.d/jobs", CRONTAB, NOW)
     for name in ("backup.sh", "report.sh", "sync.sh"):
         _write(root / "opt/jobs" / name, "#!/bin/sh\necho hi\n", NOW - timedelta(days=200))
-    subprocess.run(["git", "init", "-q", str(root / "opt/jobs")], check=True, timeout=30)
-    subprocess.run(
-        ["git", "-C", str(root / "opt/jobs"), "add", "backup.sh"], check=True, timeout=30
-    )
-    subprocess.run(
-        ["git", "-C", str(root / "opt/jobs"), "commit", "-q", "-m", "backup"],
-        check=True,
-        timeout=30,
-    )
+    git_env = {**os.environ, **GIT_ENV}  # no identity of the machine's user needed
+    for args in (["init", "-q"], ["add", "backup.sh"], ["commit", "-q", "-m", "backup"]):
+        subprocess.run(
+            ["git", "-C", str(root / "opt/jobs"), *args], check=True, timeout=30, env=git_env
+        )
     _write(root / "var/log/backup.log", "done\n", _day(1, 3, 16))
     logs = root / "var/log"
     sync = f"/opt/jobs/sync.sh --password={PASSWORD}"
