@@ -77,6 +77,14 @@ class Host:
             text = path.read_text().replace('description = "TODO: ', 'description = "Done: ')
             path.write_text(text.replace('"TODO: team or e-mail"', '"ops@example.com"'))
 
+    @classmethod
+    def imported_and_synced(cls, base: Path) -> Host:
+        """A host whose crontabs were imported into the upstream, pushed and synced."""
+        box = cls(base)
+        box.import_jobs()
+        box.push_and_sync()
+        return box
+
     def push_and_sync(self, message: str = "imported jobs") -> None:
         self.upstream.commit_and_push(message)
         outcome = run_sync(load_config(str(self.config)), clock=lambda: FIXED_NOW)

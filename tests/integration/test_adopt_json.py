@@ -21,9 +21,7 @@ BACKUPS = "var/lib/cronsync/adopt-backups"
 @pytest.fixture
 def host(tmp_path: Path, git_env: None, capsys: pytest.CaptureFixture[str]) -> Host:
     """The host after `cronsync import` into the upstream, pushed and synced."""
-    box = Host(tmp_path)
-    box.import_jobs()
-    box.push_and_sync()
+    box = Host.imported_and_synced(tmp_path)
     capsys.readouterr()
     return box
 

@@ -5,7 +5,6 @@ export read through ``--journal-file`` (the journal seam)."""
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import os
@@ -14,9 +13,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from test_inventory_users import run_verb
 
-from cronsync.cli.inventory import add_inventory_verb
-from cronsync.cli.migrate import add_import_verbs
 from helpers.sandbox import GIT_ENV
 from helpers.secretledger import legacy_input
 
@@ -101,17 +99,6 @@ def _host(tmp_path: Path) -> Path:
     _write(logs / "syslog.1", "\n".join(old_lines) + "\n", _day(3, 0, 0))
     _write(logs / "syslog", "\n".join(new_lines) + "\n", _day(1, 4, 0))
     return root
-
-
-def run_verb(verb: str, argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    parser = argparse.ArgumentParser(prog="cronsync")
-    verbs = parser.add_subparsers(dest="verb")
-    add = add_inventory_verb if verb == "inventory" else add_import_verbs
-    add(verbs, lambda sub: sub.add_argument("--config", metavar="PATH"))
-    args = parser.parse_args([verb, *argv])
-    code = args.func(args)
-    out, err = capsys.readouterr()
-    return code, out + err
 
 
 def test_inventory_evidence_names_verdicts_evidence_and_period(

@@ -4,9 +4,10 @@ gets no next runs."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timezone
 from typing import Any
+
+from test_plan import make_job
 
 from cronsync.core.compiled import compile_jobs
 from cronsync.core.model import Defaults, HostContext, Job, JobRepo
@@ -17,19 +18,6 @@ from cronsync.core.views import change_json, plan_text
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=timezone.utc)
 HOST = HostContext("batch-1", timezone="UTC", groups=("us",))
 SOURCE = SourceInfo("https://git.example.com/jobs.git", "main", "a" * 40)
-
-
-def make_job(name: str, **changes: Any) -> Job:
-    job = Job(
-        name=name,
-        file=f"jobs/{name}.toml",
-        description=f"the {name} job",
-        owner="ops",
-        schedule="30 3 * * *",
-        user="batch",
-        command=(f"scripts/{name}.sh",),
-    )
-    return dataclasses.replace(job, **changes)
 
 
 def compiled(*jobs: Job) -> dict[str, Any]:

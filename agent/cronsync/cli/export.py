@@ -6,7 +6,6 @@ The work is ``cronsync.export``'s; this module parses the options and prints.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -53,8 +52,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         emit_json(summary if args.out else {**summary, "document": combined_document(result)})
         return 0
     if not args.out:
-        json.dump(combined_document(result), sys.stdout, indent=2, sort_keys=True)
-        sys.stdout.write("\n")
+        emit_json(combined_document(result))
     _print_summary(summary, sys.stderr if not args.out else sys.stdout)
     return 0
 

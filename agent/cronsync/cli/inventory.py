@@ -11,8 +11,6 @@ on the command line cannot be read (a usage error).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cronsync.cli.jsonout import emit_json
 from cronsync.core.errors import UsageError
 from cronsync.crontab.inventory import HostFacts, inventory_files
 from cronsync.crontab.records import FileInventory, InventoryEntry
@@ -51,11 +50,6 @@ the entry's user (or root, for a system crontab) owns it.
 
 exit codes: 0 every entry runs (or is commented out), 1 an entry would not run or a
 host crontab could not be read, 2 a FILE cannot be read, usage or config error."""
-
-
-def _emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
-    sys.stdout.write("\n")
 
 
 def _host_setup(args: argparse.Namespace) -> tuple[Path, str]:
@@ -268,7 +262,7 @@ def _with_evidence(args: argparse.Namespace, found: Collected, reports: list[Fil
         for entry in cast(list[dict[str, Any]], doc["entries"]):
             entry["evidence"] = judged.get((entry["source"], entry["line"]))
         doc["evidence"] = evidence_json(evidence, logs.notes)
-        _emit_json(doc)
+        emit_json(doc)
     else:
         print(inventory_text(reports, found.notes))
         print()
@@ -292,7 +286,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     if args.evidence:
         _with_evidence(args, found, reports)
     elif args.json:
-        _emit_json(inventory_json(reports, now, found.users_checked, found.notes))
+        emit_json(inventory_json(reports, now, found.users_checked, found.notes))
     else:
         print(inventory_text(reports, found.notes))
     return exit_code(reports)

@@ -7,6 +7,7 @@ prints the ``cronsync.error/1`` document instead, so a script always has JSON to
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
@@ -15,9 +16,21 @@ ERROR_FORMAT = "cronsync.error/1"
 
 def emit_json(data: Any) -> None:
     """Print ``data`` on stdout as indented JSON with sorted keys (``str`` for values
-    JSON has no type for), then a newline."""
-    json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
+    JSON has no type for, ``null`` for a float that is infinite or not a number: a run
+    record's user can write one, and JSON has none), then a newline."""
+    json.dump(_finite(data), sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float inside it (dicts, lists, tuples) as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def error_document(line: str, exit_code: int) -> dict[str, Any]:

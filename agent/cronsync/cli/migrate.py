@@ -8,13 +8,13 @@ Nothing printed, in text or ``--json``, ever holds a secret value.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from cronsync.cli.jsonout import emit_json
 from cronsync.core.errors import UsageError
 
 _MAX_LISTED = 20
@@ -154,8 +154,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     result = run_import(_request(args))
     if args.json:
         doc = import_json(result.plan, args.into, result.written, result.destination)
-        json.dump(doc, sys.stdout, indent=2, sort_keys=True)
-        sys.stdout.write("\n")
+        emit_json(doc)
     else:
         print("\n".join(_import_summary(result, args.into)))
     return 0
@@ -227,16 +226,11 @@ def _adopt_json(plan: Any, apply: bool, root: Path) -> int:
 
     if plan.refusals or not apply:
         action = "apply" if apply else "dry-run"
-        _emit_json(plan_document(plan, action, changed=False))
+        emit_json(plan_document(plan, action, changed=False))
         return 1 if plan.refusals else 0
     folder, restores = apply_adopt(plan, root, datetime.now(timezone.utc))
-    _emit_json(plan_document(plan, "apply", bool(plan.changes), folder, tuple(restores)))
+    emit_json(plan_document(plan, "apply", bool(plan.changes), folder, tuple(restores)))
     return 0
-
-
-def _emit_json(document: Any) -> None:
-    json.dump(document, sys.stdout, indent=2, sort_keys=True)
-    sys.stdout.write("\n")
 
 
 def _print_done(folder: Optional[Path], restores: list[tuple[Path, Path]]) -> None:
@@ -262,7 +256,7 @@ def _purge_backups(args: argparse.Namespace) -> int:
     if args.json:
         from cronsync.migrate.adoptreport import purge_document
 
-        _emit_json(purge_document(done))
+        emit_json(purge_document(done))
         return 1 if done.left else 0
     if not done.removed and not done.left:
         print(f"no adopt backups in {done.base}")
@@ -300,7 +294,7 @@ def _sync_and_adopt(args: argparse.Namespace) -> int:
         print(f"refused, nothing retired: {exc.message}", file=sys.stderr)
         print(_BOTH_RUN, file=sys.stderr)
         if args.json:
-            _emit_json(_refused_sync_document(None, [exc.message]))
+            emit_json(_refused_sync_document(None, [exc.message]))
         return 1
     if args.json:
         return _sync_json(done)
@@ -363,14 +357,14 @@ def _sync_json(done: Any) -> int:
 
     if done.plan is None:
         refused = ["the sync did not install the commit: nothing retired"]
-        _emit_json(_refused_sync_document(done.sync, refused))
+        emit_json(_refused_sync_document(done.sync, refused))
         return int(done.sync.exit_code or 1)
     changed = done.adopted and bool(done.plan.changes)
     document = plan_document(done.plan, "sync", changed, done.backups, tuple(done.restores))
     document["ok"] = bool(done.adopted)
     document["sync"] = _sync_fields(done.sync)
     document["crossed_minute"] = done.crossed_minute
-    _emit_json(document)
+    emit_json(document)
     return 0 if done.adopted else 1
 
 
@@ -400,8 +394,7 @@ def cmd_migration(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     doc = read_ledger(config, datetime.now(timezone.utc), args.min_successes)
     if args.json:
-        json.dump(doc, sys.stdout, indent=2, sort_keys=True)
-        sys.stdout.write("\n")
+        emit_json(doc)
     else:
         print(ledger_text(doc))
     return 0 if doc["complete"] else 1

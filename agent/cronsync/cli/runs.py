@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import json
 import os
 import pwd
 import re
@@ -15,14 +14,10 @@ import time
 from collections.abc import Mapping
 from typing import Any, BinaryIO, Callable, Optional
 
+from cronsync.cli.jsonout import emit_json
 from cronsync.core.errors import CronsyncError
 
 FLUSH_SECONDS = 60.0
-
-
-def _emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
-    sys.stdout.write("\n")
 
 
 # what `cronsync run` keeps of the operator's environment when it switches to the job's
@@ -197,7 +192,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     records = all_records(runs_dir, args.job, list_records(runs_dir, args.job))[: args.limit]
     records = show_orphan(config.paths.runs_dir, args.job, records)
     if args.json:
-        _emit_json([record.to_json() for record in records])
+        emit_json([record.to_json() for record in records])
         return 0
     if not records:
         print(f"no runs of {args.job} recorded")
@@ -391,7 +386,7 @@ def cmd_flush(args: argparse.Namespace) -> int:
         log_group=str(settings.get("log_group") or RepoSettings.log_group),
     )
     if args.json:
-        _emit_json(summary)
+        emit_json(summary)
     else:
         print(
             f"delivered {summary['delivered']} run logs, {summary['left']} still pending, "

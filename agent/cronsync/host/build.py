@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from cronsync.core.compiled import compile_jobs, dump_jobs
 from cronsync.core.model import ERROR, HostContext, Problem
@@ -152,6 +152,37 @@ def installed_since(config: AgentConfig) -> dict[str, str]:
         return {}
 
 
+def checked_entries(
+    tree: Path,
+    rules: Optional[HostContext],
+    host: HostContext,
+    now: datetime,
+    lint: bool = False,
+) -> tuple[GateReport, tuple[Problem, ...], tuple[CronEntry, ...]]:
+    """Check the job files in ``tree`` and, when they pass, plan their cron entries for
+    ``host``.
+
+    Args:
+        tree: an exported release's ``repo/`` or a working tree.
+        rules: the host whose rules validation applies (users, zone), or None for the
+            repository's own rules (as ``cronsync validate`` without ``--host``).
+        host: the host the entries are planned for.
+        now: the moment time-zone offsets are worked out at.
+        lint: run shellcheck too (warnings).
+
+    Returns:
+        The report, every problem (validation, then rendering in host time) and the
+        entries (none when validation found errors). Problems in the files never raise.
+    """
+    report = check_repository(tree, rules, lint=lint)
+    problems = list(report.problems)
+    entries: tuple[CronEntry, ...] = ()
+    if report.ok:
+        entries, render_problems = plan_entries(report.repo, host, now)
+        problems += render_problems
+    return report, tuple(problems), entries
+
+
 def build_tree(
     config: AgentConfig, tree: Path, source: SourceInfo, now: datetime, lint: bool = False
 ) -> Build:
@@ -168,18 +199,13 @@ def build_tree(
         The build; it does not raise for problems in the job files.
     """
     host = host_context(config)
-    report = check_repository(tree, host, lint=lint)
-    problems = list(report.problems)
-    entries: tuple[CronEntry, ...] = ()
-    if report.ok:
-        entries, render_problems = plan_entries(report.repo, host, now)
-        problems += render_problems
+    report, problems, entries = checked_entries(tree, host, host, now, lint)
     doc = compile_jobs(
         report.repo, host, source, entries, runtime_settings(config), now, installed_since(config)
     )
     return Build(
         report,
-        tuple(problems),
+        problems,
         entries,
         doc,
         dump_jobs(doc),

@@ -11,8 +11,8 @@ from typing import Any
 
 from cronsync.core.compiled import compile_jobs
 from cronsync.core.model import ERROR, HostContext, Problem
-from cronsync.core.render import CronEntry, SourceInfo, plan_entries
-from cronsync.repo.gate import check_repository
+from cronsync.core.render import SourceInfo
+from cronsync.host.build import checked_entries
 
 WORKTREE = "working-tree"
 
@@ -49,11 +49,6 @@ def repo_jobs(root: Path, host: HostContext, now: datetime) -> RepoJobs:
         The problems and the compiled document; it does not raise for problems in the
         job files.
     """
-    report = check_repository(root, None, lint=False)
-    problems = list(report.problems)
-    entries: tuple[CronEntry, ...] = ()
-    if report.ok:
-        entries, render_problems = plan_entries(report.repo, host, now)
-        problems += render_problems
+    report, problems, entries = checked_entries(root, None, host, now)
     doc = compile_jobs(report.repo, host, SourceInfo("", "", WORKTREE), entries, {})
-    return RepoJobs(tuple(problems), doc)
+    return RepoJobs(problems, doc)
