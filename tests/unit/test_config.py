@@ -172,3 +172,20 @@ def test_parse_toml_reports_a_byte_order_mark_on_line_1() -> None:
 
     assert doc is None
     assert [p.format() for p in problems] == [f"jobs/report.toml{BOM_LINE}"]
+
+
+def test_fleet_is_off_unless_a_table_is_named() -> None:
+    config = parse_config(Path("/etc/cronsync/agent.toml"), agent_toml())
+    assert config.fleet.table is None
+    assert config.fleet.lease_ttl == 300
+
+
+def test_fleet_table_and_lease_ttl_are_read() -> None:
+    text = agent_toml() + '\n[fleet]\ntable = "cronsync-fleet"\nlease_ttl = "2m"\n'
+    config = parse_config(Path("/etc/cronsync/agent.toml"), text)
+    assert (config.fleet.table, config.fleet.lease_ttl) == ("cronsync-fleet", 120)
+
+
+def test_a_lease_ttl_under_30s_is_a_config_error() -> None:
+    text = agent_toml() + '\n[fleet]\ntable = "cronsync-fleet"\nlease_ttl = "10s"\n'
+    assert "fleet.lease_ttl: must be at least 30s" in config_error(text)

@@ -320,6 +320,30 @@ AGENT_FIELDS = (
         ),
     ),
     Field(
+        "fleet",
+        TABLE,
+        "More than one host: the DynamoDB table (region and endpoint from [aws]) that "
+        'holds the leases of run_on = "one-host" jobs and every host\'s status summary '
+        "(README 'Running more than one host').",
+        fields=(
+            Field(
+                "table",
+                STRING,
+                "The DynamoDB table's name (the template's FleetTableName output).",
+                '"cronsync-fleet"',
+                default="unset: no fleet, every job runs on every host that installs it",
+            ),
+            Field(
+                "lease_ttl",
+                DURATION,
+                "How long a lease holds without renewal: a host that dies mid-run frees "
+                "its forbid job's lease after this long.",
+                '"5m"',
+                default="5m",
+            ),
+        ),
+    ),
+    Field(
         "run",
         TABLE,
         "How cronsync-run runs jobs.",

@@ -130,6 +130,15 @@ class BrokerSettings:
 
 
 @dataclass(frozen=True)
+class FleetSettings:
+    """``[fleet]``: the DynamoDB table shared by a fleet's hosts (None: no fleet) and
+    how long a lease holds without renewal (seconds)."""
+
+    table: Optional[str] = None
+    lease_ttl: int = 300
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     """The parsed agent config of one host."""
 
@@ -146,6 +155,7 @@ class AgentConfig:
     run: RunSettings = field(default_factory=RunSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
     broker: BrokerSettings = field(default_factory=BrokerSettings)
+    fleet: FleetSettings = field(default_factory=FleetSettings)
     metadata_endpoint: str = DEFAULT_METADATA_ENDPOINT
     signing: Optional[TrustSet] = None  # [repo] require_signed: the tip's trust set
 
@@ -256,6 +266,9 @@ def _logic_problems(doc: Located, data: Mapping[str, Any]) -> list[Problem]:
         value = data.get(table, {}).get(key)
         if value is not None and parse_duration(value) == 0:
             problems.append(doc.problem(f"{table}.{key}", "must be longer than 0s"))
+    lease_ttl = data.get("fleet", {}).get("lease_ttl")
+    if lease_ttl is not None and parse_duration(lease_ttl) < 30:
+        problems.append(doc.problem("fleet.lease_ttl", "must be at least 30s"))
     socket = data.get("broker", {}).get("socket", DEFAULT_BROKER_SOCKET)
     if not socket.startswith("/") or any(ord(char) < 32 for char in socket):
         problems.append(doc.problem("broker.socket", f"{socket!r} is not an absolute path"))
@@ -314,6 +327,7 @@ def _build(path: Path, data: Mapping[str, Any]) -> AgentConfig:
         run=_run_settings(data, root),
         agent=_agent_settings(data.get("agent", {})),
         broker=_broker_settings(data.get("broker", {}), root),
+        fleet=_fleet_settings(data.get("fleet", {})),
         metadata_endpoint=data.get("aws", {}).get("metadata_endpoint", DEFAULT_METADATA_ENDPOINT),
         signing=trust_set(path, data, root),
     )
@@ -325,6 +339,14 @@ def _broker_settings(table: Mapping[str, Any], root: Path) -> BrokerSettings:
     return BrokerSettings(
         socket=root / socket.lstrip("/"),
         idle_exit=parse_duration(idle) if idle is not None else BrokerSettings.idle_exit,
+    )
+
+
+def _fleet_settings(table: Mapping[str, Any]) -> FleetSettings:
+    ttl = table.get("lease_ttl")
+    return FleetSettings(
+        table=table.get("table") or None,
+        lease_ttl=parse_duration(ttl) if ttl is not None else FleetSettings.lease_ttl,
     )
 
 
