@@ -73,8 +73,9 @@ if __name__ == '__main__':
 # bench_shim.py runs the command itself in a full install).
 INSTALL_SHIM = (
     "import sys\n"
-    "from cronsync.host import shimlauncher as s\n"
-    "text = s.launcher_text(s.interpreter(), s.installed_site_dir())\n"
+    "from cronsync.host import shimbundle as b, shimlauncher as s\n"
+    "python, site = s.interpreter(), s.installed_site_dir()\n"
+    "text = s.launcher_text(python, site, b.install_bundle(python, site, None))\n"
     "s.install_launcher(sys.argv[1], text, None)\n"
 )
 MODULES = (

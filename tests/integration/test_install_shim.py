@@ -15,6 +15,7 @@ from test_shim import ShimSandbox
 
 from cronsync import __version__
 from cronsync.core.errors import InstallError
+from cronsync.host import shimbundle
 from cronsync.host.shimlauncher import install_launcher, launcher_text
 
 PIP_SCRIPT = (
@@ -119,7 +120,7 @@ def test_check_tells_current_outdated_and_missing(tmp_path: Path) -> None:
     )
     check = install_shim("--path", str(launcher), "--check")
     assert check.returncode == 0
-    assert check.stdout.strip() == f"{launcher} is this cronsync's launcher"
+    assert check.stdout.splitlines()[0] == f"{launcher} is this cronsync's launcher"
 
     launcher.write_text(launcher.read_text().replace(sys.executable, "/usr/bin/python3"))
     stale = install_shim("--path", str(launcher), "--check")
@@ -167,9 +168,13 @@ def test_the_default_path_is_cron_shim_of_the_agent_config(box: ShimSandbox) -> 
     wanted = box.base / "sbin/cronsync-run"
     wanted.parent.mkdir()
     box.sync(f'[cron]\nshim = "{wanted}"\n')
-    done = install_shim(config=str(box.config_path))
+    done = install_shim("--json", config=str(box.config_path))
     assert done.returncode == 0, done.stderr
-    assert wanted.read_text() == launcher_text(sys.executable, str(Path(done.stdout.split()[-1])))
+    document = json.loads(done.stdout)
+    assert document["path"] == str(wanted)
+    assert wanted.read_text() == launcher_text(
+        sys.executable, document["site_dir"], document["bundle"]["path"]
+    )
 
 
 def test_a_run_without_secrets_loads_no_masking_nor_a_costly_module(box: ShimSandbox) -> None:
@@ -218,3 +223,91 @@ def test_root_writes_no_launcher_into_a_folder_someone_else_controls(tmp_path: P
     assert done.returncode == 2, done
     assert done.stderr.count("\n") == 1 and "belongs to uid 65534" in done.stderr
     assert list(theirs.iterdir()) == []
+
+
+# -- the bundle ------------------------------------------------------------------------
+
+PROBE = (
+    "import cronsync.run.runner as r\nprint(type(r.__spec__.loader).__name__, hasattr(r, 'MARK'))\n"
+)
+
+
+def probe(text: str) -> str:
+    """Run the launcher ``text`` up to its import of the shim, then say which loader
+    loaded the runner and whether it has ``MARK`` (a line a test added to its source)."""
+    head = text[: text.index("try:\n    from cronsync.cli.shim import launch")]
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", head + PROBE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A copy of cronsync's package to bundle (and change) without touching the real one."""
+    import shutil
+
+    import cronsync
+
+    copy = tmp_path / "site"
+    shutil.copytree(
+        Path(cronsync.__file__).parent,
+        copy / "cronsync",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    return copy
+
+
+def test_the_launcher_imports_the_start_up_modules_from_the_bundle(
+    site: Path, tmp_path: Path
+) -> None:
+    modules = shimbundle.startup_modules(sys.executable, str(site))
+    assert "cronsync.run.runner" in modules and "cronsync.cli.shim" in modules
+    assert not [name for name in modules if not name.startswith("cronsync")]
+    bundle = tmp_path / "cronsync-run.bundle"
+    shimbundle.write_bundle(str(bundle), shimbundle.build_bundle(modules, str(site)), None)
+    assert shimbundle.bundle_state(str(bundle)) == "current"
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o644
+    text = launcher_text(sys.executable, str(site), str(bundle))
+    assert probe(text) == "BundleFinder False"
+    assert probe(launcher_text(sys.executable, str(site))) == "SourceFileLoader False"
+
+
+def test_a_changed_source_makes_the_bundle_stale_and_unused(site: Path, tmp_path: Path) -> None:
+    modules = shimbundle.startup_modules(sys.executable, str(site))
+    bundle = tmp_path / "cronsync-run.bundle"
+    shimbundle.write_bundle(str(bundle), shimbundle.build_bundle(modules, str(site)), None)
+    runner = site / "cronsync/run/runner.py"
+    runner.write_text(runner.read_text() + "MARK = 1\n")  # cronsync upgraded in place
+    assert shimbundle.bundle_state(str(bundle)) == "stale"
+    assert probe(launcher_text(sys.executable, str(site), str(bundle))) == "SourceFileLoader True"
+    runner.unlink()
+    assert shimbundle.bundle_state(str(bundle)) == "stale"
+
+
+def test_a_broken_bundle_is_not_used(site: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "cronsync-run.bundle"
+    text = launcher_text(sys.executable, str(site), str(bundle))
+    assert shimbundle.bundle_state(str(bundle)) == "missing"
+    assert probe(text) == "SourceFileLoader False"
+    for junk in (b"", b"\x00garbage", b"\xe9" * 64):
+        bundle.write_bytes(junk)
+        assert shimbundle.bundle_state(str(bundle)) == "unreadable"
+        assert probe(text) == "SourceFileLoader False"
+
+
+def test_install_shim_writes_and_checks_the_bundle(tmp_path: Path) -> None:
+    launcher = tmp_path / "cronsync-run"
+    done = install_shim("--path", str(launcher), "--json")
+    document = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert document["bundle"]["state"] == "current"
+    assert document["bundle"]["path"] in launcher.read_text()
+    check = install_shim("--path", str(launcher), "--check")
+    assert check.returncode == 0, check.stdout
+    assert "holds this cronsync's start-up modules" in check.stdout

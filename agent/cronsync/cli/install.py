@@ -6,9 +6,11 @@ See :mod:`cronsync.host.shimlauncher` for why the launcher starts Python with ``
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any, Callable
 
 from cronsync.cli.jsonout import emit_json
+from cronsync.core.errors import CronsyncError
 
 FORMAT = "cronsync.install-shim/1"
 DEFAULT_SHIM = "/usr/local/bin/cronsync-run"
@@ -17,6 +19,12 @@ STATES = {
     "outdated": "is another cronsync-run (an older launcher or pip's console script)",
     "missing": "does not exist",
     "foreign": "is not a cronsync-run",
+}
+BUNDLE_STATES = {
+    "current": "holds this cronsync's start-up modules",
+    "stale": "is stale (cronsync changed since): the shim imports as usual, slower",
+    "missing": "does not exist: the shim imports as usual, slower",
+    "unreadable": "is not a bundle this cronsync reads: the shim imports as usual, slower",
 }
 
 
@@ -43,34 +51,64 @@ def cmd_install_shim(args: argparse.Namespace) -> int:
         UsageError: a bad ``--path``, or a file there that is not a cronsync-run.
         InstallError: the launcher could not be written or did not start.
     """
-    from cronsync.host import shimlauncher
+    from cronsync.host import shimbundle, shimlauncher
 
     path = _shim_path(args)
-    text = shimlauncher.launcher_text(shimlauncher.interpreter(), shimlauncher.installed_site_dir())
+    python, site_dir = shimlauncher.interpreter(), shimlauncher.installed_site_dir()
+    bundle = shimbundle.bundle_path()
+    bundle_before = shimbundle.bundle_state(bundle)
+    text = shimlauncher.launcher_text(python, site_dir, bundle)
     before = shimlauncher.launcher_state(path, text)
+    current = before == "current" and bundle_before == "current"
+    problem, launcher_written = None, False
     if not args.check:
-        if before != "current":
+        bundle_after = bundle_before
+        if bundle_before != "current":
+            try:
+                bundle = shimbundle.install_bundle(python, site_dir, shimlauncher.default_owner())
+                bundle_after = "current"
+            except CronsyncError as exc:  # the launcher works without it, only slower
+                problem = exc.message
+        with_bundle = bundle if bundle_after == "current" else None
+        text = shimlauncher.launcher_text(python, site_dir, with_bundle)
+        launcher_written = shimlauncher.launcher_state(path, text) != "current"
+        if launcher_written:
             shimlauncher.install_launcher(path, text, shimlauncher.default_owner())
         after = "current"
     else:
-        after = before
+        after, bundle_after = before, bundle_before
     document: dict[str, Any] = {
         "format": FORMAT,
         "path": path,
-        "python": shimlauncher.interpreter(),
-        "site_dir": shimlauncher.installed_site_dir(),
+        "python": python,
+        "site_dir": site_dir,
         "state": after,
         "was": before,
-        "written": not args.check and before != "current",
+        "bundle": {"path": bundle, "state": bundle_after, "was": bundle_before},
+        "written": not args.check and not current,
     }
     if args.json:
         emit_json(document)
     elif args.check:
         print(f"{path} {STATES[before]}")
-    elif before == "current":
+        print(f"{bundle} {BUNDLE_STATES[bundle_before]}")
+    elif current:
         print(f"{path} is already this cronsync's launcher; nothing to do")
     else:
-        print(f"wrote {path}: {document['python']} -I -S, cronsync from {document['site_dir']}")
+        if launcher_written:
+            print(f"wrote {path}: {python} -I -S, cronsync from {site_dir}")
+        else:
+            print(f"{path} is already this cronsync's launcher")
+        if bundle_before != "current" and bundle_after == "current":
+            print(f"wrote {bundle}: the shim's start-up modules in one file")
+    if problem:
+        print(
+            f"cronsync install-shim: no bundle ({problem}); the launcher imports as usual, slower",
+            file=sys.stderr,
+        )
+    if args.check:
+        return 0 if after == "current" and bundle_after == "current" else 1
+    return 0
     return 0 if after == "current" else 1
 
 
@@ -87,7 +125,11 @@ def add_install_shim_verb(
             "sitecustomize at every job start) and loads cronsync from where it is installed. "
             "It replaces pip's console script or a symbolic link to it, is written beside "
             "the target and started once (--version) before it is renamed into place, "
-            "root-owned 0755 when run as root. Run it again after upgrading cronsync."
+            "root-owned 0755 when run as root. Beside it, the bundle: the modules the shim "
+            "imports at every start compiled into one file (lib/cronsync-run.bundle in "
+            "cronsync's virtualenv), used only while every module's source is as bundled. "
+            "Run it again after upgrading cronsync (until then the shim imports as usual, "
+            "slower)."
         ),
         epilog="exit status: 0 written or current; 1 --check found it not current; "
         "2 --path holds a file that is not a cronsync-run; 4 it could not be written.",
@@ -100,13 +142,14 @@ def add_install_shim_verb(
     parser.add_argument(
         "--check",
         action="store_true",
-        help="write nothing; exit 1 unless PATH is this cronsync's launcher",
+        help="write nothing; exit 1 unless PATH is this cronsync's launcher and the "
+        "bundle is current",
     )
     parser.add_argument(
         "--json",
         action="store_true",
         help='print {"format": "cronsync.install-shim/1", "path", "python", "site_dir", '
-        '"state", "was", "written"}',
+        '"state", "was", "bundle": {"path", "state", "was"}, "written"}',
     )
     add_config(parser)
     parser.set_defaults(func=cmd_install_shim)

@@ -21,7 +21,6 @@ third-party package), so nothing is lost but start-up time.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from typing import Optional
 
@@ -30,20 +29,22 @@ from cronsync.core.errors import CronsyncError, InstallError, UsageError
 from cronsync.core.suppress import suppress
 from cronsync.files.atomic import fsync_dir, temp_sibling
 from cronsync.files.trusted import output_folder
+from cronsync.host import shimbundle
 
 MARKER = "# cronsync-run launcher, written by `cronsync install-shim`"
 PIP_SCRIPT_LINE = "from cronsync.cli.shim import "  # main (older cronsync) or launch
 SHEBANG_LIMIT = 127  # bytes of "#!..." Linux reads before 5.1 (255 after); keep below both
-PROBE_TIMEOUT = 30.0
 HEAD_BYTES = 4096
 
 
-def launcher_text(python: str, site_dir: str) -> str:
+def launcher_text(python: str, site_dir: str, bundle: Optional[str] = None) -> str:
     """Return the launcher's text for ``python`` loading cronsync from ``site_dir``.
 
     Args:
         python: absolute path of the interpreter, without whitespace.
         site_dir: the folder that holds the ``cronsync`` package.
+        bundle: the shim's bundle (:mod:`cronsync.host.shimbundle`), used when it is
+            there and current; None: none.
 
     Raises:
         UsageError: ``python`` is not absolute, holds whitespace, or the ``#!`` line
@@ -60,7 +61,8 @@ def launcher_text(python: str, site_dir: str) -> str:
         "# -I: no PYTHON* variables, no user site; -S: no site, no .pth, no sitecustomize.\n"
         "import sys\n"
         f"sys.path.append({site_dir!r})\n"
-        "try:\n"
+        + (_BUNDLE_LINES.format(bundle=repr(bundle), fmt=shimbundle.FORMAT) if bundle else "")
+        + "try:\n"
         "    from cronsync.cli.shim import launch\n"
         "except ImportError as exc:\n"
         "    sys.stderr.write(\n"
@@ -70,6 +72,22 @@ def launcher_text(python: str, site_dir: str) -> str:
         "    sys.exit(125)\n"
         "launch()\n"
     )
+
+
+# Load the start-up modules from the bundle; any trouble with it: import them as usual.
+_BUNDLE_LINES = """\
+try:
+    import marshal
+    with open({bundle}, "rb") as _file:
+        _bundle = marshal.loads(_file.read())
+    if _bundle[:2] == ({fmt}, sys.implementation.cache_tag):
+        _finder = {{"__name__": "cronsync-run bundle"}}
+        exec(_bundle[2], _finder)
+        _finder["install"](_bundle[3])
+    del _bundle
+except Exception:
+    pass
+"""
 
 
 def _escaped(text: str) -> str:
@@ -187,17 +205,7 @@ def _probe(launcher: str) -> None:
     Raises:
         InstallError: it did not answer ``cronsync-run VERSION`` with this version.
     """
-    try:
-        done = subprocess.run(
-            [launcher, "--version"],
-            env={"PATH": "/usr/bin:/bin"},
-            capture_output=True,
-            timeout=PROBE_TIMEOUT,
-            check=False,
-            text=True,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InstallError(f"the new launcher did not start: {exc}") from exc
+    done = shimbundle.run_clean([launcher, "--version"], "the new launcher did not start")
     answer = done.stdout.strip()
     if done.returncode != 0 or answer != f"cronsync-run {__version__}":
         said = (done.stderr.strip() or answer).splitlines()[-1:] or ["no output"]
