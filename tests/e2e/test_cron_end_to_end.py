@@ -219,7 +219,7 @@ def run_with_cron(base: Path, user: str, moto_endpoint: str) -> None:
     rendered = (root / "etc/cron.d/cronsync").read_bytes()
     assert SECRET.encode() not in rendered
     broker_log = LogLines()
-    broker = BrokerDaemon(config, log=broker_log.append, poll_interval=0.2)
+    broker = BrokerDaemon(config, log=broker_log, poll_interval=0.2)
     broker.start()
 
     installed = Path(f"/etc/cron.d/cronsync-e2e-{os.getpid()}")

@@ -163,7 +163,7 @@ class AwsShimSandbox:
         running before is stopped first)."""
         self.stop_broker()
         self.broker = BrokerDaemon(
-            load_config(str(self.config_path)), log=self.broker_log.append, poll_interval=0.2
+            load_config(str(self.config_path)), log=self.broker_log, poll_interval=0.2
         )
         self.broker.start()
         return self.broker

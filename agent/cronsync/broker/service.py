@@ -91,10 +91,8 @@ class Broker:
             return brokerwire.success(version=__version__, uid=peer.uid)
         allowed = self.jobs.authorise(peer.uid, name)
         if isinstance(allowed, Refusal):
-            self.log(
-                f"refused {op} of job {name!r} to uid {peer.uid} (pid {peer.pid}): {allowed.reason}",
-                WARNING,
-            )
+            who = f"uid {peer.uid} (pid {peer.pid})"
+            self.log(f"refused {op} of job {name!r} to {who}: {allowed.reason}", WARNING)
             return brokerwire.failure(brokerwire.REFUSED, allowed.reason)
         if op == brokerwire.SECRETS:
             return self._secrets(allowed, peer)
