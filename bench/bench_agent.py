@@ -56,7 +56,8 @@ GOAL_CPU_PERCENT = 1.0
 GOAL_RSS_MIB = 60.0
 GOAL_CYCLE_MS = 20.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SYNC_LINE = re.compile(r"^cronsync agent: sync (\w+)", re.MULTILINE)
+# A line of the agent's log in a file: TIMESTAMP cronsync agent: [LEVEL: ]sync RESULT
+SYNC_LINE = re.compile(r"^\S+Z cronsync agent: (?:(?:error|warning): )?sync (\w+)", re.MULTILINE)
 AGENT_IMPORTS = (
     "import cronsync.cli.main, cronsync.agent.loop, cronsync.agent.control, cronsync.host.sync, "
     "cronsync.agent.watch, watchdog.observers"

@@ -44,6 +44,7 @@ from cronsync.host.config import load_config
 from cronsync.host.install import make_cron_notice
 from cronsync.host.shimlauncher import launcher_text
 from cronsync.host.sync import run_sync
+from helpers.loglines import LogLines
 from helpers.motoserver import moto_running
 from helpers.users import HAS_USERADD, open_dir, temporary_users
 
@@ -217,8 +218,8 @@ def run_with_cron(base: Path, user: str, moto_endpoint: str) -> None:
     assert outcome.record.result == "installed", outcome.record
     rendered = (root / "etc/cron.d/cronsync").read_bytes()
     assert SECRET.encode() not in rendered
-    broker_log: list[str] = []
-    broker = BrokerDaemon(config, log=broker_log.append, poll_interval=0.2)
+    broker_log = LogLines()
+    broker = BrokerDaemon(config, log=broker_log, poll_interval=0.2)
     broker.start()
 
     installed = Path(f"/etc/cron.d/cronsync-e2e-{os.getpid()}")

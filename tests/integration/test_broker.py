@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import signal
 import subprocess
 import sys
@@ -23,9 +24,11 @@ from typing import Any
 import pytest
 
 from cronsync.core import brokerwire
+from cronsync.host.logline import WARNING
 from cronsync.run.broker import ask
 from helpers.awsbox import AwsShimSandbox, aws_box, client, wait_for
 from helpers.hanging import HangingEndpoint
+from helpers.loglines import journal_line, log_line
 from helpers.users import HAS_USERADD, IS_ROOT, as_user, open_dir, temporary_users
 
 needs_users = pytest.mark.skipif(
@@ -94,6 +97,7 @@ def test_each_user_gets_its_own_jobs_secrets_and_nothing_else(
     # every refusal is logged with the job, the caller's uid and why; no value is
     refusals = [line for line in box.broker_log if line.startswith("refused")]
     assert len(refusals) == 3, box.broker_log
+    assert refusals == [m for m in box.broker_log.at(WARNING) if m.startswith("refused")]
     assert any(f"'beta' to uid {alpha_user.pw_uid}" in line for line in refusals)
     assert any(f"'alpha' to uid {beta_user.pw_uid}" in line for line in refusals)
     log = "\n".join(box.broker_log)
@@ -256,6 +260,43 @@ def test_a_second_broker_on_the_same_socket_is_refused(
     assert done.returncode != 0 and "another broker already answers" in done.stderr, done
     assert "Traceback" not in done.stderr
     assert still["ok"] is True  # the first one is untouched
+
+
+@pytest.mark.parametrize("journal", [True, False], ids=["journald", "file"])
+def test_the_broker_process_logs_each_line_with_its_level(
+    git_env: None, tmp_path: Path, endpoint: str, journal: bool
+) -> None:
+    """``cronsync broker`` on stderr: ``<N>`` prefixes when systemd's $JOURNAL_STREAM
+    names that stream, a timestamp and a level word otherwise."""
+    with aws_box(tmp_path) as box:
+        box.job("plain", 'shell = "true"\n')
+        box.sync(endpoint)
+        env = {k: v for k, v in box.env().items() if k != "JOURNAL_STREAM"}
+        err_path = tmp_path / "broker.err"
+        with err_path.open("wb") as err:
+            if journal:
+                info = os.fstat(err.fileno())
+                env["JOURNAL_STREAM"] = f"{info.st_dev}:{info.st_ino}"
+            broker = subprocess.Popen(
+                [sys.executable, "-m", "cronsync.cli.main", "broker", "--config", box.config_path],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=env,
+            )
+        try:
+            wait_for(box.socket.exists, "the broker's socket")
+            refused = ask(str(box.socket), brokerwire.request(brokerwire.SECRETS, "nosuch"), 30.0)
+            assert refused["kind"] == "refused", refused
+        finally:
+            broker.send_signal(signal.SIGTERM)
+            assert broker.wait(timeout=60) == 0
+        text = err_path.read_text()
+
+    line = journal_line if journal else log_line
+    assert re.search(line("cronsync broker", "listening on "), text, re.M), text
+    said = r"refused secrets of job 'nosuch' to uid \d+ \(pid \d+\): no job 'nosuch'"
+    assert re.search(line("cronsync broker", said, "warning"), text, re.M), text
+    assert len(re.findall("^<" if journal else "^[0-9]", text, re.M)) == len(text.splitlines())
 
 
 def test_a_stale_socket_is_replaced_and_removed_at_the_end(

@@ -25,6 +25,7 @@ import pytest
 
 from cronsync.repo.process import run_capture
 from helpers.hanging import HangingEndpoint
+from helpers.loglines import agent_line
 from helpers.sandbox import Sandbox
 
 SLOW_GIT = '[sync]\ngit_timeout = "10m"\n\n[agent]\ninterval = "10m"\nsplay = "0s"\n'
@@ -177,11 +178,11 @@ def test_the_agents_sigterm_stops_git_first_then_the_agent(
     assert wait_gone(members) == []
     assert "Traceback" not in err, err
     log = out.splitlines()
-    failed = [line for line in log if line.startswith("cronsync agent: sync failed")]
-    assert failed == [
-        "cronsync agent: sync failed (attention): git was stopped: cronsync is shutting down"
-    ], out
-    assert log[-1] == "cronsync agent: stopped", out
+    failed = [line for line in log if re.match(agent_line("sync failed", "any"), line)]
+    assert len(failed) == 1, out
+    said = "sync failed (attention): git was stopped: cronsync is shutting down"
+    assert re.fullmatch(agent_line(re.escape(said), "error"), failed[0]), out
+    assert re.fullmatch(agent_line("stopped"), log[-1]), out
     state = hanging_remote.sandbox.state()
     assert state["last_sync"]["result"] == "failed"
     assert re.search(r"git was stopped", state["last_sync"]["message"])

@@ -330,6 +330,17 @@ def test_every_service_runs_as_root_unbuffered(name: str) -> None:
     assert "PYTHONUNBUFFERED=1" in service["Environment"]
 
 
+@pytest.mark.parametrize("name", [AGENT, BROKER])
+def test_the_agent_and_the_broker_log_to_the_journal_with_levels(name: str) -> None:
+    """Their lines begin ``<N>`` under the journal (cronsync.host.logline): systemd must
+    read that prefix as the priority (SyslogLevelPrefix=, said explicitly) and give
+    both streams to the journal, whose $JOURNAL_STREAM is how cronsync knows."""
+    service = load(name)["Service"]
+    assert one(load(name), "Service", "SyslogLevelPrefix") == "yes"
+    for stream in ("StandardOutput", "StandardError"):
+        assert service.get(stream, ["journal"]) == ["journal"], f"{name}: {stream}"
+
+
 def test_agent_service() -> None:
     agent = load(AGENT)
     assert one(agent, "Service", "Type") == "exec"

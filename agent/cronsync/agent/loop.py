@@ -25,7 +25,6 @@ import contextlib
 import os
 import select
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Optional
 # Only what the signal handlers need is imported here: the rest (config, git, sync) is
 # imported after they are installed.
 from cronsync.core.errors import CronsyncError, LockBusyError
+from cronsync.host.logline import ERROR, INFO, WARNING, stderr_log, stdout_log
 
 if TYPE_CHECKING:
     from cronsync.agent.metrics import AgentMetrics
@@ -49,11 +49,10 @@ SYNC_NOW_TIMEOUT = 600.0
 HEARTBEAT_SECONDS = 60.0  # on its own timer: a backing-off agent is alive, not silent
 
 
-def _log(message: str) -> None:
-    """One line of the agent's log (one write: lines from the background threads never
-    interleave with the main thread's)."""
-    sys.stdout.write(f"cronsync agent: {message}\n")
-    sys.stdout.flush()
+# The agent's log, on stdout: one write per line (lines from the background threads
+# never interleave with the main thread's), with its level for the journal
+# (host/logline.py).
+_log = stdout_log("cronsync agent")
 
 
 class Agent:
@@ -148,7 +147,7 @@ class Agent:
         try:
             self.config = load_config(self.config_path)
         except CronsyncError as exc:
-            _log(f"keeping the previous config: {exc.message}")
+            _log(f"keeping the previous config: {exc.message}", WARNING)
 
     def sync(self) -> Optional[SyncOutcome]:
         """One sync cycle; schedules the next one and answers the requests made before
@@ -171,10 +170,10 @@ class Agent:
             _log(f"sync skipped: {exc.message}")
             record = None
         except CronsyncError as exc:
-            _log(f"sync failed: {exc.message}")
+            _log(f"sync failed: {exc.message}", ERROR)
             record = SyncRecord(now_iso(), now_iso(), FAILED, None, exc.message)
         except Exception as exc:
-            _log(f"sync failed: internal error: {type(exc).__name__}: {exc}")
+            _log(f"sync failed: internal error: {type(exc).__name__}: {exc}", ERROR)
             record = SyncRecord(now_iso(), now_iso(), FAILED, None, f"internal error: {exc}")
         if record is not None:
             self._after_sync(record)
@@ -191,10 +190,11 @@ class Agent:
         from cronsync.core.state import FAILED, REFUSED
 
         self.failures = self.failures + 1 if record.result == FAILED else 0
-        level = "" if record.ok else " (attention)"
-        _log(f"sync {record.result}{level}: {record.message}")
+        attention = "" if record.ok else " (attention)"
+        level = INFO if record.ok else ERROR if record.result == FAILED else WARNING
+        _log(f"sync {record.result}{attention}: {record.message}", level)
         for error in record.errors[:20]:
-            _log(f"  {error.get('file')}:{error.get('line') or ''} {error.get('message')}")
+            _log(f"  {error.get('file')}:{error.get('line') or ''} {error.get('message')}", level)
         failed = record.result in (FAILED, REFUSED)
         self._guarded("metrics", lambda: self.metrics.cycle(self.config, record.ok, failed))
         self._guarded("log delivery", self._flush_in_background)
@@ -206,7 +206,7 @@ class Agent:
         try:
             step()
         except Exception as exc:
-            _log(f"{what} skipped: internal error: {type(exc).__name__}: {exc}")
+            _log(f"{what} skipped: internal error: {type(exc).__name__}: {exc}", ERROR)
 
     def _answer(
         self,
@@ -236,14 +236,14 @@ class Agent:
             time.sleep(0.5)
             return
         except CronsyncError as exc:
-            _log(f"drift check failed: {exc.message}")
+            _log(f"drift check failed: {exc.message}", ERROR)
             return
         messages = {finding.message for finding in result.findings}
         for message in sorted(messages - self._drift_seen):  # each finding once
-            _log(f"drift: {message}")
+            _log(f"drift: {message}", WARNING)
         self._drift_seen = messages
-        for note in result.notes:
-            _log(note)
+        for note in result.notes:  # what was done about drift (reverted, rebuilding)
+            _log(note, WARNING)
         if result.rebuild:  # a damaged release: only a forced sync rebuilds it from git
             self._force_next = True
             self.request(SYNC)
@@ -276,7 +276,7 @@ class Agent:
             try:
                 flush_all(runs_dir, aws, deadline, host=host, log_group=str(log_group))
             except Exception as exc:  # in a thread: say it, never a traceback
-                _log(f"log delivery failed: {type(exc).__name__}: {exc}")
+                _log(f"log delivery failed: {type(exc).__name__}: {exc}", WARNING)
 
         self._flusher = threading.Thread(target=flush, name="cronsync-flush", daemon=True)
         self._flusher.start()
@@ -323,11 +323,14 @@ class Agent:
         it the agent still syncs, and says why."""
         from cronsync.broker.daemon import BrokerDaemon
 
-        broker = BrokerDaemon(self.config, log=lambda line: _log(f"broker: {line}"))
+        def broker_log(message: str, level: int = INFO) -> None:
+            _log(f"broker: {message}", level)
+
+        broker = BrokerDaemon(self.config, log=broker_log)
         try:
             broker.start()
         except CronsyncError as exc:
-            _log(f"broker not served: {exc.message}")
+            _log(f"broker not served: {exc.message}", ERROR)
             return None
         return broker
 
@@ -343,7 +346,7 @@ class Agent:
         try:
             self.watcher.start()
         except Exception as exc:
-            _log(f"file watching unavailable ({exc}); drift is found by periodic checks")
+            _log(f"file watching unavailable ({exc}); drift is found by periodic checks", WARNING)
             self.watcher = None
 
     def _loop(self) -> None:
@@ -385,5 +388,5 @@ def main(config_path: Optional[str]) -> int:
     try:
         return Agent(config_path, handle_signals=True).run()
     except CronsyncError as exc:
-        print(f"cronsync agent: {exc.message}", file=sys.stderr)
+        stderr_log("cronsync agent")(exc.message, ERROR)
         return exc.exit_code

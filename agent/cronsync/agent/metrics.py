@@ -32,6 +32,7 @@ from cronsync.core.release import JOBS_FILE
 from cronsync.core.state import AgentState
 from cronsync.host.awsclients import AwsSettings
 from cronsync.host.config import AgentConfig
+from cronsync.host.logline import WARNING, Log
 
 DEFAULT_NAMESPACE = "Cronsync"
 UNMANAGED_EVERY = 300.0  # seconds between two counts of the host's crontabs
@@ -41,7 +42,6 @@ STOP_FLUSH = 2.0  # seconds the publisher may take to flush when the agent stops
 # which the periodic count catches): crontab directories and files, and the users.
 CRONTAB_PLACES = ("etc/crontab", "etc/cron.d", "var/spool/cron/crontabs", "etc/passwd")
 
-Log = Callable[[str], None]
 StatKey = Optional[tuple[int, int, int, int]]
 
 
@@ -186,7 +186,8 @@ class MetricsPublisher:
                     self._dropping = True
                     self._log(
                         "metrics: CloudWatch is not keeping up; dropping the oldest "
-                        f"waiting metrics (more than {self._size} batches)"
+                        f"waiting metrics (more than {self._size} batches)",
+                        WARNING,
                     )
             self._pending.append(batch)
             self._cond.notify()
@@ -211,7 +212,8 @@ class MetricsPublisher:
                 left = len(self._pending)
             self._log(
                 f"metrics: CloudWatch did not answer within {timeout:g}s; stopping without "
-                f"the metrics in flight{f' and {left} waiting' if left else ''}"
+                f"the metrics in flight{f' and {left} waiting' if left else ''}",
+                WARNING,
             )
 
     def _run(self) -> None:
@@ -235,7 +237,7 @@ class MetricsPublisher:
             problem = problem_line(exc)
             if problem != self._failing:  # once per kind of failure, not every minute
                 self._failing = problem
-                self._log(problem)
+                self._log(problem, WARNING)
             return
         self.published += 1
         with self._cond:
@@ -362,7 +364,7 @@ class AgentMetrics:
     def _problem(self, what: str, problem: str) -> None:
         if self._problems.get(what) != problem:
             self._problems[what] = problem
-            self._log(f"metrics: {what} not computed: {problem}")
+            self._log(f"metrics: {what} not computed: {problem}", WARNING)
 
 
 def _stat_key(path: Path) -> StatKey:

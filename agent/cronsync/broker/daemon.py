@@ -16,6 +16,7 @@ from cronsync.broker.listener import BrokerListener, activated_socket, bind_sock
 from cronsync.broker.outbox import Outbox
 from cronsync.broker.service import Broker
 from cronsync.host.config import AgentConfig
+from cronsync.host.logline import WARNING
 
 WARM_SERVICES = ("secretsmanager", "ssm")
 
@@ -69,7 +70,7 @@ class BrokerDaemon:
             self.outbox.flush()
             self.outbox.publish_left_metrics(min_age=0.0)
         except Exception as exc:  # in a thread: say it, never a traceback
-            self.log(f"delivery at start: {type(exc).__name__}: {exc}")
+            self.log(f"delivery at start: {type(exc).__name__}: {exc}", WARNING)
 
     def idle_for(self) -> float:
         """Seconds since the last request, 0 while a request or a run is active."""

@@ -9,11 +9,9 @@ function instead, wrapped by :func:`sanitized`.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
+from cronsync.host.logline import INFO, Log, stderr_log
 
-# Writes one line of the broker's log.
-Log = Callable[[str], None]
+__all__ = ["Log", "log_to_stderr", "printable", "sanitized"]
 
 
 def printable(text: str) -> str:
@@ -24,11 +22,18 @@ def printable(text: str) -> str:
 
 
 def sanitized(log: Log) -> Log:
-    """Return ``log`` writing :func:`printable` lines only."""
-    return lambda message: log(printable(message))
+    """Return ``log`` writing :func:`printable` lines only (at the level asked)."""
+
+    def write(message: str, level: int = INFO) -> None:
+        log(printable(message), level)
+
+    return write
 
 
-def log_to_stderr(message: str) -> None:
-    """Write ``cronsync broker: MESSAGE`` on stderr as one line, in one write."""
-    sys.stderr.write(f"cronsync broker: {printable(message)}\n")
-    sys.stderr.flush()
+_stderr = stderr_log("cronsync broker")
+
+
+def log_to_stderr(message: str, level: int = INFO) -> None:
+    """Write ``cronsync broker: MESSAGE`` on stderr as one line, in one write, with its
+    level for the journal or a timestamp (:mod:`cronsync.host.logline`)."""
+    _stderr(printable(message), level)

@@ -27,6 +27,7 @@ from cronsync.core import brokerwire
 from cronsync.core.errors import InstallError
 from cronsync.core.suppress import suppress
 from cronsync.files.sockaddr import peer_credentials, unix_address
+from cronsync.host.logline import ERROR, INFO, WARNING, Log
 
 READ_TIMEOUT = 2.0  # a request is under 1 KiB: a caller that has not sent it by then won't
 WRITE_TIMEOUT = 10.0
@@ -173,6 +174,10 @@ def read_message(conn: socket.socket, deadline: float) -> bytes:
         chunks.append(chunk)
 
 
+def _silent(message: str, level: int = INFO) -> None:
+    """The log of a listener given none."""
+
+
 class BrokerListener:
     """Accepts connections on a listening socket and answers each in a thread.
 
@@ -189,12 +194,12 @@ class BrokerListener:
         sock: socket.socket,
         handler: Handler,
         path: Optional[str] = None,
-        log: Optional[Callable[[str], None]] = None,
+        log: Optional[Log] = None,
     ) -> None:
         self.sock = sock
         self.handler = handler
         self.path = path
-        self.log = log or (lambda line: None)
+        self.log: Log = log or _silent
         self._identity = _identity(path) if path is not None else None
         self._stopping = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -225,13 +230,13 @@ class BrokerListener:
             except OSError as exc:
                 if self._stopping.is_set():
                     return
-                self.log(f"accept failed: {exc.strerror or exc}; going on")
+                self.log(f"accept failed: {exc.strerror or exc}; going on", WARNING)
                 time.sleep(0.1)  # out of descriptors, say: let the running answers finish
                 continue
             try:
                 self._dispatch(conn)
             except Exception as exc:  # out of threads, say: this caller is told to retry
-                self.log(f"cannot answer a connection: {type(exc).__name__}: {exc}")
+                self.log(f"cannot answer a connection: {type(exc).__name__}: {exc}", ERROR)
                 _refuse_busy(conn)
                 time.sleep(0.05)
 
@@ -273,7 +278,7 @@ class BrokerListener:
             with suppress(OSError):
                 conn.sendall(brokerwire.encode(reply))
         except Exception as exc:  # a bug must not take the broker down: say it
-            self.log(f"internal error: {type(exc).__name__}: {exc}")
+            self.log(f"internal error: {type(exc).__name__}: {exc}", ERROR)
         finally:
             conn.close()
             self._release(peer)

@@ -38,6 +38,7 @@ from cronsync.cloud.spoolstart import PENDING_DIR, stream_name
 from cronsync.core import brokerwire
 from cronsync.core.model import RepoSettings
 from cronsync.host.config import AgentConfig
+from cronsync.host.logline import ERROR, WARNING
 from cronsync.run.jobspec import JobSpec, ShimError
 
 FINISH_SECONDS = 60.0  # an ended run's rest gets this long, then flush takes over
@@ -114,7 +115,7 @@ class Outbox:
             mine = sum(1 for active in self._active.values() if active.uid == uid)
             if mine >= MAX_LIVE_PER_UID or len(self._active) >= MAX_LIVE:
                 reason = "too many runs are being forwarded now; delivered later from the spool"
-                self.log(f"not forwarding {job.name}/{run_id} live: {reason}")
+                self.log(f"not forwarding {job.name}/{run_id} live: {reason}", WARNING)
                 return brokerwire.success(shipping=False, reason=reason)
             forwarder = self._forwarder(job, run_id)
             self._active[key] = _Active(forwarder, uid, self._log_path(job, run_id))
@@ -194,7 +195,7 @@ class Outbox:
             log_group=str(settings.get("log_group") or RepoSettings.log_group),
         )
         for message in summary.messages:
-            self.log(f"delivery: {message}")
+            self.log(f"delivery: {message}", WARNING)  # each is a problem
         return {"delivered": summary.delivered, "left": summary.left, "errors": summary.errors}
 
     def _housekeeping(self) -> None:
@@ -206,7 +207,7 @@ class Outbox:
                     self.flush()
                     self.publish_left_metrics()
             except Exception as exc:  # a bug must not end shipping for good: say it
-                self.log(f"outbox: {type(exc).__name__}: {exc}")
+                self.log(f"outbox: {type(exc).__name__}: {exc}", ERROR)
 
     def publish_left_metrics(self, min_age: float = LEFT_AFTER) -> int:
         """Publish the metrics of runs whose marker is still there, older than
@@ -246,10 +247,13 @@ class Outbox:
                 if forwarder is not None:
                     result = forwarder.finish(time.monotonic() + FINISH_SECONDS)
                     if result.error:
-                        self.log(f"delivery of {job.name}/{run_id}: {result.error} (left pending)")
+                        self.log(
+                            f"delivery of {job.name}/{run_id}: {result.error} (left pending)",
+                            WARNING,
+                        )
                 self.metrics.publish_run(job, run_id)
             except Exception as exc:  # a worker must not die: say it, go on
-                self.log(f"after {job.name}/{run_id}: {type(exc).__name__}: {exc}")
+                self.log(f"after {job.name}/{run_id}: {type(exc).__name__}: {exc}", ERROR)
             finally:
                 with self._lock:
                     self._ending.pop((job.name, run_id), None)

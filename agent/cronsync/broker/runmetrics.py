@@ -27,6 +27,7 @@ from cronsync.cloud.spoolstart import PENDING_DIR
 from cronsync.core import brokerwire
 from cronsync.core.errors import CronsyncError
 from cronsync.host.config import AgentConfig
+from cronsync.host.logline import ERROR, WARNING
 from cronsync.run.jobspec import JobSpec, Release, ShimError, find_job
 from cronsync.run.record import RUNNING, SKIPPED, SUCCEEDED
 from cronsync.run.store import read_record
@@ -68,7 +69,7 @@ class RunMetrics:
             if self._publish(job, run_id):
                 self._remove_marker(job.name, run_id)
         except Exception as exc:  # in a worker thread: say it, never a traceback
-            self.log(f"metrics of {job.name}/{run_id}: {type(exc).__name__}: {exc}")
+            self.log(f"metrics of {job.name}/{run_id}: {type(exc).__name__}: {exc}", ERROR)
 
     def publish_left(self, busy: Collection[RunKey] = (), min_age: float = LEFT_AFTER) -> int:
         """Publish the metrics of runs whose markers are still there (older than
@@ -119,7 +120,7 @@ class RunMetrics:
                 try:
                     spool.unlink(name)
                 except (OSError, CronsyncError) as exc:
-                    self.log(f"{job_name!r}/{name!r}: marker not removed: {exc}")
+                    self.log(f"{job_name!r}/{name!r}: marker not removed: {exc}", WARNING)
         return published
 
     def _publish(self, job: JobSpec, run_id: str) -> bool:
@@ -139,7 +140,7 @@ class RunMetrics:
             host_level=True,
         )
         if problem:
-            self.log(f"{job.name}/{run_id}: {problem}")
+            self.log(f"{job.name}/{run_id}: {problem}", WARNING)
         return problem is None
 
     def _metrics_client(self) -> Any:
@@ -155,7 +156,7 @@ class RunMetrics:
         except FileNotFoundError:
             pass  # no marker (a shim of an older version), or removed already
         except (OSError, CronsyncError) as exc:
-            self.log(f"{job_name}/{run_id}: metrics marker not removed: {exc}")
+            self.log(f"{job_name}/{run_id}: metrics marker not removed: {exc}", WARNING)
 
 
 def _age(spool: PendingDir, name: str, now: float) -> Optional[float]:

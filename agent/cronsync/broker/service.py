@@ -20,6 +20,7 @@ from cronsync.broker.listener import Peer
 from cronsync.core import brokerwire
 from cronsync.host.awsclients import AwsSettings, make_client
 from cronsync.host.config import AgentConfig
+from cronsync.host.logline import ERROR, WARNING
 from cronsync.run.jobspec import JobSpec
 
 TYPE_CHECKING = False
@@ -84,15 +85,14 @@ class Broker:
         try:
             op, name, run = brokerwire.check_request(message)
         except brokerwire.WireError as exc:
-            self.log(f"bad request from uid {peer.uid} (pid {peer.pid}): {exc}")
+            self.log(f"bad request from uid {peer.uid} (pid {peer.pid}): {exc}", WARNING)
             return brokerwire.failure(brokerwire.BAD_REQUEST, str(exc))
         if op == brokerwire.PING:
             return brokerwire.success(version=__version__, uid=peer.uid)
         allowed = self.jobs.authorise(peer.uid, name)
         if isinstance(allowed, Refusal):
-            self.log(
-                f"refused {op} of job {name!r} to uid {peer.uid} (pid {peer.pid}): {allowed.reason}"
-            )
+            who = f"uid {peer.uid} (pid {peer.pid})"
+            self.log(f"refused {op} of job {name!r} to {who}: {allowed.reason}", WARNING)
             return brokerwire.failure(brokerwire.REFUSED, allowed.reason)
         if op == brokerwire.SECRETS:
             return self._secrets(allowed, peer)
@@ -123,11 +123,13 @@ class Broker:
                 clients=self.clients.get,
             )
         except SecretsUnavailable as exc:
-            self.log(f"secrets of job {job.name!r} for uid {peer.uid} unavailable: {exc.message}")
+            self.log(
+                f"secrets of job {job.name!r} for uid {peer.uid} unavailable: {exc.message}", ERROR
+            )
             failures = [failure.as_dict() for failure in exc.failures]
             return brokerwire.failure(brokerwire.UNAVAILABLE, exc.message, failures=failures)
         except Exception as exc:
-            self.log(f"secrets of job {job.name!r}: internal error: {type(exc).__name__}")
+            self.log(f"secrets of job {job.name!r}: internal error: {type(exc).__name__}", ERROR)
             return brokerwire.failure(
                 brokerwire.UNAVAILABLE, f"the broker failed: {type(exc).__name__}"
             )
