@@ -1,0 +1,77 @@
+"""The commands the how-to pages show, run as written in a copy of the template (the
+sandbox): `cronsync export` of docs/how-to/leave-the-host-export.md writes the files its
+next commands (kubectl, aws) read, and the pre-commit configuration of
+docs/how-to/check-jobs-in-your-editor.md is one pre-commit accepts."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parents[2]
+CRONSYNC = [sys.executable, "-m", "cronsync.cli.main"]
+
+
+def sh_block(page: str, starting: str) -> list[str]:
+    """The commands of the ``sh`` block of ``page`` whose first line starts with
+    ``starting``, continuation lines joined."""
+    text = (TOP / page).read_text(encoding="utf-8")
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        if block.startswith(starting):
+            return [line for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+    raise AssertionError(f"{page} has no sh block starting {starting!r}")
+
+
+def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CRONSYNC_CONFIG": str(cwd / "no-agent.toml")}
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_export_commands_write_what_the_next_commands_read(tmp_path: Path) -> None:
+    repo = tmp_path / "jobs-repo"
+    shutil.copytree(TOP / "repo-template", repo, symlinks=True)
+    commands = sh_block("docs/how-to/leave-the-host-export.md", "cronsync export")
+    ours = [shlex.split(line) for line in commands if line.startswith("cronsync ")]
+    theirs = [shlex.split(line) for line in commands if not line.startswith("cronsync ")]
+    assert len(ours) == 2 and [argv[0] for argv in theirs] == ["kubectl", "aws"]
+
+    for argv in ours:
+        done = run([*CRONSYNC, *argv[1:]], repo)
+        assert done.returncode == 0, done.stderr
+
+    kubectl_dir = repo / theirs[0][theirs[0].index("-f") + 1]
+    jobs = sorted(p.stem for p in (repo / "jobs").glob("*.toml"))
+    assert sorted(p.stem for p in kubectl_dir.glob("*.json")) == jobs
+    template = repo / theirs[1][theirs[1].index("--template-file") + 1]
+    document = json.loads(template.read_text(encoding="utf-8"))
+    assert "TargetTagValue" in document["Parameters"]
+
+
+def validate_config(config: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    """``pre-commit validate-config CONFIG``."""
+    return subprocess.run(
+        [sys.executable, "-m", "pre_commit", "validate-config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PRE_COMMIT_HOME": str(home)},
+    )
+
+
+def test_the_pre_commit_example_is_a_valid_configuration(tmp_path: Path) -> None:
+    text = (TOP / "docs/how-to/check-jobs-in-your-editor.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    config = tmp_path / ".pre-commit-config.yaml"
+    config.write_text(block, encoding="utf-8")
+
+    done = validate_config(config, tmp_path / "home")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    config.write_text(block.replace("hooks:", "hookz:"), encoding="utf-8")
+    assert validate_config(config, tmp_path / "home").returncode != 0
