@@ -1,7 +1,9 @@
 """The commands the how-to pages show, run as written in a copy of the template (the
 sandbox): `cronsync export` of docs/how-to/leave-the-host-export.md writes the files its
-next commands (kubectl, aws) read, and the pre-commit configuration of
-docs/how-to/check-jobs-in-your-editor.md is one pre-commit accepts."""
+next commands (kubectl, aws) read, the pre-commit configuration of
+docs/how-to/check-jobs-in-your-editor.md is one pre-commit accepts, and the ssh signing
+commands of docs/how-to/sign-commits.md sign a commit `cronsync validate --require-signed`
+accepts (the host's /etc/cronsync moved into the sandbox)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from helpers.sandbox import GIT_ENV
 
 TOP = Path(__file__).resolve().parents[2]
 CRONSYNC = [sys.executable, "-m", "cronsync.cli.main"]
@@ -75,3 +81,45 @@ def test_the_pre_commit_example_is_a_valid_configuration(tmp_path: Path) -> None
     assert done.returncode == 0, done.stdout + done.stderr
     config.write_text(block.replace("hooks:", "hookz:"), encoding="utf-8")
     assert validate_config(config, tmp_path / "home").returncode != 0
+
+
+def bash(line: str, cwd: Path, env: dict[str, str]) -> None:
+    """Run one documented shell line; fail with its output when it fails."""
+    done = subprocess.run(
+        ["bash", "-c", line], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, f"{line}: {done.stderr}"
+
+
+def test_the_ssh_signing_examples_make_a_commit_validate_accepts(tmp_path: Path) -> None:
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed (scripts/test installs openssh-client)")
+    page = "docs/how-to/sign-commits.md"
+    home, keys, etc = tmp_path / "home", tmp_path / "keys", tmp_path / "etc" / "cronsync"
+    for folder in (home / ".ssh", keys, etc):
+        folder.mkdir(parents=True)
+    key = home / ".ssh" / "id_ed25519"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=60
+    )
+    shutil.copy(f"{key}.pub", keys / "alice.pub")
+    env = {**os.environ, **GIT_ENV, "HOME": str(home), "GIT_CONFIG_GLOBAL": str(home / "gc")}
+    repo = tmp_path / "jobs-repo"
+    shutil.copytree(TOP / "repo-template", repo, symlinks=True)
+    bash("git init -q -b main", repo, env)
+    for line in sh_block(page, "git config gpg.format ssh"):
+        bash(line, repo, env)
+    bash("git add -A && git commit -q -m 'Signed as the page says'", repo, env)
+    for line in sh_block(page, "printf 'alice@example.com"):
+        line = line.replace("/etc/cronsync/", f"{etc}/")
+        if os.geteuid() != 0:  # only root gives a file to root; the file is ours then
+            line = line.replace(f"chown root: {etc}/allowed_signers && ", "")
+        bash(line, keys, env)
+    validate = [*CRONSYNC, "validate", "--no-lint", "--require-signed", "ssh"]
+    validate += ["--allowed-signers", str(etc / "allowed_signers"), str(repo)]
+
+    assert run(validate, tmp_path).returncode == 0
+
+    bash("git -c commit.gpgsign=false commit -q --allow-empty -m unsigned", repo, env)
+    refused = run(validate, tmp_path)
+    assert refused.returncode == 1 and "no signature" in refused.stdout + refused.stderr

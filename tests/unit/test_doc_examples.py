@@ -44,6 +44,10 @@ RUN_ELSEWHERE = {
     "only: no IAM policy simulator runs offline)",
     ("docs/how-to/set-up-a-host.md", "scripts/install-host"): "tests/integration/"
     "test_install_host.py (--root), tests/e2e/test_install_host_real.py",
+    ("docs/how-to/sign-commits.md", "git config gpg.format ssh"): "tests/integration/"
+    "test_doc_commands.py (signs a commit validate --require-signed accepts)",
+    ("docs/how-to/sign-commits.md", "printf 'alice@example.com"): "tests/integration/"
+    "test_doc_commands.py (with /etc/cronsync in the sandbox)",
     ("docs/architecture.md", "cli "): "tests/unit/test_layout.py (the layers of pyproject)",
     ("docs/reference/command-line.md", "usage: cronsync"): "generated from the parser, kept "
     "equal by tests/unit/test_docs.py",
@@ -61,10 +65,6 @@ NOT_RUN = {
     ("README.md", "jobs  first sync ms"): "benchmark output (bench/bench_sync.py prints it)",
     ("docs/how-to/set-up-a-host.md", "cp systemd/"): "changes /etc/systemd and starts "
     "services on the host; the units are checked by tests/integration/test_systemd_units.py",
-    ("docs/how-to/sign-commits.md", "git config gpg.format ssh"): "the signer's git set-up; "
-    "signing and verification are tested in tests/integration/test_signed_commits.py",
-    ("docs/how-to/sign-commits.md", "printf 'alice@example.com"): "writes the host's "
-    "/etc/cronsync; the allowed signers format is tested in test_signed_commits.py",
     ("docs/how-to/sign-commits.md", "install -d -m 700 /etc/cronsync/gnupg"): "writes the "
     "host's /etc/cronsync; gpg keyrings are tested in test_signed_commits.py",
     ("docs/how-to/watch-a-host.md", "aws ssm send-command"): "needs AWS (moto executes no "
