@@ -281,15 +281,15 @@ def test_a_repository_with_problems_is_refused_with_every_problem(
     assert not (sandbox.base / "x.svg").exists()
 
 
-def test_the_readme_example_is_what_the_template_draws() -> None:
+def test_the_documented_example_is_what_the_template_draws() -> None:
     from cronsync.core.model import HostContext
     from cronsync.core.timeline import day_window, scheduled_timeline
     from cronsync.core.timelinetext import render_text
     from cronsync.host.timelinesource import repo_jobs
 
     top = Path(__file__).resolve().parents[2]
-    readme = (top / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### When jobs run: the timeline") :]
+    page = (top / "docs/how-to/see-when-jobs-run.md").read_text(encoding="utf-8")
+    section = page[page.index("# See when jobs run: the timeline") :]
     example = section[section.index("```\n") + 4 : section.index("\n```", section.index("```\n"))]
     host = HostContext("batch-1", ("eu",), "UTC")
     found = repo_jobs(top / "repo-template", host, datetime(2026, 3, 2, tzinfo=timezone.utc))

@@ -1,22 +1,65 @@
-"""The README's file reference is the schema's, and the template follows the schema."""
+"""The generated reference pages are the code's (file formats from the schema, the command
+line from the parser), and the template follows the schema."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from cronsync.cli.clidoc import command_line_markdown
+from cronsync.cli.main import build_parser
+from cronsync.core.docblocks import block_text, replace_block
 from cronsync.core.schemadoc import schema_markdown
 from cronsync.repo.gate import check_repository
 
 TOP = Path(__file__).resolve().parents[2]
+REFERENCE = TOP / "docs" / "reference"
 
 
-def test_readme_reference_is_generated_from_the_schema() -> None:
-    readme = (TOP / "README.md").read_text(encoding="utf-8")
-    begin, end = "<!-- schema:begin -->\n", "<!-- schema:end -->"
-    section = readme[readme.index(begin) + len(begin) : readme.index(end)]
-    assert section == schema_markdown(), (
-        "README.md's job file reference is stale: run ./scripts/update-docs"
+def test_file_format_reference_is_generated_from_the_schema() -> None:
+    page = (REFERENCE / "file-formats.md").read_text(encoding="utf-8")
+    assert block_text(page, "schema") == schema_markdown(), (
+        "docs/reference/file-formats.md is stale: run ./scripts/update-docs"
     )
+
+
+def test_command_line_reference_is_generated_from_the_parser() -> None:
+    page = (REFERENCE / "command-line.md").read_text(encoding="utf-8")
+    assert block_text(page, "cli") == command_line_markdown(build_parser()), (
+        "docs/reference/command-line.md is stale: run ./scripts/update-docs"
+    )
+
+
+def test_the_command_line_reference_names_every_option_with_its_help() -> None:
+    generated = command_line_markdown(build_parser())
+
+    assert "### `cronsync history`" in generated
+    assert "| `--limit LIMIT` | how many, at least 1 (default 20) |" in generated
+    assert "| `--format {markdown,json,json-schema}` |" in generated
+    assert "usage: cronsync schema [-h]" in generated
+
+
+def test_the_command_line_reference_does_not_depend_on_the_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    narrow = command_line_markdown(build_parser())
+    monkeypatch.setenv("COLUMNS", "300")
+
+    assert command_line_markdown(build_parser()) == narrow
+
+
+def test_a_generated_block_is_replaced_between_its_markers_only() -> None:
+    page = "# T\n\n<!-- cli:begin -->\nold\n<!-- cli:end -->\nafter\n"
+
+    assert replace_block(page, "cli", "new\n") == (
+        "# T\n\n<!-- cli:begin -->\nnew\n<!-- cli:end -->\nafter\n"
+    )
+    with pytest.raises(ValueError, match="exactly one"):
+        block_text(page + "<!-- cli:end -->", "cli")
+    with pytest.raises(ValueError, match="exactly one"):
+        block_text("no markers", "schema")
 
 
 def test_repo_template_validates_cleanly_with_shellcheck() -> None:

@@ -92,21 +92,24 @@ def test_every_documented_example_is_accepted_by_both(document: str) -> None:
     assert schema_errors(document, data) == []
 
 
-def readme_examples() -> list[tuple[str, str, str]]:
-    """The README's job file and agent.toml examples: (document, name, text)."""
-    readme = (TOP / "README.md").read_text(encoding="utf-8")
+def doc_examples() -> list[tuple[str, str, str]]:
+    """The job file and agent.toml examples of README.md and docs/: (document, name, text)."""
+    pages = [TOP / "README.md", *sorted((TOP / "docs").rglob("*.md"))]
     found = []
-    for number, block in enumerate(re.findall(r"```toml\n(.*?)```", readme, re.S)):
-        text = "\n".join(line.strip() for line in block.splitlines())
-        if text.startswith("# jobs/"):
-            found.append(("job", f"README job example {number}", text))
-        elif text.startswith("[repo]"):
-            found.append(("agent", f"README agent.toml example {number}", text))
+    for page in pages:
+        blocks = re.findall(r"```toml\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+        for number, block in enumerate(blocks):
+            text = "\n".join(line.strip() for line in block.splitlines())
+            name = f"{page.relative_to(TOP)} example {number}"
+            if text.startswith("# jobs/"):
+                found.append(("job", name, text))
+            elif text.startswith("[repo]"):
+                found.append(("agent", name, text))
     return found
 
 
 def template_files() -> list[tuple[str, str, str]]:
-    """Every job file and cronsync.toml of repo-template, and the README's examples."""
+    """Every job file and cronsync.toml of repo-template, and the docs' examples."""
     template = TOP / "repo-template"
     found = [
         ("job", str(path.relative_to(TOP)), path.read_text(encoding="utf-8"))
@@ -114,11 +117,11 @@ def template_files() -> list[tuple[str, str, str]]:
     ]
     config = (template / "cronsync.toml").read_text(encoding="utf-8")
     found.append(("cronsync", "repo-template/cronsync.toml", config))
-    return found + readme_examples()
+    return found + doc_examples()
 
 
-def test_the_readme_has_a_job_and_an_agent_example() -> None:
-    assert sorted({document for document, _name, _text in readme_examples()}) == ["agent", "job"]
+def test_the_docs_have_a_job_and_an_agent_example() -> None:
+    assert sorted({document for document, _name, _text in doc_examples()}) == ["agent", "job"]
 
 
 @pytest.mark.parametrize(

@@ -108,7 +108,7 @@ def _add_schema_verb(verbs: Any) -> None:
         "--format",
         choices=("markdown", "json", "json-schema"),
         default="markdown",
-        help="markdown (the README's reference, default), json (the same as data) or "
+        help="markdown (docs/reference/file-formats.md, default), json (the same as data) or "
         "json-schema (needs --file or --output)",
     )
     from cronsync.cli.schema import add_schema_options
@@ -189,7 +189,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         argv: the arguments after the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit code (README "Commands"); an error is one line on stderr, plus the
+        The exit code (docs/reference/command-line.md); an error is one line on stderr, plus the
         ``cronsync.error/1`` document on stdout when ``--json`` was given.
 
     Raises:

@@ -33,8 +33,8 @@ AGENT_FIELDS = (
                 ENUM,
                 "Install a commit only when the branch tip's signature verifies against "
                 "this host's trust set (allowed_signers for ssh, gpg_home for gpg); any "
-                "other tip is refused and the last-known-good stays (README 'Signed "
-                "commits').",
+                "other tip is refused and the last-known-good stays (docs/how-to/"
+                "sign-commits.md).",
                 '"ssh"',
                 default="unset: signatures are not checked",
                 choices=SIGNING_FORMATS,

@@ -5,7 +5,7 @@ the exit code the CLI returns for it. Adapters translate foreign exceptions
 (``GitCommandError``, ``OSError``, ...) into these at their edge with ``raise ... from``,
 so the CLI prints one clear line and never a traceback for a user's mistake.
 
-Exit codes (documented in the README):
+Exit codes (documented in docs/reference/command-line.md):
 
 * 0 — success (or nothing to do)
 * 1 — the input has problems (validation failed, a sync was refused)

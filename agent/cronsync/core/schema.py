@@ -4,7 +4,7 @@ Three files have a schema: a job file (``jobs/NAME.toml``) and the repository's
 ``cronsync.toml`` here, the host's ``agent.toml`` in :mod:`cronsync.core.agentschema`. The
 manifest parser checks types, required keys and unknown keys against these
 definitions; ``cronsync schema`` prints them as the reference documentation; the tests
-check that the repository template and the README agree with them. There is no second
+check that the repository template and docs/reference/ agree with them. There is no second
 list of fields.
 """
 

@@ -1,6 +1,6 @@
 """The file format reference, generated from ``schema`` (``cronsync schema``).
 
-The README's "Job file reference" is this output; a test keeps the two equal.
+docs/reference/file-formats.md is this output; a test keeps the two equal.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def schema_markdown() -> str:
     out = []
     for title, intro, fields in SECTIONS:
         out += [
-            f"### {title}",
+            f"## {title}",
             "",
             intro,
             "",

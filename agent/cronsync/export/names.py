@@ -79,7 +79,7 @@ def secret_target(ref: SecretRef) -> tuple[str, str]:
 
 
 def source_of(ref: SecretRef) -> str:
-    """How the README and the export's list name a reference: ``ssm:/a/b``,
+    """How the docs and the export's list name a reference: ``ssm:/a/b``,
     ``NAME`` or ``NAME#key``."""
     where = f"ssm:{ref.name}" if ref.store == "ssm" else ref.name
     return where if ref.key is None else f"{where}#{ref.key}"

@@ -396,7 +396,7 @@ def load_config(explicit: Optional[str] = None) -> AgentConfig:
     except FileNotFoundError as exc:
         raise ConfigError(
             f"no agent config at {path} (write one, or pass --config PATH; "
-            "see README 'Setting up a host')"
+            "see docs/how-to/set-up-a-host.md)"
         ) from exc
     except IsADirectoryError as exc:
         raise ConfigError(f"agent config {path} is a directory, not a file") from exc

@@ -75,7 +75,7 @@ def check_trust_set(trust: TrustSet) -> str:
         kind = "keyring directory" if trust.format == GPG else "allowed signers file"
         raise ConfigError(
             f"{trust.where}: {trust.path} does not exist (the {kind} signed commits "
-            "are checked against; see README 'Signed commits')"
+            "are checked against; see docs/how-to/sign-commits.md)"
         ) from exc
     except UntrustedFile as exc:
         raise ConfigError(

@@ -1,5 +1,6 @@
-"""The README's command table lists every verb of the parser and every option of each
-(its first column), and no verb the parser lacks."""
+"""The command table of docs/reference/command-line.md ("## The commands", written by
+hand: what each command does and its exit codes) lists every verb of the parser and every
+option of each (its first column), and no verb the parser lacks."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from cronsync.cli.main import build_parser
 
 TOP = Path(__file__).resolve().parents[2]
+PAGE = TOP / "docs" / "reference" / "command-line.md"
 # Options every verb takes, documented once below the table
 SHARED = {"-h", "--help", "--config", "-v", "--verbose"}
 
@@ -27,9 +29,9 @@ def verb_parsers() -> dict[str, argparse.ArgumentParser]:
 
 
 def command_cells() -> dict[str, str]:
-    """The first cell of each row of the README's "## Commands" table, by verb."""
-    readme = (TOP / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("\n## Commands\n") :]
+    """The first cell of each row of the page's "## The commands" table, by verb."""
+    page = PAGE.read_text(encoding="utf-8")
+    section = page[page.index("\n## The commands\n") :]
     section = section[: section.index("\n## ", 1)]
     cells = {}
     for line in section.splitlines():
@@ -46,11 +48,11 @@ def documented(option: str, cell: str) -> bool:
 @pytest.mark.parametrize("verb", sorted(verb_parsers()))
 def test_every_verb_has_a_row_listing_every_option(verb: str) -> None:
     cells = command_cells()
-    assert verb in cells, f"README's command table has no row for `cronsync {verb}`"
+    assert verb in cells, f"command-line.md's table has no row for `cronsync {verb}`"
     parser = verb_parsers()[verb]
     options = {o for a in parser._actions for o in a.option_strings} - SHARED
     missing = sorted(o for o in options if not documented(o, cells[verb]))
-    assert missing == [], f"README's row of `cronsync {verb}` lacks {missing}"
+    assert missing == [], f"command-line.md's row of `cronsync {verb}` lacks {missing}"
     positionals = [a.metavar or a.dest.upper() for a in parser._actions if not a.option_strings]
     assert [p for p in positionals if str(p) not in cells[verb]] == []
 
