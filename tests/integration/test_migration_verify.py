@@ -115,3 +115,18 @@ def test_nothing_installed_is_one_line(
         migration(host, capsys)
     with pytest.raises(CronsyncError, match="--min-successes"):
         migration(host, capsys, "--min-successes", "0")
+
+
+def test_since_counts_from_the_cut_over(host: Host, capsys: pytest.CaptureFixture[str]) -> None:
+    job = json.loads(migration(host, capsys, "--json")[1])["jobs"][0]["name"]
+    record_runs(host, job, ["failed", "succeeded"], day=3)  # the 3rd and the 4th
+    doc = json.loads(migration(host, capsys, "--json", "--since", "2025-06-04T00:00:00Z")[1])
+    row = next(r for r in doc["jobs"] if r["name"] == job)
+    assert (row["runs"], row["failures"], row["state"]) == (1, 0, "running")
+    assert doc["since"] == "2025-06-04T00:00:00+00:00"
+    _code, out = migration(host, capsys, "--since", "2025-06-04")  # a day: its midnight UTC
+    assert "counted from 2025-06-04 00:00 UTC (--since)" in out
+    with pytest.raises(CronsyncError, match=r"^--since tomorrow: give a time as 2026-12-01"):
+        migration(host, capsys, "--since", "tomorrow")
+    with pytest.raises(CronsyncError, match=r"^--since 2999-01-01: in the future"):
+        migration(host, capsys, "--since", "2999-01-01")

@@ -48,6 +48,14 @@ RUN_ELSEWHERE = {
     "test_doc_commands.py (signs a commit validate --require-signed accepts)",
     ("docs/how-to/sign-commits.md", "printf 'alice@example.com"): "tests/integration/"
     "test_doc_commands.py (with /etc/cronsync in the sandbox)",
+    ("docs/how-to/migrate-a-legacy-host.md", "./scripts/demo-migration"): "tests/integration/"
+    "test_demo_migration.py (runs it)",
+    ("docs/how-to/migrate-a-legacy-host.md", "evidence from"): "tests/integration/"
+    "test_demo_migration.py (the output shown is what the script prints)",
+    ("docs/how-to/migrate-a-legacy-host.md", "$ cronsync"): "tests/integration/"
+    "test_demo_migration.py (the output shown is what the script prints)",
+    ("docs/how-to/migrate-a-legacy-host.md", "[migration]"): "scripts/demo-migration commits "
+    "this sign-off; tests/integration/test_demo_migration.py checks the job is signed off",
     ("docs/architecture.md", "cli "): "tests/unit/test_layout.py (the layers of pyproject)",
     ("docs/reference/command-line.md", "usage: cronsync"): "generated from the parser, kept "
     "equal by tests/unit/test_docs.py",
@@ -67,6 +75,8 @@ NOT_RUN = {
     "services on the host; the units are checked by tests/integration/test_systemd_units.py",
     ("docs/how-to/sign-commits.md", "install -d -m 700 /etc/cronsync/gnupg"): "writes the "
     "host's /etc/cronsync; gpg keyrings are tested in test_signed_commits.py",
+    ("docs/how-to/migrate-a-legacy-host.md", "cronsync import --into"): "the import on a "
+    "real host (root, its crontabs); scripts/demo-migration runs import in a sandbox",
     ("docs/how-to/watch-a-host.md", "aws ssm send-command"): "needs AWS (moto executes no "
     "SSM command); the documents are checked by tests/integration/test_aws_templates.py",
 }

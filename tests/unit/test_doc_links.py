@@ -13,7 +13,6 @@ PAGES = [TOP / "README.md", *sorted((TOP / "docs").rglob("*.md"))]
 # Pages other branches write at the same time as the docs split (issue 11, issue 14):
 # tolerated while absent, checked like any page once merged.
 PENDING = {
-    "docs/how-to/migrate-a-legacy-host.md",
     "docs/how-to/run-more-than-one-host.md",
 }
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")

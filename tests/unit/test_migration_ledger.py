@@ -144,3 +144,28 @@ def test_the_number_of_successes_needed_is_a_parameter(needed: int) -> None:
         "backup", job(True), [], runs, None, INSTALLED.isoformat(), "UTC", NOW, needed
     )
     assert row["state"] == (VERIFIED if needed <= 3 else RUNNING)
+
+
+def test_since_counts_from_the_cut_over_given() -> None:
+    """``--since``: runs before it do not count, and the never-ran clock starts at it
+    (not at the install, which may be later, or earlier, than the cut-over)."""
+    since = datetime(2026, 12, 4, 0, 0, tzinfo=UTC)
+    runs = [run(2), run(3), run(5), run(6)]
+
+    def counted(now: datetime, found: list[dict[str, Any]]) -> dict[str, Any]:
+        return ledger_entry(
+            "backup", job(True), [], found, None, NOW.isoformat(), "UTC", now, since=since
+        )
+
+    row = counted(NOW, runs)
+    assert (row["runs"], row["successes"], row["state"]) == (2, 2, RUNNING)
+    assert row["first_run"].startswith("2026-12-05T03:00:01")
+    # installed "now", yet due on the 4th at 03:00 counting from the cut-over given
+    never = counted(NOW, [run(2, by_hand=True)])
+    assert (never["state"], never["first_due"]) == (NEVER_RAN, "2026-12-04T03:00:00+00:00")
+    assert never["by_hand"] == 0
+    assert counted(since + timedelta(hours=1), [])["state"] == PENDING
+    doc = ledger_document([row], 3, NOW, since=since)
+    assert doc["since"] == "2026-12-04T00:00:00+00:00"
+    assert "counted from 2026-12-04 00:00 UTC (--since)" in ledger_text(doc)
+    assert ledger_document([row], 3, NOW)["since"] is None

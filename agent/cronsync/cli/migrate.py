@@ -379,8 +379,33 @@ not yet verified), failing (its last run failed), never-ran (past its first expe
 run, no run by cron), pending (not due yet). Runs by hand and skipped runs are counted
 apart: they prove nothing about the schedule. Each job says why it has its state.
 
+--since TIME counts from the cut-over at TIME instead of from each job's install: runs
+before it are left out, and a job due after it with no run by cron is never-ran. Use it
+when the jobs were installed before the cut-over, to start counting again after a fix,
+or on a host whose install record was lost (a rebuilt host, a sandbox).
+
 exit codes: 0 every imported job verified or signed off, 1 not yet (or nothing
 installed), 2 usage or config error."""
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """Return ``--since``'s time: ISO 8601 (``2026-12-01T09:00Z``, an offset, or a day,
+    meaning its midnight); UTC when it names no zone.
+
+    Raises:
+        UsageError: not such a time, or later than ``now``.
+    """
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--since {text}: give a time as 2026-12-01T09:00Z (ISO 8601) or a day as 2026-12-01"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    if moment > now:
+        raise UsageError(f"--since {text}: in the future (now is {now:%Y-%m-%d %H:%M} UTC)")
+    return moment
 
 
 def cmd_migration(args: argparse.Namespace) -> int:
@@ -391,8 +416,10 @@ def cmd_migration(args: argparse.Namespace) -> int:
 
     if args.min_successes < 1:
         raise UsageError(f"--min-successes {args.min_successes}: give 1 or more")
+    now = datetime.now(timezone.utc)
+    since = parse_since(args.since, now) if args.since else None
     config = load_config(args.config)
-    doc = read_ledger(config, datetime.now(timezone.utc), args.min_successes)
+    doc = read_ledger(config, now, args.min_successes, since)
     if args.json:
         emit_json(doc)
     else:
@@ -413,6 +440,12 @@ def _add_migration_verb(verbs: Any, add_config: Callable[[argparse.ArgumentParse
         default=3,
         metavar="N",
         help="successes by cron that verify a job with a success check or sign-off (default 3)",
+    )
+    ledger.add_argument(
+        "--since",
+        metavar="TIME",
+        help="count from the cut-over at TIME (ISO 8601, e.g. 2026-12-01T09:00Z; UTC when "
+        "no zone is given) instead of from each job's install",
     )
     ledger.add_argument("--json", action="store_true", help="machine-readable output")
     add_config(ledger)

@@ -19,7 +19,8 @@ States, the first that applies:
 * ``pending``: not due yet, or only skipped or still running.
 
 Runs by hand (``cronsync run``) and skipped runs are counted apart: they prove nothing
-about the schedule. Every row says why it has its state.
+about the schedule. Every row says why it has its state. Given a cut-over time
+(``--since``), runs before it are left out and the never-ran clock starts at it.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def ledger_entry(
     host_zone: str,
     now: datetime,
     needed: int = DEFAULT_SUCCESSES,
+    since: Optional[datetime] = None,
 ) -> dict[str, Any]:
     """Return one job's ledger row.
 
@@ -85,11 +87,15 @@ def ledger_entry(
         installed_at: when the installed release was installed (ISO 8601), or None.
         host_zone: the host's zone. now: an aware datetime.
         needed: successes that verify it.
+        since: the cut-over (aware), when given: runs that started before it are left
+            out, and its first expected run is counted from it instead of the install.
     Returns:
         the row: name, file, origins, first_run, last_run, runs, successes, failures,
         skipped, by_hand, success_check, success_within, signed_off, first_due, state,
         why. Never raises.
     """
+    if since is not None:
+        runs = [r for r in runs if (parse_time(r.get("started")) or since) >= since]
     by_cron = sorted(
         (r for r in runs if not r.get("by_hand") and r.get("status") != "skipped"),
         key=lambda r: str(r.get("started")),
@@ -111,7 +117,11 @@ def ledger_entry(
         "success_within": _has(job, "within"),
         "signed_off": {"by": signoff[0], "on": signoff[1]} if signoff else None,
         # since the job itself was installed (kept from release to release), else the release
-        "first_due": _first_due(job, _job_installed(job) or installed_at, host_zone),
+        "first_due": _first_due(
+            job,
+            since.isoformat() if since else _job_installed(job) or installed_at,
+            host_zone,
+        ),
     }
     row["state"], row["why"] = _state(row, by_cron, now, needed)
     return row
@@ -153,16 +163,21 @@ def _not_started(row: Mapping[str, Any], now: datetime) -> tuple[str, str]:
 
 
 def ledger_document(
-    rows: Sequence[Mapping[str, Any]], needed: int, now: datetime
+    rows: Sequence[Mapping[str, Any]],
+    needed: int,
+    now: datetime,
+    since: Optional[datetime] = None,
 ) -> dict[str, Any]:
     """Return the ``cronsync migration --json`` document (``migration_format`` 1):
-    generated, needed_successes, jobs (the rows), summary (state -> count) and complete
-    (every job verified or signed off)."""
+    generated, needed_successes, since (the cut-over given, or None: each job counts
+    from its install), jobs (the rows), summary (state -> count) and complete (every job
+    verified or signed off)."""
     summary = {state: sum(row["state"] == state for row in rows) for state in STATES}
     return {
         "migration_format": FORMAT,
         "generated": now.isoformat(),
         "needed_successes": needed,
+        "since": since.isoformat() if since else None,
         "jobs": list(rows),
         "summary": summary,
         "complete": all(row["state"] in DONE for row in rows),
@@ -184,6 +199,8 @@ def ledger_text(doc: Mapping[str, Any]) -> str:
         ]
     counts = ", ".join(f"{n} {state}" for state, n in doc["summary"].items() if n)
     lines.append(f"{len(doc['jobs'])} imported jobs: {counts or 'none'}")
+    if doc.get("since"):
+        lines.append(f"counted from {_when(doc['since'])} (--since), not from each install")
     if not doc["complete"]:
         lines.append(
             f"not complete: every job must be verified ({doc['needed_successes']} successes "

@@ -53,12 +53,15 @@ def _signoff(text: str) -> Optional[tuple[str, str]]:
     return (visible(by), visible(on)) if isinstance(by, str) and isinstance(on, str) else None
 
 
-def read_ledger(config: AgentConfig, now: datetime, needed: int) -> dict[str, Any]:
+def read_ledger(
+    config: AgentConfig, now: datetime, needed: int, since: Optional[datetime] = None
+) -> dict[str, Any]:
     """Return the ledger document of the imported jobs this host installs.
 
     Args:
         config: the agent config. now: an aware datetime.
         needed: successes that verify a job.
+        since: the cut-over (aware) to count from, or None: from each job's install.
     Returns:
         ``core.migrationledger.ledger_document`` of every installed job whose file has
         an import header, in name order.
@@ -94,6 +97,7 @@ def read_ledger(config: AgentConfig, now: datetime, needed: int) -> dict[str, An
             config.host.timezone,
             now,
             needed,
+            since,
         )
         rows.append(row)
-    return ledger_document(rows, needed, now)
+    return ledger_document(rows, needed, now, since)
