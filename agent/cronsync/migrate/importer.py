@@ -37,6 +37,7 @@ from cronsync.crontab.hostfiles import (
     user_lookup,
 )
 from cronsync.crontab.inventory import CrontabFile, HostFacts, inventory_files
+from cronsync.crontab.printable import LineScans
 from cronsync.files.atomic import atomic_write
 from cronsync.files.tree import remove_tree
 from cronsync.host.awsclients import AwsSettings
@@ -399,8 +400,10 @@ def run_import(request: ImportRequest) -> ImportResult:
         if request.options.copy_scripts
         else None
     )
-    pairs = list(zip(files, inventory_files(files, facts)))
-    plan = plan_import(pairs, request.timezone, request.options, homes.get, reader, users)
+    scans: LineScans = {}
+    pairs = list(zip(files, inventory_files(files, facts, scans)))
+    plan = plan_import(pairs, request.timezone, request.options, homes.get, reader, users, scans)
+    scans.clear()  # values: no longer needed
     check_files(request, plan)
     life = None
     if request.evidence and not request.sources:
