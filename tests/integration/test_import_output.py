@@ -125,6 +125,21 @@ def test_import_writes_the_recorded_bytes(case: str, tmp_path: Path) -> None:
     assert _differences(recorded, made) == []
 
 
+@pytest.mark.parametrize("umask", [0o077, 0o002])
+def test_job_files_are_0644_whatever_the_umask(umask: int, tmp_path: Path) -> None:
+    root = make_generated_host(tmp_path, 60)
+    request = ImportRequest(
+        into=tmp_path / "repo", root=root, secrets_file=tmp_path / "s.toml", now=NOW
+    )
+    old = os.umask(umask)
+    try:
+        run_import(request)
+    finally:
+        os.umask(old)
+    modes = {p.stat().st_mode & 0o777 for p in (tmp_path / "repo/jobs").iterdir()}
+    assert modes == {0o644}
+
+
 def write_manifests() -> None:
     """Re-record the manifests from the import as it is now."""
     MANIFESTS.mkdir(parents=True, exist_ok=True)
