@@ -26,18 +26,12 @@ import pytest
 
 from cronsync.migrate.importer import ImportRequest, run_import
 from cronsync.migrate.importmodel import ImportOptions
-from helpers.crontabdata import put
+from helpers.crontabdata import PASSWD, put
 from helpers.crontabgen import make_generated_host
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "data" / "import-output"
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 GENERATED_LINES = 600
-PASSWD = """\
-root:x:0:0:root:/root:/bin/bash
-postgres:x:105:110::/var/lib/postgresql:/bin/bash
-www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin
-batch:x:1001:1001::/home/batch:/bin/bash
-"""
 CORPUS_SYSTEM = [
     "cron.d-backup", "inline-secrets", "duplicates", "one-bad-line", "commented-out",
     "cron-tz", "percent-in-constructs", "shell-path", "tabs-system", "vendor-users",
