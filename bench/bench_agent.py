@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Optional
 
 from bench_sync import CONFIG, make_repo
+from benchkit import Context, Table
 from cronsync.agent.loop import Agent
 from cronsync.host.config import load_config
 from cronsync.host.sync import run_sync
@@ -259,8 +260,44 @@ def idle_run(config_file: Path, log: Path, seconds: float, settle: float) -> Idl
 # -- the report ---------------------------------------------------------------------
 
 
-def verdict(value: float, goal: float) -> str:
-    return "ok" if value < goal else "MISSED"
+def ratio_text(value: float, baseline: float, unit: str) -> str:
+    """``value / baseline`` as a ratio, or why there is none (a baseline of 0)."""
+    if baseline <= 0:
+        return f"n/a (baseline 0 {unit})"
+    return f"{value / baseline:.2f}x"
+
+
+def goals_table(plain: CycleCost, idle: IdleRun) -> Table:
+    """The three goals, each figure next to its in-run baseline, the ratio and a verdict."""
+    mib = 1024.0
+    agent, sleeper, imports = idle.processes
+    table = Table()
+    cpu = agent.cpu_percent(idle.seconds, True)
+    base_cpu = sleeper.cpu_percent(idle.seconds, True)
+    table.add(
+        "idle agent CPU (git included) / a sleeping python",
+        ratio_text(cpu, base_cpu, "%"),
+        f"< {GOAL_CPU_PERCENT:g} % of a core",
+        cpu < GOAL_CPU_PERCENT,
+        f"{cpu:.3f} % / {base_cpu:.3f} % over {idle.seconds:.0f} s",
+    )
+    hwm = (agent.last or {}).get("VmHWM", 0) / mib
+    base_rss = imports.rss_max_kib / mib
+    table.add(
+        "idle agent peak RSS / a python holding the agent's imports",
+        ratio_text(hwm, base_rss, "MiB"),
+        f"< {GOAL_RSS_MIB:g} MiB",
+        hwm < GOAL_RSS_MIB,
+        f"{hwm:.1f} MiB / {base_rss:.1f} MiB",
+    )
+    table.add(
+        "no-op cycle CPU (git included) / its wall time",
+        ratio_text(plain.total_ms, plain.wall_ms, "ms"),
+        f"< {GOAL_CYCLE_MS:g} ms CPU",
+        plain.total_ms < GOAL_CYCLE_MS,
+        f"{plain.total_ms:.1f} ms / {plain.wall_ms:.1f} ms",
+    )
+    return table
 
 
 def report(args: argparse.Namespace, plain: CycleCost, whole: CycleCost, idle: IdleRun) -> None:
@@ -294,7 +331,6 @@ def report(args: argparse.Namespace, plain: CycleCost, whole: CycleCost, idle: I
         f"SIGTERM -> exit {idle.exit_code if idle.exit_code is not None else 'KILLED'} "
         f"in {idle.exit_seconds:.2f} s"
     )
-    agent_hwm = (agent.last or {}).get("VmHWM", 0)
     print(
         f"agent RSS vs python sleep: {agent.rss_max_kib / max(1, sleeper.rss_max_kib):.1f}x; "
         f"vs its imports alone: +{(agent.rss_max_kib - imports.rss_max_kib) / mib:.1f} MiB"
@@ -310,17 +346,6 @@ def report(args: argparse.Namespace, plain: CycleCost, whole: CycleCost, idle: I
             f"{cost.total_ms:>8.1f} {cost.wall_ms:>8.1f}"
         )
     print(f"{'goal':<32} {'':>8} {'':>8} {'< ' + str(int(GOAL_CYCLE_MS)):>8}")
-    print()
-    cpu = agent.cpu_percent(idle.seconds, True)
-    print(
-        "goals: "
-        f"idle CPU {cpu:.3f} % (with git) < {GOAL_CPU_PERCENT:g} % "
-        f"{verdict(cpu, GOAL_CPU_PERCENT)}; "
-        f"RSS peak {agent_hwm / mib:.1f} MiB < {GOAL_RSS_MIB:g} MiB "
-        f"{verdict(agent_hwm / mib, GOAL_RSS_MIB)}; "
-        f"no-op cycle {plain.total_ms:.1f} ms CPU (with git) < {GOAL_CYCLE_MS:g} ms "
-        f"{verdict(plain.total_ms, GOAL_CYCLE_MS)}"
-    )
 
 
 def main(argv: list[str]) -> None:
@@ -331,6 +356,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--settle", type=float, default=SETTLE_SECONDS, help="seconds")
     parser.add_argument("--cycles", type=int, default=CYCLES, help="no-op cycles measured")
     args = parser.parse_args(argv)
+    context = Context(f"bench_agent.py --seconds {args.seconds:g} --interval {args.interval}")
     git_env()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -351,6 +377,7 @@ def main(argv: list[str]) -> None:
         )
         idle = idle_run(config_file, base / "agent.log", args.seconds, args.settle)
         report(args, plain, whole, idle)
+        goals_table(plain, idle).print(context)
         if idle.exit_code != 0:
             print(f"agent log tail:\n{idle.log_tail}")
 

@@ -9,10 +9,13 @@ alternating, as the shim writes them) and measures, in this one process:
 * deliver   — ``cronsync.cloud.logs.deliver`` to a moto server started here (real HTTP on
               127.0.0.1), saving the resume position after every batch.
 
-It prints events per second and each figure's ratio to ``parse`` measured in the same
-run (machines are shared and noisy: compare ratios). moto runs in this process and
-competes for the same interpreter, so ``deliver`` is a pessimistic figure.
-Not a test: run it by hand, ``python bench/bench_cloudlogs.py [LINES...]``.
+It prints, under a line with the date, the CPU count and the load average, each figure
+with events per second and its ratio to ``parse`` measured in the same run (machines
+are shared and noisy: compare ratios), and a verdict against the goal: every line
+delivered, none twice (issue 9 sets no throughput goal: the rates are context). moto
+runs in this process and competes for the same interpreter, so ``deliver`` is a
+pessimistic figure. Exit code 1 when a size misses the goal. Not a test: run it by
+hand, ``python bench/bench_cloudlogs.py [LINES...]``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchkit import Context, Table
 from cronsync.cloud.batch import Batcher, Event, Position
 from cronsync.cloud.logreader import read_pieces
 from cronsync.cloud.logs import LogsSender, Pending, deliver, pending_path, save_pending
@@ -101,8 +105,9 @@ def start_moto() -> tuple[object, AwsSettings]:
     return server, AwsSettings(region="us-east-1", endpoint_url=f"http://{host}:{port}")
 
 
-def bench(lines: int, aws: AwsSettings, base: Path) -> None:
-    """Measure one log size and print its figures."""
+def bench(lines: int, aws: AwsSettings, base: Path, table: Table) -> bool:
+    """Measure one log size, add its rows to ``table``; return whether every line was
+    delivered once."""
     log = base / f"run-{lines}.log"
     size = write_log(log, lines)
     parse_s, parsed = timed("parse", parse_only, log)
@@ -112,26 +117,42 @@ def bench(lines: int, aws: AwsSettings, base: Path) -> None:
     sender = LogsSender(aws)
     sender.send("/cronsync/bench", "warm-up", [Event(time.time_ns() // 1_000_000, "warm")])
     deliver_s, delivered = timed("deliver", lambda: deliver(pending, sender, 1e18).sent_events)
-    assert parsed == batched == delivered == lines, (parsed, batched, delivered)
-    print(f"{lines:>9,} lines  {size / 1e6:7.1f} MB")
-    for label, seconds in (("parse", parse_s), ("batch", batch_s), ("deliver", deliver_s)):
-        rate = lines / seconds
-        ratio = seconds / parse_s
-        print(f"  {label:<8} {seconds:8.3f} s  {rate:>12,.0f} events/s  {ratio:6.1f}x parse")
     log.unlink()
+    exact = parsed == batched == delivered == lines
+    what = f"{lines:,} lines ({size / 1e6:.1f} MB)"
+    table.add(f"{what}: parse (the baseline)", "1.00x", "", None, _rate(lines, parse_s))
+    table.add(
+        f"{what}: batch / parse", f"{batch_s / parse_s:.2f}x", "", None, _rate(lines, batch_s)
+    )
+    table.add(
+        f"{what}: deliver to moto / parse",
+        f"{deliver_s / parse_s:.2f}x",
+        "every line delivered, once",
+        exact,
+        f"{_rate(lines, deliver_s)}; {delivered:,} of {lines:,} events sent",
+    )
+    return exact
 
 
-def main(argv: list[str]) -> None:
-    """Run the benchmark for each size in ``argv`` (default 10,000 / 100,000 / 300,000)."""
+def _rate(lines: int, seconds: float) -> str:
+    return f"{seconds:.3f} s, {lines / seconds:,.0f} events/s"
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark for each size in ``argv`` (default 10,000 / 100,000 / 300,000);
+    return 1 when a size misses the goal."""
     sizes = [int(arg) for arg in argv] or [10_000, 100_000, 300_000]
+    context = Context("bench_cloudlogs.py " + " ".join(map(str, sizes)))
+    table = Table()
     server, aws = start_moto()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for lines in sizes:
-                bench(lines, aws, Path(tmp))
+            met = [bench(lines, aws, Path(tmp), table) for lines in sizes]
     finally:
         server.stop()  # type: ignore[attr-defined]
+    table.print(context)
+    return 0 if all(met) else 1
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

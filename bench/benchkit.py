@@ -120,7 +120,7 @@ class Table:
         ok: Optional[bool] = None,
         value: str = "",
     ) -> None:
-        verdict = "" if ok is None else ("met" if ok else "**missed**")
+        verdict = "" if ok is None else ("PASS" if ok else "**MISS**")
         self.rows.append((what, ratio, target, verdict, value))
         say(f"  {what}: {ratio} {target} {verdict} | {value}")
 

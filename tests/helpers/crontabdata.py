@@ -12,6 +12,13 @@ SECRETS = [
     if line and not line.startswith("#")
 ]
 """Every secret value in the corpus: none may appear in any output."""
+PASSWD = """\
+root:x:0:0:root:/root:/bin/bash
+postgres:x:105:110::/var/lib/postgresql:/bin/bash
+www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin
+batch:x:1001:1001::/home/batch:/bin/bash
+"""
+"""The users of a host laid out from the corpus (its user crontabs' owners)."""
 
 
 def put(path: Path, source: str, mode: int = 0o644) -> Path:

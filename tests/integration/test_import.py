@@ -46,7 +46,7 @@ from cronsync.migrate.report import import_json, render_migration
 from cronsync.repo.gate import check_repository
 from cronsync.secretscan.scan import find_secrets, mask_findings
 from helpers import secretledger
-from helpers.crontabdata import DATA, SECRETS, put
+from helpers.crontabdata import DATA, PASSWD, SECRETS, put
 from helpers.motoserver import moto_running
 
 if sys.version_info >= (3, 11):
@@ -54,12 +54,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-PASSWD = """\
-root:x:0:0:root:/root:/bin/bash
-postgres:x:105:110::/var/lib/postgresql:/bin/bash
-www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin
-batch:x:1001:1001::/home/batch:/bin/bash
-"""
 SYSTEM_FILES = [
     "legacy-etc-crontab", "cron.d-backup", "crlf-blank-line", "tabs-system", "no-final-newline",
     "one-bad-line", "inline-secrets", "commented-out", "prose", "broken-lines", "six-fields",

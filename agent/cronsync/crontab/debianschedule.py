@@ -11,6 +11,7 @@ Pure. The rules follow Debian's cron 3.0pl1-162 as observed by running it (see F
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Optional
@@ -41,19 +42,35 @@ def read_debian_schedule(text: str) -> ScheduleReading:
         it), why cron rejects the line (``error``) and what else to tell (``problems``).
         Never raises.
     """
+    schedule, error, problems = _reading(text)
+    return ScheduleReading(schedule, error, list(problems))
+
+
+_Reading = tuple[Optional[CronSchedule], Optional[str], tuple[str, ...]]
+
+
+# A crontab repeats its schedules, and the import reads each line's again (its plan, the
+# evidence's log matching): one reading per distinct text. Cached as a tuple, so a
+# caller changing its ScheduleReading changes no other caller's.
+@functools.lru_cache(maxsize=4096)
+def _reading(text: str) -> _Reading:
     when = ScheduleReading()
     if text.startswith("@"):
         try:
             when.schedule = parse_schedule(text)
         except ScheduleError as exc:
             when.error = exc.message
-        return when
+        return _frozen(when)
     fields = [_debian_field(part, when) for part in text.split(" ")]
     try:
         when.schedule = parse_schedule(" ".join(fields))
     except ScheduleError as exc:
         _accepted_anyway(fields, exc, when)
-    return when
+    return _frozen(when)
+
+
+def _frozen(when: ScheduleReading) -> _Reading:
+    return when.schedule, when.error, tuple(when.problems)
 
 
 def _debian_field(text: str, when: ScheduleReading) -> str:

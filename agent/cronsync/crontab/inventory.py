@@ -46,7 +46,7 @@ from cronsync.crontab.line import (
     split_entry_line,
     split_percent,
 )
-from cronsync.crontab.printable import LineSecrets, Redactor, line_secrets
+from cronsync.crontab.printable import LineScans, LineSecrets, Redactor, line_secrets
 from cronsync.crontab.records import (
     FILE_IGNORED,
     NO_COMMAND,
@@ -136,6 +136,7 @@ class _FileState:
     rejected: list[tuple[int, str]] = field(default_factory=list)
     entries: list[tuple[InventoryEntry, bool]] = field(default_factory=list)  # (entry, bad)
     redactor: Redactor = field(default_factory=Redactor)  # every secret value of the file
+    scans: Optional[LineScans] = None  # the caller's: see inventory_file
 
     def secrets(
         self, line: str, command_at: int = 0, setting: Optional[tuple[str, str]] = None
@@ -143,15 +144,23 @@ class _FileState:
         """The secrets of one line in any reading, remembered for the whole file."""
         found = line_secrets(line, command_at, setting)
         self.redactor.add(found)
+        if self.scans is not None and setting is None and found.findings:
+            self.scans[(line, command_at)] = found
         return found
 
 
-def inventory_file(crontab: CrontabFile, host: HostFacts) -> FileInventory:
+def inventory_file(
+    crontab: CrontabFile, host: HostFacts, scans: Optional[LineScans] = None
+) -> FileInventory:
     """Inventory one crontab the way Debian's cron reads it.
 
     Args:
         crontab: the file (text None when it could not be read).
         host: the time, zone and users to judge it with.
+        scans: when given, every line that is no environment setting and holds a
+            secret is added to it: ``(line, command_at)`` -> what
+            ``printable.read_line_secrets(line, command_at)`` returns for it (the
+            import reads those lines again for the values, which no record keeps).
     Returns:
         the file's entries (commented-out ones included), each with its state and
         problems, and the file-level problems. Never raises for any text.
@@ -161,7 +170,7 @@ def inventory_file(crontab: CrontabFile, host: HostFacts) -> FileInventory:
             crontab.source, crontab.system, crontab.user, False, False, crontab.ignored,
             crontab.problems, (), (),
         )  # fmt: skip
-    state = _FileState(crontab, host, crontab.text.startswith(HEADER))
+    state = _FileState(crontab, host, crontab.text.startswith(HEADER), scans=scans)
     lines = crontab.text.split("\n")
     continued = False
     for number, line in enumerate(lines, 1):
@@ -402,6 +411,8 @@ def _replace_run(entry: InventoryEntry, problems: tuple[str, ...]) -> InventoryE
     return replace(entry, runs=False, next_run=None, problems=problems)
 
 
-def inventory_files(crontabs: Iterable[CrontabFile], host: HostFacts) -> list[FileInventory]:
+def inventory_files(
+    crontabs: Iterable[CrontabFile], host: HostFacts, scans: Optional[LineScans] = None
+) -> list[FileInventory]:
     """Inventory several files (see :func:`inventory_file`), in the order given."""
-    return [inventory_file(crontab, host) for crontab in crontabs]
+    return [inventory_file(crontab, host, scans) for crontab in crontabs]

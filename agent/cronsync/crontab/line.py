@@ -101,6 +101,8 @@ def split_percent(command: str) -> tuple[str, Optional[str]]:
         newline and ``\\%`` a ``%``; a non-empty stdin gets a final newline if it has
         none (observed on Debian). ``stdin`` is None without an unescaped ``%``.
     """
+    if "%" not in command:  # most commands: nothing to do, and no loop over each char
+        return command, None
     out: list[str] = []
     escaped = False
     for index, char in enumerate(command):

@@ -123,6 +123,10 @@ class LineSecrets:
                     yield from _PERCENT.split(text)
 
 
+LineScans = dict[tuple[str, int], LineSecrets]
+"""Lines scanned already: ``(line, command_at)`` -> ``read_line_secrets(line, command_at)``."""
+
+
 def read_line_secrets(line: str, command_at: int = 0) -> LineSecrets:
     """Find the secrets of one crontab line in every reading of it, whatever it is (an
     entry, an environment setting, a commented-out job, prose).

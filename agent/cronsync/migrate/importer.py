@@ -37,6 +37,7 @@ from cronsync.crontab.hostfiles import (
     user_lookup,
 )
 from cronsync.crontab.inventory import CrontabFile, HostFacts, inventory_files
+from cronsync.crontab.printable import LineScans
 from cronsync.files.atomic import atomic_write
 from cronsync.files.tree import remove_tree
 from cronsync.host.awsclients import AwsSettings
@@ -310,15 +311,30 @@ def _write(root: Path, relative: str, data: bytes, mode: int = 0o644) -> str:
     return relative
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """Create a file that cannot exist yet (in a fresh staging folder), mode 0644."""
+def _write_new(path: Path, data: bytes, exact: Optional[bool] = None) -> bool:
+    """Create a file that cannot exist yet (in a fresh staging folder), mode 0644.
+
+    Args:
+        exact: whether the umask leaves a file created here 0644 as asked (None: not
+            known yet, so this file is looked at). A ``fchmod`` costs as much as the
+            rest of a small file's creation: thousands of job files skip it when the
+            umask makes it a no-op.
+    Returns:
+        ``exact``, as known now (pass it to the next call).
+    Raises:
+        OSError: from any step.
+    """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(path, flags, 0o644)
     try:
-        os.fchmod(fd, 0o644)
+        if exact is None:
+            exact = stat.S_IMODE(os.fstat(fd).st_mode) == 0o644
+        if not exact:
+            os.fchmod(fd, 0o644)
         os.write(fd, data)
     finally:
         os.close(fd)
+    return exact
 
 
 def _write_jobs(into: Path, plan: ImportPlan) -> list[str]:
@@ -329,8 +345,10 @@ def _write_jobs(into: Path, plan: ImportPlan) -> list[str]:
     remove_tree(staging)
     staging.mkdir(mode=0o755)
     try:
+        exact: Optional[bool] = None
         for job in plan.jobs:
-            _write_new(staging / f"{job.model.name}.toml", render_job(job.model).encode())
+            path = staging / f"{job.model.name}.toml"
+            exact = _write_new(path, render_job(job.model).encode(), exact)
         if jobs.is_dir():
             jobs.rmdir()  # empty: checked before anything was written
         os.rename(staging, jobs)
@@ -399,8 +417,10 @@ def run_import(request: ImportRequest) -> ImportResult:
         if request.options.copy_scripts
         else None
     )
-    pairs = list(zip(files, inventory_files(files, facts)))
-    plan = plan_import(pairs, request.timezone, request.options, homes.get, reader, users)
+    scans: LineScans = {}
+    pairs = list(zip(files, inventory_files(files, facts, scans)))
+    plan = plan_import(pairs, request.timezone, request.options, homes.get, reader, users, scans)
+    scans.clear()  # values: no longer needed
     check_files(request, plan)
     life = None
     if request.evidence and not request.sources:

@@ -39,7 +39,7 @@ from cronsync.core.textshow import visible
 from cronsync.core.tomlcheck import ENV_NAME
 from cronsync.core.validate import USER_NAME
 from cronsync.crontab.inventory import CrontabFile
-from cronsync.crontab.printable import read_line_secrets
+from cronsync.crontab.printable import LineScans, read_line_secrets
 from cronsync.crontab.records import PERCENT_CUT, REJECTED, FileInventory, InventoryEntry
 from cronsync.migrate.command import SecretSpan, percent_cut_note
 from cronsync.migrate.draft import CONTROL, apply_shell, clean_command, command_form, set_workdir
@@ -93,6 +93,7 @@ class Planner:
         self.by_value: dict[tuple[str, str], MovedSecret] = {}
         self.script_paths: dict[str, str] = {}
         self.base_names: dict[str, str] = {}  # command (masked) -> name (distinct_names)
+        self.scans: LineScans = {}  # (line, command_at) -> its secrets, as the inventory found
         self.not_utf8 = False  # the file being planned was not valid UTF-8
 
     def add_file(self, crontab: CrontabFile, report: FileInventory) -> None:
@@ -279,7 +280,9 @@ class Planner:
         if len(entry.secrets) <= len(in_env):
             return []
         start = len(line) - len(command)
-        secrets = read_line_secrets(line, start)
+        secrets = self.scans.get((line, start))  # the inventory's scan, when it made it
+        if secrets is None:
+            secrets = read_line_secrets(line, start)
         for value in secrets.values():
             self.plan.known.add(value)
         cut = secrets.cut_at(start)
@@ -358,6 +361,7 @@ def plan_import(
     homes: HomeLookup,
     scripts: Optional[ScriptReader] = None,
     users: Optional[Container[str]] = None,
+    scans: Optional[LineScans] = None,
 ) -> ImportPlan:
     """Plan the import of crontabs.
 
@@ -369,11 +373,14 @@ def plan_import(
         scripts: reads a script for ``--copy-scripts``; None when not copying.
         users: who exists on this host (``name in users``): a job whose user does
             not is imported with that left for a person; None: not checked.
+        scans: the lines the inventory scanned for secrets (``inventory_files``'
+            ``scans``): those are not scanned again.
     Returns:
         the plan; never raises for any crontab content.
     """
     plan = ImportPlan(timezone, options)
     planner = Planner(plan, homes, scripts if options.copy_scripts else None, users)
+    planner.scans = scans or {}
     planner.base_names = _base_names(pairs, options)
     for crontab, report in pairs:
         planner.add_file(crontab, report)

@@ -20,9 +20,10 @@ A script is only ``stat``-ed (its mode, size and time; never its content).
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -68,15 +69,23 @@ def _tail(path: Path, seen: os.stat_result) -> tuple[str, ...]:
     return tuple(lines[1:] if len(data) == TAIL_BYTES else lines)  # the first may be cut
 
 
-def below_root(root: Path, host_path: str) -> tuple[Optional[Path], str]:
+Resolve = Callable[[Path], str]
+"""``os.path.realpath``, or a memo of it for one gathering (a crontab names thousands
+of files in a few folders: each realpath is an ``lstat`` per component)."""
+
+
+def below_root(
+    root: Path, host_path: str, resolve: Resolve = os.path.realpath
+) -> tuple[Optional[Path], str]:
     """Return ``host_path`` below ``root``, or (None, why it is not looked at): it has
-    ``..`` in it, or its folder leads out of a sandbox root through a symbolic link."""
+    ``..`` in it, or its folder leads out of a sandbox root through a symbolic link
+    (``resolve``: how a folder's real path is found)."""
     if ".." in host_path.split("/"):
         return None, "has '..' in it: not looked at"
     path = root / host_path.lstrip("/")
     if root != Path("/"):
-        real_root = os.path.realpath(root)
-        folder = os.path.realpath(path.parent)
+        real_root = resolve(root)
+        folder = resolve(path.parent)
         if os.path.commonpath([folder, real_root]) != real_root:
             return None, "leads out of the host root (a symbolic link): not looked at"
     return path, ""
@@ -111,11 +120,11 @@ def _last_commit(path: Path, root: Path) -> Optional[str]:
     return found or None
 
 
-def script_facts(root: Path, host_path: str) -> PathFacts:
+def script_facts(root: Path, host_path: str, resolve: Resolve = os.path.realpath) -> PathFacts:
     """What the host shows about the script ``host_path`` runs (below ``root``): whether
     it exists (a link is followed: cron's shell follows it too), its time and size, and
     its last commit; its content is never read."""
-    path, why = below_root(root, host_path)
+    path, why = below_root(root, host_path, resolve)
     if path is None:
         return PathFacts(False, withheld=why)
     info = _stat(path)
@@ -126,18 +135,24 @@ def script_facts(root: Path, host_path: str) -> PathFacts:
     return PathFacts(True, modified, info.st_size, commit=commit, owner=info.st_uid)
 
 
-def written_facts(root: Path, host_path: str, owners: Mapping[Named, frozenset[int]]) -> PathFacts:
+def written_facts(
+    root: Path,
+    host_path: str,
+    owners: Mapping[Named, frozenset[int]],
+    resolve: Resolve = os.path.realpath,
+) -> PathFacts:
     """What the host shows about a file entries write to (below ``root``).
 
     Args:
         root: the host root. host_path: the file, as the crontab names it.
         owners: each entry naming it -> the owners whose files are evidence for it.
+        resolve: how a folder's real path is found (see :data:`Resolve`).
     Returns:
         its facts: ``lstat`` only (a link is not followed), the last lines read only
         when its owner is trusted by one of the entries; ``trusted_by`` the entries it
         is evidence for (all of them when it does not exist).
     """
-    path, why = below_root(root, host_path)
+    path, why = below_root(root, host_path, resolve)
     if path is None:
         return PathFacts(False, withheld=why)
     try:
@@ -203,9 +218,10 @@ def gather_facts(
                     written.setdefault(host_path, {})[(entry.source, entry.line)] = owners
                 else:
                     scripts.add(host_path)
-    facts = {path: written_facts(root, path, owners) for path, owners in written.items()}
+    resolve = functools.lru_cache(maxsize=None)(os.path.realpath)  # this gathering's only
+    facts = {path: written_facts(root, path, owners, resolve) for path, owners in written.items()}
     for path in scripts - facts.keys():
-        facts[path] = script_facts(root, path)
+        facts[path] = script_facts(root, path, resolve)
     return facts
 
 

@@ -221,8 +221,9 @@ def _distinguish(
         return
     common = set(members[0][1]).intersection(*(set(tokens) for _c, tokens in members[1:]))
     groups: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
+    used = common.union(prefix.split("-"))
     for command, tokens in members:
-        rest = [t for t in tokens if t not in common and t not in prefix.split("-")]
+        rest = [t for t in tokens if t not in used]
         groups[rest[0] if rest else ""].append((command, rest[1:]))
     for token, group in groups.items():
         name = clean_name(f"{prefix}-{token}") if token else prefix

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from cronsync.core.errors import ScheduleError
@@ -69,11 +69,19 @@ class LifeReport:
 
     evidence: Evidence
     notes: tuple[str, ...] = ()
+    _by_place: dict[tuple[str, int], EntryEvidence] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        # One index instead of a scan of every entry per job (that was quadratic:
+        # most of a 10,000-line import). The first entry of a place wins, as before.
+        for found in self.evidence.entries:
+            self._by_place.setdefault((found.source, found.line), found)
 
     def of(self, job: PlannedJob) -> Optional[EntryEvidence]:
         """The evidence of the entry ``job`` was made from, if judged."""
-        where = (job.entry.source, job.entry.line)
-        return next((e for e in self.evidence.entries if (e.source, e.line) == where), None)
+        return self._by_place.get((job.entry.source, job.entry.line))
 
 
 def _evidence_line(found: Optional[EntryEvidence]) -> list[str]:
