@@ -78,7 +78,7 @@ def test_reboot_has_no_occurrence() -> None:
 
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
-        occ("* * * * *", datetime(2026, 1, 1), UTC)  # noqa: DTZ001
+        occ("* * * * *", datetime(2026, 1, 1), UTC)
 
 
 def test_sparse_schedule_years_back() -> None:
