@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 
-REGION = "eu-west-1"
+REGION = "us-east-1"  # the region of helpers.awsbox's hosts
 
 
 def dynamodb_client(endpoint: str) -> Any:

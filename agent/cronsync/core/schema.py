@@ -217,7 +217,8 @@ JOB_FIELDS = (
         "every-host: each host that installs the job runs it; one-host: the hosts race "
         "for each scheduled occurrence through the fleet's DynamoDB table (agent.toml "
         "[fleet] table) and only the winner runs it, the others record that it ran there; "
-        "the winner's job sees CRONSYNC_FENCING_TOKEN.",
+        "the winner's job sees CRONSYNC_FENCING_TOKEN. A host without [fleet] table "
+        "runs it as every-host.",
         '"one-host"',
         default="every-host",
         choices=RUN_ON_CHOICES,
@@ -226,7 +227,7 @@ JOB_FIELDS = (
         "fleet_unreachable",
         ENUM,
         "With run_on = one-host, what to do when the fleet's table cannot be reached "
-        "(or the host has no [fleet] table): skip the occurrence (recorded, metric "
+        "(the broker down, DynamoDB failing): skip the occurrence (recorded, metric "
         "FleetLeaseFailed) or run it anyway (it may then run on more than one host).",
         '"run"',
         default="skip",
