@@ -33,6 +33,7 @@ def fleet_host(box: AwsShimSandbox, endpoint: str, name: str, table: str) -> Aws
     box.script("report.sh", '#!/bin/sh\necho "token=$CRONSYNC_FENCING_TOKEN"\n')
     box.job("report", JOB)
     box.job("report-anyway", JOB + 'fleet_unreachable = "run"\n')
+    box.job("plain", 'command = ["scripts/report.sh"]\n')
     box.sync(endpoint, secrets="file", logs=False)
     text = box.config_path.read_text().replace('name = "batch-1"', f'name = "{name}"')
     box.config_path.write_text(text + f'[fleet]\ntable = "{table}"\nlease_ttl = "30s"\n')
@@ -40,14 +41,19 @@ def fleet_host(box: AwsShimSandbox, endpoint: str, name: str, table: str) -> Aws
     return box
 
 
-def run_shim(box: AwsShimSandbox, job: str) -> subprocess.CompletedProcess[str]:
+def run_shim(box: AwsShimSandbox, job: str, *python: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cronsync.cli.shim", "--root", str(box.root), job],
+        [sys.executable, *python, "-m", "cronsync.cli.shim", "--root", str(box.root), job],
         capture_output=True,
         text=True,
         env=box.env(),
         timeout=120,
     )
+
+
+def imported(done: subprocess.CompletedProcess[str]) -> set[str]:
+    """The modules a ``-X importtime`` run imported."""
+    return {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
 
 
 def history(box: AwsShimSandbox, job: str) -> str:
@@ -76,8 +82,13 @@ def test_two_hosts_run_one_occurrence_once_and_say_where(
         try:
             for box in (a, b):
                 box.start_broker().broker.leases.clock = lambda: float(minute)
-            first = run_shim(a, "report")
+            first = run_shim(a, "report", "-X", "importtime")
             assert first.returncode == 0, first.stderr
+            assert "cronsync.run.fleet" in imported(first)
+            assert not {"boto3", "botocore"} & imported(first)  # AWS is the broker's
+            plain = run_shim(a, "plain", "-X", "importtime")
+            assert plain.returncode == 0, plain.stderr
+            assert "cronsync.run.fleet" not in imported(plain)  # an every-host job: no cost
             won = a.last("report")
             assert won["status"] == "succeeded", (won, a.broker_log)
             assert won["extra"]["fleet"]["token"] == 1

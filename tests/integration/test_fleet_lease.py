@@ -6,16 +6,23 @@ from threads for the same table.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cronsync.broker.fleetlease import RAN, RUNNING, LeaseStore, LeaseUnavailable
+from cronsync.broker.leases import FleetLeases
+from cronsync.host.config import load_config
+from cronsync.run.jobspec import JobSpec, Release
 from helpers.fleettable import create_fleet_table, dynamodb_client, serialised_moto
 from helpers.motoserver import reset_moto
+from helpers.sandbox import agent_toml
 
 TTL = 60
 START = 1_800_000_000  # an occurrence's epoch seconds (a whole minute)
@@ -164,3 +171,59 @@ def test_table_unreachable_or_missing_is_unavailable(endpoint: str) -> None:
         store(endpoint, "no-such-table", "batch-1", Clock(START)).claim(
             "report", START, "r1", forbid=False
         )
+
+
+# --- the broker's side: FleetLeases (occurrence from the job, renewal while the shim lives)
+
+
+def broker_leases(tmp_path: Path, endpoint: str, clock: Clock, log: list[str]) -> FleetLeases:
+    config_path = tmp_path / "agent.toml"
+    config_path.write_text(
+        agent_toml("/nonexistent/repo.git", tmp_path / "root")
+        + f'[fleet]\ntable = "cronsync-fleet"\nlease_ttl = "{TTL}s"\n'
+    )
+    return FleetLeases(load_config(str(config_path)), log.append, clock, dynamodb_client(endpoint))
+
+
+def one_host_job(tmp_path: Path, **fields: Any) -> JobSpec:
+    raw = {"schedule": "*/5 * * * *", "timezone": "Asia/Tokyo", "run_on": "one-host", **fields}
+    return JobSpec("report", raw, Release(tmp_path, {"jobs": {"report": raw}, "settings": {}}))
+
+
+def test_the_broker_names_the_occurrence_and_renews_while_the_shim_lives(
+    tmp_path: Path, endpoint: str
+) -> None:
+    create_fleet_table(endpoint)
+    clock, log = Clock(START + 125), []  # 2 minutes 5 s after a */5 minute
+    leases = broker_leases(tmp_path, endpoint, clock, log)
+    shim = subprocess.Popen(["sleep", "60"])
+    try:
+        reply = leases.claim(one_host_job(tmp_path), "run-1", shim.pid)
+        assert reply["ok"] and reply["won"] and reply["token"] == 1, reply
+        assert reply["occurrence"] == "2027-01-15T17:00:00+09:00"  # START is 08:00 UTC
+        assert leases.held == 1
+        clock.now += TTL  # the renewal moves holder_until on
+        leases.renew_all()
+        item = dynamodb_client(endpoint).get_item(
+            TableName="cronsync-fleet", Key={"pk": {"S": "job#report"}, "sk": {"S": "lease"}}
+        )["Item"]
+        assert int(item["holder_until"]["N"]) == START + 125 + 2 * TTL
+        assert item["holder"]["S"] == "batch-1"
+    finally:
+        shim.kill()
+        shim.wait(timeout=30)
+    leases.renew_all()  # the shim is gone: no more renewals, the lease expires
+    assert leases.held == 0
+    assert any("is gone" in line for line in log), log
+    leases.stop()
+
+
+def test_the_broker_refuses_an_every_host_job_and_says_no_table(
+    tmp_path: Path, endpoint: str
+) -> None:
+    leases = broker_leases(tmp_path, endpoint, Clock(START), [])
+    refused = leases.claim(one_host_job(tmp_path, run_on="every-host"), "run-1", os.getpid())
+    assert (refused["ok"], refused["kind"]) == (False, "refused")
+    missing = leases.claim(one_host_job(tmp_path), "run-1", os.getpid())  # no table yet
+    assert (missing["ok"], missing["kind"]) == (False, "unavailable")
+    assert "ResourceNotFoundException" in missing["error"]

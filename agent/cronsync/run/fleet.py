@@ -24,18 +24,8 @@ if TYPE_CHECKING:
 
     from cronsync.run.context import JobRun
 
-ONE_HOST = "one-host"
 LEASE_TIMEOUT = 30.0  # the broker's DynamoDB calls: two short attempts, and a margin
 FAILED = "failed"  # extra.fleet.lease of a run whose lease could not be asked
-
-
-def wants_lease(run: JobRun) -> bool:
-    """Whether this run must hold the fleet lease first: a one-host job run by cron on
-    a host with a ``[fleet] table`` (without one there is no fleet: it runs as
-    every-host; an operator's ``cronsync run`` runs here, whatever other hosts do)."""
-    fleet = run.settings.get("fleet")
-    has_table = isinstance(fleet, dict) and bool(fleet.get("table"))
-    return has_table and run.job.raw.get("run_on") == ONE_HOST and not run.options.by_hand
 
 
 def take_lease(run: JobRun) -> bool:

@@ -195,12 +195,23 @@ def _terminal(options: RunOptions) -> Optional[dict[str, BinaryIO]]:
     return {OUT: sys.stdout.buffer, ERR: sys.stderr.buffer, CRONSYNC: sys.stderr.buffer}
 
 
-def _fleet_lease(run: JobRun) -> bool:
-    """A one-host job: whether it runs now (see :mod:`cronsync.run.fleet`; imported only
-    for one-host jobs)."""
-    from cronsync.run.fleet import take_lease, wants_lease
+def _wants_fleet_lease(run: JobRun) -> bool:
+    """Whether this run must hold the fleet lease first: a one-host job run by cron on
+    a host with a ``[fleet] table``. Without one there is no fleet: it runs as
+    every-host, and pays nothing for it; an operator's ``cronsync run`` runs here,
+    whatever other hosts do."""
+    if run.job.raw.get("run_on") != "one-host" or run.options.by_hand:
+        return False
+    fleet = run.settings.get("fleet")
+    return isinstance(fleet, dict) and bool(fleet.get("table"))
 
-    return not wants_lease(run) or take_lease(run)
+
+def _fleet_lease(run: JobRun) -> bool:
+    """Whether the one-host job runs now (:mod:`cronsync.run.fleet`, imported only for
+    one-host jobs in a fleet)."""
+    from cronsync.run.fleet import take_lease
+
+    return take_lease(run)
 
 
 def _release_fleet_lease(run: JobRun) -> None:
@@ -250,7 +261,7 @@ def run_job(name: str, options: RunOptions) -> int:
     if lock is None:
         return 0
     try:
-        if job.raw.get("run_on") == "one-host" and not _fleet_lease(run):
+        if _wants_fleet_lease(run) and not _fleet_lease(run):
             return 0  # lost to another host, or skipped by fleet_unreachable: recorded
         return _run_locked(run, lock)
     except ShimError as exc:
