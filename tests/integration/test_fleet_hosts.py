@@ -15,7 +15,7 @@ import pytest
 
 from cronsync.host.config import load_config
 from cronsync.host.sync import run_sync
-from helpers.awsbox import AwsShimSandbox, aws_box
+from helpers.awsbox import NAMESPACE, AwsShimSandbox, aws_box, client, wait_for
 from helpers.fleettable import create_fleet_table, serialised_moto
 from helpers.motoserver import isolate_aws_env, reset_moto
 
@@ -34,7 +34,7 @@ def fleet_host(box: AwsShimSandbox, endpoint: str, name: str, table: str) -> Aws
     box.job("report", JOB)
     box.job("report-anyway", JOB + 'fleet_unreachable = "run"\n')
     box.job("plain", 'command = ["scripts/report.sh"]\n')
-    box.sync(endpoint, secrets="file", logs=False)
+    box.sync(endpoint, secrets="file", logs=False, metrics=True)
     text = box.config_path.read_text().replace('name = "batch-1"', f'name = "{name}"')
     box.config_path.write_text(text + f'[fleet]\ntable = "{table}"\nlease_ttl = "30s"\n')
     assert run_sync(load_config(str(box.config_path))).record.result == "installed"
@@ -54,6 +54,19 @@ def run_shim(box: AwsShimSandbox, job: str, *python: str) -> subprocess.Complete
 def imported(done: subprocess.CompletedProcess[str]) -> set[str]:
     """The modules a ``-X importtime`` run imported."""
     return {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+
+
+def lease_failures(endpoint: str) -> set[tuple[str, str]]:
+    """(job, host) of every FleetLeaseFailed metric published."""
+    listed = client(endpoint, "cloudwatch").list_metrics(
+        Namespace=NAMESPACE, MetricName="FleetLeaseFailed"
+    )["Metrics"]
+    found = set()
+    for metric in listed:
+        dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+        if "Job" in dimensions:
+            found.add((dimensions["Job"], dimensions["Host"]))
+    return found
 
 
 def history(box: AwsShimSandbox, job: str) -> str:
@@ -120,6 +133,11 @@ def test_two_hosts_run_one_occurrence_once_and_say_where(
             assert ran["status"] == "succeeded"
             assert ran["extra"]["fleet"]["fleet_unreachable"] == "run"
             assert "token=\n" in Path(ran["log"]).read_text()
+
+            # back up, b's broker publishes FleetLeaseFailed from both records
+            b.start_broker()
+            wanted = {("report", "batch-b"), ("report-anyway", "batch-b")}
+            wait_for(lambda: wanted <= lease_failures(endpoint), "FleetLeaseFailed published")
         finally:
             a.stop_broker()
             b.stop_broker()
