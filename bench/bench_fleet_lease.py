@@ -76,12 +76,12 @@ def main(argv: list[str]) -> None:
         broker = None
         try:
             create_table(moto)
-            every = 'command = ["true"]\nschedule = "* * * * *"\n'
+            every = 'command = ["true"]\n'
             remote = make_upstream(
                 base,
                 {
-                    "jobs/plain.toml": job_toml(me, every),
-                    "jobs/fleet.toml": job_toml(me, every + 'run_on = "one-host"\n'),
+                    "jobs/plain.toml": job_toml(me, every, "* * * * *"),
+                    "jobs/fleet.toml": job_toml(me, every + 'run_on = "one-host"\n', "* * * * *"),
                 },
             )
             extra = aws_toml(moto.url, credentials_file(base)) + f'[fleet]\ntable = "{TABLE}"\n'

@@ -10,13 +10,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cronsync.host.config import load_config
 from cronsync.host.sync import run_sync
 from helpers.awsbox import NAMESPACE, AwsShimSandbox, aws_box, client, wait_for
-from helpers.fleettable import create_fleet_table, serialised_moto
+from helpers.fleettable import create_fleet_table, dynamodb_client, serialised_moto
 from helpers.motoserver import isolate_aws_env, reset_moto
 
 JOB = 'run_on = "one-host"\ncommand = ["scripts/report.sh"]\n'
@@ -69,6 +70,12 @@ def lease_failures(endpoint: str) -> set[tuple[str, str]]:
     return found
 
 
+def lease_item(endpoint: str) -> dict[str, Any]:
+    key = {"pk": {"S": "job#report"}, "sk": {"S": "lease"}}
+    item: dict[str, Any] = dynamodb_client(endpoint).get_item(TableName="cronsync-fleet", Key=key)
+    return dict(item.get("Item", {}))
+
+
 def history(box: AwsShimSandbox, job: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "cronsync.cli.main", "history", job],
@@ -114,7 +121,9 @@ def test_two_hosts_run_one_occurrence_once_and_say_where(
             assert lost["reason"].startswith("ran on batch-a: occurrence ")
             assert "ran on batch-a" in history(b, "report")
 
-            # the next occurrence: the lease was released at the end of a's run
+            # a's broker released the lease when a's run ended (holder_until 0)
+            wait_for(lambda: lease_item(endpoint)["holder_until"] == {"N": "0"}, "the release")
+            # the next occurrence
             for box in (a, b):
                 assert box.broker is not None
                 box.broker.broker.leases.clock = lambda: float(minute + 60)

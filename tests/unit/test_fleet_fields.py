@@ -84,3 +84,17 @@ def test_jobs_json_carries_both_fields() -> None:
     record = compile_job(job, HostContext("batch-1"), None)
     assert (record["run_on"], record["fleet_unreachable"]) == ("one-host", "run")
     assert compile_job(parsed(""), HostContext("batch-1"), None)["run_on"] == "every-host"
+
+
+def test_a_one_host_job_in_a_fleet_is_not_stale_on_a_host_that_never_runs_it() -> None:
+    from datetime import datetime, timezone
+
+    from cronsync.core.health import stale_jobs
+
+    job = {"installed": True, "stale_window": {"seconds": 3600, "source": "schedule"}}
+    long_ago, now = "2026-01-01T00:00:00Z", datetime(2026, 12, 7, tzinfo=timezone.utc)
+    fleet = {"settings": {"fleet": {"table": "cronsync-fleet"}}}
+    alone = {"settings": {"fleet": {"table": None}}}
+    one_host = {"report": {**job, "run_on": "one-host"}, "plain": job}
+    assert set(stale_jobs({**fleet, "jobs": one_host}, {}, long_ago, now)) == {"plain"}
+    assert set(stale_jobs({**alone, "jobs": one_host}, {}, long_ago, now)) == {"report", "plain"}

@@ -5,8 +5,10 @@ The occurrence is computed here, from the installed job's schedule and zone and 
 broker's clock (:mod:`cronsync.core.occurrence`), never taken from the caller: a job's
 user cannot claim an occurrence that has not come. A lease won under ``forbid`` is
 renewed every ``lease_ttl / 3`` seconds by one thread while the run's shim (the peer
-that asked) lives; when it is gone, or the host is, renewals stop and the lease expires
-``lease_ttl`` seconds later, so the next occurrence proceeds elsewhere.
+that asked) lives, and released by the same thread when the shim says the run ended
+(the shim does not wait for that write). When the shim is gone, or the host is,
+renewals stop and the lease expires ``lease_ttl`` seconds later, so the next
+occurrence proceeds elsewhere.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class FleetLeases:
         self._client = client
         self._store: Optional[LeaseStore] = None
         self._held: dict[RunKey, Held] = {}
+        self._releasing: list[tuple[str, str, int]] = []  # job, run id, token
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._renewer: Optional[threading.Thread] = None
@@ -127,19 +130,26 @@ class FleetLeases:
         return brokerwire.success(**reply)
 
     def release(self, job: JobSpec, run_id: str) -> Mapping[str, Any]:
-        """Let go of the lease of run ``run_id`` of ``job`` (if this broker holds it);
-        return the reply. Never raises."""
+        """Let go of the lease of run ``run_id`` of ``job`` (if this broker holds it):
+        the renewal thread writes it, so the shim does not wait for DynamoDB at the end
+        of its run. Returns the reply (``releasing``: whether it was held). Never raises."""
         with self._lock:
             held = self._held.pop((job.name, run_id), None)
-        if held is None or not self.config.fleet.table:
-            return brokerwire.success(released=False)
-        try:
-            released = self._lease_store(self.config.fleet.table).release(job.name, held.token)
-        except Exception as exc:
-            message = exc.message if isinstance(exc, LeaseUnavailable) else type(exc).__name__
-            self.log(f"release of job {job.name!r} (run {run_id}): {message}; it expires")
-            return brokerwire.success(released=False)
-        return brokerwire.success(released=released)
+            if held is not None:
+                self._releasing.append((job.name, run_id, held.token))
+        self._wake.set()
+        return brokerwire.success(releasing=held is not None)
+
+    def release_pending(self) -> None:
+        """Write the releases asked for since the last call. Never raises."""
+        with self._lock:
+            pending, self._releasing = self._releasing, []
+        for job, run_id, token in pending:
+            try:
+                self._lease_store(str(self.config.fleet.table)).release(job, token)
+            except Exception as exc:
+                message = exc.message if isinstance(exc, LeaseUnavailable) else type(exc).__name__
+                self.log(f"release of job {job!r} (run {run_id}): {message}; it expires")
 
     def renew_all(self) -> None:
         """Renew every lease held for a live shim; drop those whose shim is gone (they
@@ -159,11 +169,13 @@ class FleetLeases:
                 self.log(f"renewal of job {job!r} (run {run_id}): {message}")
 
     def stop(self) -> None:
-        """Stop renewing (the leases held expire after ``lease_ttl``)."""
+        """Write the releases asked for, stop renewing (the leases still held expire
+        after ``lease_ttl``)."""
         self._stopping = True
         self._wake.set()
         if self._renewer is not None:
             self._renewer.join(timeout=10)
+        self.release_pending()
 
     def _hold(self, key: RunKey, lease: Held) -> None:
         with self._lock:
@@ -180,9 +192,16 @@ class FleetLeases:
         self.log(why)
 
     def _renew_loop(self) -> None:
+        """Releases as they are asked for; renewals every ``lease_ttl / 3`` seconds."""
         interval = self.config.fleet.lease_ttl / 3
-        while not self._wake.wait(interval) and not self._stopping:
-            self.renew_all()
+        due = time.monotonic() + interval
+        while not self._stopping:
+            self._wake.wait(max(0.0, due - time.monotonic()))
+            self._wake.clear()
+            self.release_pending()
+            if time.monotonic() >= due and not self._stopping:
+                self.renew_all()
+                due = time.monotonic() + interval
 
     def _lease_store(self, table: str) -> LeaseStore:
         with self._lock:

@@ -22,6 +22,7 @@ from cronsync.core.tzrender import wall_time
 # The sparsest valid schedule (29 February on a given weekday, say) fires at least once
 # in 28 years; a wider look finds nothing more.
 SEARCH_DAYS = 29 * 366
+_MAX_SHIFT = timedelta(hours=3)  # more than any zone's offset change in one go
 
 
 def latest_occurrence(schedule: CronSchedule, now: datetime, zone: ZoneInfo) -> Optional[datetime]:
@@ -43,12 +44,19 @@ def latest_occurrence(schedule: CronSchedule, now: datetime, zone: ZoneInfo) -> 
     if schedule.reboot:
         return None
     now_utc = now.astimezone(timezone.utc)
-    times = sorted(((h, m) for h in schedule.hours for m in schedule.minutes), reverse=True)
+    # a wall time more than a day's largest offset change after now's cannot be at or
+    # before now: skipped without the (slow) zone arithmetic
+    latest = now.astimezone(zone).replace(tzinfo=None) + _MAX_SHIFT
+    hours = sorted(schedule.hours, reverse=True)
+    minutes = sorted(schedule.minutes, reverse=True)
     for day in _days_back(schedule, now.astimezone(zone).date()):
-        for hour, minute in times:
-            candidate = wall_time(day, hour, minute, zone)
-            if candidate is not None and candidate <= now_utc:
-                return candidate
+        for hour in hours:
+            if datetime(day.year, day.month, day.day, hour) > latest:
+                continue
+            for minute in minutes:
+                candidate = wall_time(day, hour, minute, zone)
+                if candidate is not None and candidate <= now_utc:
+                    return candidate
     return None
 
 

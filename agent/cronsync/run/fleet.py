@@ -47,7 +47,9 @@ def take_lease(run: JobRun) -> bool:
     token = answer.get("token")
     if answer.get("won") is True and isinstance(token, int) and not isinstance(token, bool):
         run.fencing_token = str(token)
-        run.add_extra({"fleet": {"occurrence": occurrence, "holder": holder, "token": token}})
+        fleet = {"occurrence": occurrence, "holder": holder, "token": token}
+        # saved with the record's next write (the log's path), not one write more
+        run.record = run.record.finished(extra={**run.record.extra, "fleet": fleet})
         return True
     if answer.get("won") is not False:
         return _unreachable(run, "the broker gave no valid lease reply")
