@@ -177,6 +177,7 @@ def test_table_unreachable_or_missing_is_unavailable(endpoint: str) -> None:
 
 
 def broker_leases(tmp_path: Path, endpoint: str, clock: Clock, log: list[str]) -> FleetLeases:
+    tmp_path.mkdir(exist_ok=True)
     config_path = tmp_path / "agent.toml"
     config_path.write_text(
         agent_toml("/nonexistent/repo.git", tmp_path / "root")
@@ -227,3 +228,20 @@ def test_the_broker_refuses_an_every_host_job_and_says_no_table(
     missing = leases.claim(one_host_job(tmp_path), "run-1", os.getpid())  # no table yet
     assert (missing["ok"], missing["kind"]) == (False, "unavailable")
     assert "ResourceNotFoundException" in missing["error"]
+
+
+def test_brokers_with_clocks_30_seconds_apart_race_for_one_occurrence(
+    tmp_path: Path, endpoint: str
+) -> None:
+    """Cron fires on each host when its own clock shows the minute; a late or skewed
+    host reads up to a minute later. All name the same occurrence: one runs it."""
+    create_fleet_table(endpoint)
+    minute = START + 300  # a */5 minute
+    replies = []
+    for n, reading in enumerate((minute + 0.5, minute + 30, minute + 59.9)):
+        leases = broker_leases(tmp_path / f"host-{n}", endpoint, Clock(reading), [])
+        replies.append(leases.claim(one_host_job(tmp_path), f"run-{n}", os.getpid()))
+        leases.stop()
+    assert [reply["won"] for reply in replies] == [True, False, False]
+    assert {reply["occurrence"] for reply in replies} == {"2027-01-15T17:05:00+09:00"}
+    assert [reply.get("why") for reply in replies[1:]] == ["ran", "ran"]
