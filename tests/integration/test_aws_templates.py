@@ -255,6 +255,10 @@ def test_policy_is_least_privilege(template: dict[str, Any]) -> None:
         "logs:PutLogEvents",
         "logs:GetLogEvents",
         "cloudwatch:PutMetricData",
+        "dynamodb:UpdateItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
     }
     for statement in allowed:
         assert "NotAction" not in statement and "NotResource" not in statement
@@ -349,7 +353,7 @@ def test_conditional_parts(template: dict[str, Any]) -> None:
     assert template["Parameters"]["StaleAlarmJobs"]["Default"] == ""
     (policy,) = resources["HostRole"]["Properties"]["Policies"]
     conditions = [s["Fn::If"][0] for s in policy["PolicyDocument"]["Statement"] if "Fn::If" in s]
-    assert sorted(conditions) == ["ConfineParameters", "HasKmsKey"]
+    assert sorted(conditions) == ["ConfineParameters", "HasFleet", "HasFleet", "HasKmsKey"]
     ((job_alarm, _host, _job, _jobs),) = _job_alarms(template)
     assert job_alarm["Condition"] == "HasStaleAlarmJobs"  # none while the list is empty
 
@@ -409,6 +413,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "TopicArn",
         "StatusDocumentName",
         "SyncNowDocumentName",
+        "FleetTableName",
     }
 
 

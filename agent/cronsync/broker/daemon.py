@@ -75,7 +75,8 @@ class BrokerDaemon:
     def idle_for(self) -> float:
         """Seconds since the last request, 0 while a request or a run is active."""
         listener = self.listener
-        if listener is None or listener.busy or self.outbox.active_runs:
+        busy = self.outbox.active_runs or self.broker.leases.held  # held leases are renewed
+        if listener is None or listener.busy or busy:
             return 0.0
         return time.monotonic() - listener.last_request
 
@@ -83,4 +84,5 @@ class BrokerDaemon:
         """Stop listening, give live runs a few seconds to deliver, stop the outbox."""
         if self.listener is not None:
             self.listener.stop()
+        self.broker.leases.stop()
         self.outbox.stop()

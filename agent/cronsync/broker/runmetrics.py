@@ -2,7 +2,9 @@
 
 The shim leaves ``runs/JOB/pending/RUN-ID.metrics`` (empty, see
 :data:`cronsync.core.brokerwire.METRICS_MARKER`) before it tells the broker that the run
-ended; the broker publishes ``JobRuns``, ``JobSucceeded``... from the run record, then
+ended; the broker publishes ``JobRuns``, ``JobSucceeded``... (and ``FleetLeaseFailed``
+for a one-host run whose lease could not be asked for, skipped or not) from the run
+record, then
 removes the marker. A marker whose run's end the broker never heard of (it was down,
 or killed meanwhile) is found later by :meth:`RunMetrics.publish_left`. A marker whose
 metrics cannot be published stays for the next look, for a day at most. Only through
@@ -15,13 +17,13 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Optional
 
 from cronsync.broker.access import InstalledJobs
 from cronsync.broker.journal import Log
-from cronsync.cloud.metrics import job_metrics, metrics_client, publish
+from cronsync.cloud.metrics import Metric, job_metrics, metrics_client, publish
 from cronsync.cloud.spool import PendingDir
 from cronsync.cloud.spoolstart import PENDING_DIR
 from cronsync.core import brokerwire
@@ -36,6 +38,14 @@ LEFT_AFTER = 60.0  # a younger marker's run may still be on its way through `end
 DROP_AFTER = 86400.0  # a marker whose metrics could not be published for this long goes
 
 RunKey = tuple[str, str]  # (job, run id)
+FLEET_LEASE_FAILED = "FleetLeaseFailed"  # a one-host run that could not ask for its lease
+
+
+def fleet_lease_failed(extra: Mapping[str, Any]) -> bool:
+    """Whether a run record's ``extra`` says its fleet lease could not be asked for
+    (see :mod:`cronsync.run.fleet`): skipped, or run anyway."""
+    fleet = extra.get("fleet")
+    return isinstance(fleet, dict) and fleet.get("lease") == "failed"
 
 
 class RunMetrics:
@@ -127,9 +137,16 @@ class RunMetrics:
         """Publish the run's metrics from its record; whether that is done (a run with
         no ended record has none to publish: done too)."""
         record = read_record(self.runs_dir, job.name, run_id)
-        if record is None or record.status in (RUNNING, SKIPPED):
+        if record is None or record.status == RUNNING:
             return True
-        metrics = job_metrics(record.status == SUCCEEDED, record.duration, record.timed_out)
+        lease_failed = fleet_lease_failed(record.extra)
+        if record.status == SKIPPED and not lease_failed:
+            return True
+        metrics = []
+        if record.status != SKIPPED:
+            metrics = job_metrics(record.status == SUCCEEDED, record.duration, record.timed_out)
+        if lease_failed:
+            metrics.append(Metric(FLEET_LEASE_FAILED, 1.0))
         settings = dict(job.release.settings)
         settings["metrics"] = {"cloudwatch": True}
         problem = publish(

@@ -1,5 +1,6 @@
-"""What the broker answers: a job's secrets to its own user, and the start and end of
-its runs (whose output and metrics :mod:`cronsync.broker.outbox` ships).
+"""What the broker answers: a job's secrets to its own user, the start and end of its
+runs (whose output and metrics :mod:`cronsync.broker.outbox` ships), and the fleet
+leases of one-host jobs (:mod:`cronsync.broker.leases`).
 
 Every request naming a job is checked first (:mod:`cronsync.broker.access`); a refusal
 is logged with the job, the caller's uid and pid and the reason, never a value. Secrets
@@ -16,6 +17,7 @@ from typing import Any, Optional
 from cronsync import __version__
 from cronsync.broker.access import InstalledJobs, Refusal, job_secrets
 from cronsync.broker.journal import Log, log_to_stderr
+from cronsync.broker.leases import FleetLeases
 from cronsync.broker.listener import Peer
 from cronsync.core import brokerwire
 from cronsync.host.awsclients import AwsSettings, make_client
@@ -79,6 +81,7 @@ class Broker:
         self.clients = WarmClients(config.run.aws)
         self.outbox = outbox
         self.log = log
+        self.leases = FleetLeases(config, log)
 
     def handle(self, message: Mapping[str, Any], peer: Peer) -> Mapping[str, Any]:
         """Return the reply to ``message`` from ``peer``. Never raises."""
@@ -96,6 +99,10 @@ class Broker:
             return brokerwire.failure(brokerwire.REFUSED, allowed.reason)
         if op == brokerwire.SECRETS:
             return self._secrets(allowed, peer)
+        if op == brokerwire.LEASE:
+            return self.leases.claim(allowed, run, peer.pid)
+        if op == brokerwire.RELEASE:
+            return self.leases.release(allowed, run)
         if self.outbox is None:
             return brokerwire.success(shipping=False)
         if op == brokerwire.STARTED:

@@ -7,9 +7,13 @@ Requests (``v`` is :data:`VERSION`)::
     {"v": 1, "op": "secrets", "job": "JOB"}            the job's declared secrets
     {"v": 1, "op": "started", "job": "JOB", "run": ID}  a run began: deliver its output
     {"v": 1, "op": "ended",   "job": "JOB", "run": ID}  it ended: deliver the rest, metrics
+    {"v": 1, "op": "lease",   "job": "JOB", "run": ID}  a one-host job's run: take this
+                                                         occurrence in the fleet table
+    {"v": 1, "op": "release", "job": "JOB", "run": ID}  that run ended: let the job go
     {"v": 1, "op": "ping"}                               is the broker there (doctor)
 
-Replies: ``{"ok": true, ...}`` (``values`` for secrets), or ``{"ok": false, "kind": K,
+Replies: ``{"ok": true, ...}`` (``values`` for secrets; ``won``, ``token``, ``holder``,
+``occurrence`` and, when lost, ``why`` for a lease), or ``{"ok": false, "kind": K,
 "error": "one line"}`` with K one of :data:`REFUSED` (the caller may not ask this),
 :data:`UNAVAILABLE` (the secrets could not be fetched; ``failures`` lists each reference
 and why, never a value), :data:`BAD_REQUEST`, or :data:`BUSY` (the broker answers too
@@ -35,7 +39,10 @@ SECRETS = "secrets"
 STARTED = "started"
 ENDED = "ended"
 PING = "ping"
-OPERATIONS = (SECRETS, STARTED, ENDED, PING)
+LEASE = "lease"
+RELEASE = "release"
+OPERATIONS = (SECRETS, STARTED, ENDED, PING, LEASE, RELEASE)
+RUN_OPERATIONS = (STARTED, ENDED, LEASE, RELEASE)  # those naming a run
 
 # A run whose end the broker did not hear of leaves ``runs/JOB/pending/RUN-ID.metrics``
 # (empty): the broker publishes that run's metrics from its record later, then removes it.
@@ -121,7 +128,7 @@ def check_request(message: Mapping[str, Any]) -> tuple[str, str, str]:
     if not is_plain_name(job):
         raise WireError("job: not a valid job name")
     run = message.get("run", "")
-    if op in (STARTED, ENDED) and not is_plain_name(run):
+    if op in RUN_OPERATIONS and not is_plain_name(run):
         raise WireError("run: not a valid run id")
     return str(op), str(job), str(run) if op != SECRETS else ""
 

@@ -28,7 +28,8 @@ def stale_jobs(
 ) -> dict[str, dict[str, Any]]:
     """Find the installed jobs that have not succeeded within their window (counting
     from the job's ``installed_since`` when it never succeeded; from the release's
-    install in a release compiled without it).
+    install in a release compiled without it). A one-host job on a host in a fleet is
+    never stale here: its occurrences may all run on other hosts.
 
     The window is the job's compiled ``stale_window`` (``success.within``, or derived
     from the schedule: :mod:`cronsync.core.staleness`); a release compiled by a cronsync
@@ -47,10 +48,11 @@ def stale_jobs(
     stale = {}
     since_install = parse_time(installed_at)
     jobs = (jobs_doc or {}).get("jobs")
+    in_fleet = _in_fleet(jobs_doc)
     for name, job in (jobs if isinstance(jobs, Mapping) else {}).items():
         window = job_window(job)
-        if window is None:
-            continue
+        if window is None or (in_fleet and job.get("run_on") == "one-host"):
+            continue  # one-host in a fleet: another host runs it; not this host's to judge
         within, source = window
         ended = _last_success_end(last_runs.get(name))
         last = parse_time(ended)
@@ -69,6 +71,13 @@ def stale_jobs(
                 "overdue": int(overdue),
             }
     return stale
+
+
+def _in_fleet(jobs_doc: Optional[Mapping[str, Any]]) -> bool:
+    """Whether the release was compiled for a host with a ``[fleet] table``."""
+    settings = (jobs_doc or {}).get("settings")
+    fleet = settings.get("fleet") if isinstance(settings, Mapping) else None
+    return isinstance(fleet, Mapping) and bool(fleet.get("table"))
 
 
 def job_window(job: Any) -> Optional[tuple[int, str]]:

@@ -88,6 +88,7 @@ def runtime_settings(config: AgentConfig) -> dict[str, Any]:
         "logs": {"cloudwatch": run.logs_cloudwatch},
         "metrics": {"cloudwatch": run.metrics_cloudwatch},
         "broker": {"socket": str(config.broker.socket)},
+        "fleet": {"table": config.fleet.table},
         "aws": {
             "region": run.aws.region,
             "endpoint_url": run.aws.endpoint_url,

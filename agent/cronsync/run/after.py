@@ -79,7 +79,7 @@ def end_shipping(run: JobRun) -> None:
     notes = []
     if _shipped(run)[1]:
         try:
-            _leave_metrics_marker(run)
+            leave_metrics_marker(run)
         except Exception as exc:
             notes.append(f"its metrics may not be published: {describe_error(exc)}")
     problem = notify(run.broker_socket, ENDED, run.job.name, run.run_id)
@@ -94,7 +94,7 @@ def end_shipping(run: JobRun) -> None:
         run.add_extra({"broker": "; ".join(notes)})
 
 
-def _leave_metrics_marker(run: JobRun) -> None:
+def leave_metrics_marker(run: JobRun) -> None:
     """Leave ``pending/RUN-ID.metrics`` (empty): the broker publishes the run's metrics
     from its record, then removes the marker."""
     from cronsync.cloud.spoolstart import PENDING_DIR

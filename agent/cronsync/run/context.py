@@ -104,6 +104,8 @@ class JobRun:
         # set when the run's output or metrics go through the broker (run.after)
         self.broker_socket: Optional[str] = None
         self.pending_file: Optional[str] = None
+        # set when a one-host job won its occurrence's fleet lease (run.fleet)
+        self.fencing_token: Optional[str] = None
         now = options.clock()
         self.run_id = new_run_id(now)
         self.started = now

@@ -1,6 +1,7 @@
 """The shim's steps for one run of one job (``cronsync-run JOB``).
 
-read the job from ``current`` -> time-zone gate -> concurrency lock -> jitter ->
+read the job from ``current`` -> time-zone gate -> concurrency lock -> a one-host job's
+fleet lease (:mod:`cronsync.run.fleet`; lost: recorded, exit 0) -> jitter ->
 secrets (fail closed; AWS ones from the broker) -> run with timeout, output masked
 into the local log (the spool the broker ships to CloudWatch) -> success check -> run
 record -> the broker told the run ended (it publishes the metrics) -> retention.
@@ -194,6 +195,37 @@ def _terminal(options: RunOptions) -> Optional[dict[str, BinaryIO]]:
     return {OUT: sys.stdout.buffer, ERR: sys.stderr.buffer, CRONSYNC: sys.stderr.buffer}
 
 
+def _wants_fleet_lease(run: JobRun) -> bool:
+    """Whether this run must hold the fleet lease first: a one-host job run by cron on
+    a host with a ``[fleet] table``. Without one there is no fleet: it runs as
+    every-host, and pays nothing for it; an operator's ``cronsync run`` runs here,
+    whatever other hosts do."""
+    if run.job.raw.get("run_on") != "one-host" or run.options.by_hand:
+        return False
+    fleet = run.settings.get("fleet")
+    return isinstance(fleet, dict) and bool(fleet.get("table"))
+
+
+def _fleet_lease(run: JobRun) -> bool:
+    """Whether the one-host job runs now (:mod:`cronsync.run.fleet`, imported only for
+    one-host jobs in a fleet)."""
+    from cronsync.run.fleet import take_lease
+
+    return take_lease(run)
+
+
+def _release_fleet_lease(run: JobRun) -> None:
+    """Free the job's lease for the next occurrence (forbid: others wait for it)."""
+    if str(run.job.raw.get("concurrency") or "forbid") != "forbid":
+        return
+    from cronsync.run.fleet import release_lease
+
+    problem = release_lease(run)
+    if problem:
+        with suppress(Exception):
+            run.add_extra({"fleet_release": f"not released (it expires): {problem}"})
+
+
 def run_job(name: str, options: RunOptions) -> int:
     """Run one job as the shim does; return the exit status (see the module doc).
 
@@ -229,6 +261,8 @@ def run_job(name: str, options: RunOptions) -> int:
     if lock is None:
         return 0
     try:
+        if _wants_fleet_lease(run) and not _fleet_lease(run):
+            return 0  # lost to another host, or skipped by fleet_unreachable: recorded
         return _run_locked(run, lock)
     except ShimError as exc:
         end_failed(run, exc.exit_code, exc.message)
@@ -242,4 +276,6 @@ def run_job(name: str, options: RunOptions) -> int:
         raise ShimError(message, EXIT_SHIM) from exc
     finally:
         lock.release()
+        if run.fencing_token is not None:
+            _release_fleet_lease(run)
         after_run(run)

@@ -119,7 +119,8 @@ def _close_dead_run(run: JobRun, previous: Holder, how: str) -> None:
 
 def job_environment(run: JobRun, secret_values: Mapping[str, str]) -> dict[str, str]:
     """The job's environment: the shim's own (what cron gave it, or what ``cronsync
-    run`` set up), the job's env, its secrets, and the CRONSYNC_* variables."""
+    run`` set up), the job's env, its secrets, and the CRONSYNC_* variables (with
+    CRONSYNC_FENCING_TOKEN when a one-host job won its lease)."""
     env = dict(os.environ)
     env.update(run.job.env)
     env.update(secret_values)
@@ -131,6 +132,8 @@ def job_environment(run: JobRun, secret_values: Mapping[str, str]) -> dict[str, 
             "CRONSYNC_RELEASE": run.job.release.directory,
         }
     )
+    if run.fencing_token is not None:
+        env["CRONSYNC_FENCING_TOKEN"] = run.fencing_token
     return env
 
 
