@@ -25,6 +25,7 @@ ITEM_FORMAT = 1
 EXPIRY_INTERVALS = 1440
 EXPIRY_MIN_SECONDS = 86400
 HEALTHS = ("ok", "degraded", "failed")
+ONE_HOST = "one-host"  # a job's run_on that makes it run on one host of the fleet
 
 
 @dataclass(frozen=True)
