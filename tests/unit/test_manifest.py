@@ -87,6 +87,8 @@ GOOD_VALUES = {
     "reason": '"Replaced by the new pipeline"',
     "hosts": '["batch-1", "batch-eu-*"]',
     "groups": '["eu"]',
+    "run_on": '"one-host"',
+    "fleet_unreachable": '"run"',
     "success": '{ within = "26h", check = ["scripts/check-aggregate.sh"] }',
     "migration": '{ verified_by = "ana@example.com", verified_on = "2026-12-07" }',
 }
@@ -121,6 +123,8 @@ def test_every_job_field_accepted_with_a_good_value() -> None:
         reason="Replaced by the new pipeline",
         hosts=("batch-1", "batch-eu-*"),
         groups=("eu",),
+        run_on="one-host",
+        fleet_unreachable="run",
         success=SuccessSpec(26 * 3600, ("scripts/check-aggregate.sh",)),
         verified_by="ana@example.com",
         verified_on="2026-12-07",

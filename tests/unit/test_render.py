@@ -265,6 +265,8 @@ def test_jobs_json_document() -> None:
         "reason": None,
         "hosts": ["batch-eu-*"],
         "groups": ["eu"],
+        "run_on": "every-host",
+        "fleet_unreachable": "skip",
         "installed": True,
         "status": "installed",
         "cron": ["30 18 * * *"],

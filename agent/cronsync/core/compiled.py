@@ -68,6 +68,8 @@ def compile_job(
         "reason": job.reason,
         "hosts": list(job.hosts),
         "groups": list(job.groups),
+        "run_on": job.run_on,
+        "fleet_unreachable": job.fleet_unreachable,
         "installed": entry is not None,
         "status": _installed_why(job, host, entry),
         "cron": list(entry.times) if entry else [],

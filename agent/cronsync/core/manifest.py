@@ -148,6 +148,8 @@ def _build_job(doc: Located, name: str, data: Mapping[str, Any], defaults: Defau
         reason=data.get("reason"),
         hosts=tuple(data.get("hosts", ())),
         groups=tuple(data.get("groups", ())),
+        run_on=data.get("run_on", "every-host"),
+        fleet_unreachable=data.get("fleet_unreachable", "skip"),
         success=SuccessSpec(
             within_seconds=_seconds(success.get("within")),
             check=tuple(success.get("check", ())),

@@ -136,6 +136,8 @@ class Job:
     reason: Optional[str] = None
     hosts: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
+    run_on: str = "every-host"  # "one-host": one lease per occurrence across the fleet
+    fleet_unreachable: str = "skip"  # one-host and the fleet's table unreachable: skip | run
     success: SuccessSpec = field(default_factory=SuccessSpec)
     verified_by: Optional[str] = None  # [migration]: who signed the imported job off
     verified_on: Optional[str] = None  # [migration]: the day, YYYY-MM-DD

@@ -27,6 +27,8 @@ TABLE = "table"  # nested fields
 ENUM = "enum"
 
 CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
+RUN_ON_CHOICES = ("every-host", "one-host")
+FLEET_UNREACHABLE_CHOICES = ("skip", "run")
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,27 @@ JOB_FIELDS = (
         "Install only on hosts in one of these groups (agent.toml host.groups).",
         '["eu"]',
         default="every host",
+    ),
+    Field(
+        "run_on",
+        ENUM,
+        "every-host: each host that installs the job runs it; one-host: the hosts race "
+        "for each scheduled occurrence through the fleet's DynamoDB table (agent.toml "
+        "[fleet] table) and only the winner runs it, the others record that it ran there; "
+        "the winner's job sees CRONSYNC_FENCING_TOKEN.",
+        '"one-host"',
+        default="every-host",
+        choices=RUN_ON_CHOICES,
+    ),
+    Field(
+        "fleet_unreachable",
+        ENUM,
+        "With run_on = one-host, what to do when the fleet's table cannot be reached "
+        "(or the host has no [fleet] table): skip the occurrence (recorded, metric "
+        "FleetLeaseFailed) or run it anyway (it may then run on more than one host).",
+        '"run"',
+        default="skip",
+        choices=FLEET_UNREACHABLE_CHOICES,
     ),
     Field("success", TABLE, 'What "it worked" means.', fields=SUCCESS_FIELDS),
     Field(

@@ -127,7 +127,7 @@ def next_runs(
     times = sorted((h, m) for h in schedule.hours for m in schedule.minutes)
     for day in _matching_days(schedule, after.astimezone(zone).date()):
         for hour, minute in times:
-            candidate = _wall_time(day, hour, minute, zone)
+            candidate = wall_time(day, hour, minute, zone)
             if candidate is not None and candidate > after_utc:
                 runs.append(candidate)
                 if len(runs) == count:
@@ -151,7 +151,7 @@ def _matching_days(schedule: CronSchedule, first: date) -> Iterator[date]:
         day += timedelta(days=1)
 
 
-def _wall_time(day: date, hour: int, minute: int, zone: ZoneInfo) -> datetime | None:
+def wall_time(day: date, hour: int, minute: int, zone: ZoneInfo) -> datetime | None:
     """The first instant showing this wall-clock time in ``zone``; None in a DST gap."""
     local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
     back = local.astimezone(timezone.utc).astimezone(zone)

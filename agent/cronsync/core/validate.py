@@ -243,6 +243,38 @@ def _check_migration(job: Job) -> list[Problem]:
     return []
 
 
+def _check_fleet(job: Job) -> list[Problem]:
+    """``run_on = "one-host"``: what a lease per occurrence cannot do."""
+    if job.run_on != "one-host":
+        if "fleet_unreachable" in job.lines:
+            return [
+                job.problem(
+                    "fleet_unreachable",
+                    'only used with run_on = "one-host" (this job runs on every host)',
+                    WARNING,
+                )
+            ]
+        return []
+    if job.schedule.strip() == "@reboot":
+        return [
+            job.problem(
+                "run_on",
+                '"one-host" needs scheduled occurrences to share; @reboot happens on '
+                "each host at its own start (use every-host)",
+            )
+        ]
+    if job.concurrency == "replace":
+        return [
+            job.problem(
+                "concurrency",
+                '"replace" cannot work with run_on = "one-host": a new run would have to '
+                "stop the previous one on another host; use forbid (skip while it runs "
+                "anywhere) or allow",
+            )
+        ]
+    return []
+
+
 def validate_job(job: Job, host: Optional[HostContext] = None) -> list[Problem]:
     """Check one job's values; ``host`` adds the host's user rules (without it, as in a
     repository's CI, users are checked only for their form).
@@ -252,7 +284,7 @@ def validate_job(job: Job, host: Optional[HostContext] = None) -> list[Problem]:
     """
     problems = _check_schedule(job) + _check_command(job) + _check_user(job, host)
     problems += _check_targets(job) + _check_enabled(job) + _check_env(job)
-    problems += _check_placeholders(job) + _check_migration(job)
+    problems += _check_placeholders(job) + _check_migration(job) + _check_fleet(job)
     for ref in job.secrets:
         problem = _check_secret(job, ref)
         if problem:

@@ -28,6 +28,8 @@ EXIT_CANNOT_RUN = 126  # secrets unavailable, program not executable
 EXIT_NOT_FOUND = 127  # the program does not exist
 
 CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
+RUN_ON_CHOICES = ("every-host", "one-host")
+UNREACHABLE_CHOICES = ("skip", "run")
 
 
 class ShimError(CronsyncError):
@@ -180,6 +182,9 @@ def _job_problem(raw: Mapping[str, Any]) -> Optional[str]:
     concurrency = raw.get("concurrency")
     if concurrency is not None and concurrency not in CONCURRENCY_POLICIES:
         return f"concurrency is not one of {', '.join(CONCURRENCY_POLICIES)}"
+    for key, choices in (("run_on", RUN_ON_CHOICES), ("fleet_unreachable", UNREACHABLE_CHOICES)):
+        if raw.get(key) is not None and raw[key] not in choices:
+            return f"{key} is not one of {', '.join(choices)}"
     success = raw.get("success")
     if success is not None:
         if not isinstance(success, dict):
