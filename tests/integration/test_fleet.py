@@ -20,39 +20,28 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+from test_agent import REGION as AGENT_REGION
 from test_agent import aws_toml
 
 from cronsync.agent.fleetstatus import FleetStatus
 from cronsync.agent.loop import Agent
 from cronsync.core.fleetitem import from_attributes
-from helpers.awsbox import client, wait_for
+from helpers.awsbox import wait_for
+from helpers.fleettable import REGION, create_fleet_table, dynamodb_client
 from helpers.sandbox import Sandbox, another_host
 
 TABLE = "cronsync-fleet-test"
 
 
 def fleet_toml(base: Path, endpoint: str, table: str = TABLE) -> str:
-    return aws_toml(base, endpoint, metrics=False) + f'[fleet]\ntable = "{table}"\n'
-
-
-def make_table(endpoint: str, name: str = TABLE) -> None:
-    """The table as the CloudFormation template makes it (pk, sk; on demand)."""
-    client(endpoint, "dynamodb").create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    """[aws] (in the fleet table's region, a credentials file) and [fleet] table."""
+    aws = aws_toml(base, endpoint, metrics=False)
+    aws = aws.replace(f'region = "{AGENT_REGION}"', f'region = "{REGION}"')
+    return aws + f'[fleet]\ntable = "{table}"\n'
 
 
 def host_items(endpoint: str) -> dict[str, dict[str, Any]]:
-    pages = client(endpoint, "dynamodb").query(
+    pages = dynamodb_client(endpoint).query(
         TableName=TABLE,
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": "host"}},
@@ -113,7 +102,7 @@ def fleet(host: Sandbox, *args: str) -> tuple[int, Any, str]:
 @pytest.fixture
 def fleet_hosts(sandbox: Sandbox, endpoint: str) -> list[Sandbox]:
     """batch-1 (the sandbox), batch-2 and batch-3 of one upstream, in one fleet table."""
-    make_table(endpoint)
+    create_fleet_table(endpoint, TABLE)
     sandbox.write_config(fleet_toml(sandbox.base, endpoint))
     extra = fleet_toml(sandbox.base, endpoint)
     return [
@@ -154,8 +143,10 @@ def test_fleet_flags_a_silent_an_unhealthy_and_a_behind_host(
     one, two, three = fleet_hosts
     an_hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
     cycle(agent_of(three, clock=an_hour_ago)[0], agents)  # then silent, on the old commit
-    one.upstream.write("jobs/fleet-probe.toml", PROBE_JOB)
-    tip = one.upstream.commit_and_push("a job more")
+    one.upstream.write("jobs/fleet-probe.toml", ONE_HOST_JOB)
+    one.upstream.write("jobs/fleet-lone.toml", ONE_HOST_JOB + 'hosts = ["batch-2"]\n')
+    one.upstream.write("jobs/fleet-nowhere.toml", ONE_HOST_JOB + 'hosts = ["batch-9"]\n')
+    tip = one.upstream.commit_and_push("one-host jobs")
     cycle(agent_of(one)[0], agents)
     agent_two = agent_of(two)[0]
     cycle(agent_two, agents)
@@ -172,6 +163,18 @@ def test_fleet_flags_a_silent_an_unhealthy_and_a_behind_host(
     assert found["batch-2"]["flags"] == ["unhealthy"] and found["batch-2"]["drift"] == 1
     assert found["batch-1"]["flags"] == []
     assert doc["tips"][0]["commit"] == tip and doc["healthy"] is False
+    assert found["batch-1"]["one_host_jobs"] == ["fleet-probe"]
+    assert found["batch-2"]["one_host_jobs"] == ["fleet-lone", "fleet-probe"]
+    assert doc["jobs"] == [
+        {"job": "fleet-lone", "hosts": ["batch-2"], "healthy_hosts": [], "flags": [NO_HOST]},
+        {"job": "fleet-nowhere", "hosts": [], "healthy_hosts": [], "flags": [NO_HOST]},
+        {
+            "job": "fleet-probe",
+            "hosts": ["batch-1", "batch-2"],
+            "healthy_hosts": ["batch-1"],
+            "flags": [],
+        },
+    ]
 
     code, text, err = fleet(one)
     assert (code, err) == (1, "")
@@ -179,15 +182,23 @@ def test_fleet_flags_a_silent_an_unhealthy_and_a_behind_host(
     assert [row.split()[0] for row in rows] == ["batch-3", "batch-2", "batch-1"]
     assert re.search(r"^batch-3\s+silent 1h", rows[0]), text
     assert "silent, behind-tip" in rows[0] and "unhealthy" in rows[1]
-    assert text.splitlines()[-1] == "fleet: 3 hosts, 2 flagged"
+    assert "  fleet-lone: no healthy host installs it (installed on batch-2)" in text
+    assert "  fleet-nowhere: no healthy host installs it (installed nowhere)" in text
+    assert (
+        text.splitlines()[-1] == "fleet: 3 hosts, 2 flagged; 2 one-host jobs without a healthy host"
+    )
 
 
-PROBE_JOB = """\
-description = "A job more, so the tip moves"
+NO_HOST = "no-healthy-host"
+
+
+ONE_HOST_JOB = """\
+description = "Runs on one host of the fleet"
 owner = "ops@example.com"
 schedule = "15 4 * * *"
 command = ["true"]
 user = "batch"
+run_on = "one-host"
 """
 
 
@@ -235,7 +246,7 @@ def test_a_failing_write_never_fails_a_cycle_and_is_said_once(
     assert agent.fleet.writer.failed == 2 and agent.fleet.writer.written == 0
     assert len(log.lines) == 1, log.lines
     assert log.lines[0].startswith("fleet: status not written: FleetTableError: cannot write")
-    make_table(endpoint)
+    create_fleet_table(endpoint, TABLE)
     cycle(agent, agents)
     assert log.lines[1:] == ["fleet: status written again (2 failed before)"]
     assert sorted(host_items(endpoint)) == ["batch-1"]
@@ -244,7 +255,7 @@ def test_a_failing_write_never_fails_a_cycle_and_is_said_once(
 def test_without_a_fleet_table_nothing_is_written(
     sandbox: Sandbox, endpoint: str, agents: list[Agent]
 ) -> None:
-    make_table(endpoint)
+    create_fleet_table(endpoint, TABLE)
     sandbox.write_config(aws_toml(sandbox.base, endpoint, metrics=False))
     agent, log = agent_of(sandbox)
     agents.append(agent)

@@ -267,6 +267,7 @@ def test_the_text_names_every_flag_and_the_tip() -> None:
             item("batch-2", installed_commit=OLD, heartbeat=at(3600), one_host_jobs=("sweep",)),
         ],
         NOW,
+        known_one_host=("gone",),
     )
     text = fleet_text(doc)
     lines = text.splitlines()
@@ -276,8 +277,9 @@ def test_the_text_names_every_flag_and_the_tip() -> None:
     assert "behind-tip" in lines[header + 1] and OLD[:12] in lines[header + 1]
     assert lines[header + 2].startswith("batch-1")
     assert "sweep: no healthy host installs it (installed on batch-2)" in text
+    assert "  gone: no healthy host installs it (installed nowhere)" in lines
     assert not any("report:" in line for line in lines)  # it has a healthy host
-    assert lines[-1] == "fleet: 2 hosts, 1 flagged; 1 one-host job without a healthy host"
+    assert lines[-1] == "fleet: 2 hosts, 1 flagged; 2 one-host jobs without a healthy host"
 
 
 def test_the_text_of_an_empty_table_says_so() -> None:

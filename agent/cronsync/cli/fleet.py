@@ -35,7 +35,11 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         )
     items = read_host_items(fleet_client(config.run.aws), table)
     jobs = (view.installed_jobs(config) or {}).get("jobs") or {}
-    known = [name for name, job in jobs.items() if job.get("run_on") == ONE_HOST]
+    known = [  # the one-host jobs of this host's release, for those no host installs
+        name
+        for name, job in jobs.items()
+        if job.get("run_on") == ONE_HOST and job.get("enabled") is not False
+    ]
     doc = fleet_document(items, datetime.now(timezone.utc), known)
     doc["table"] = table
     if args.json:

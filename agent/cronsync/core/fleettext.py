@@ -56,8 +56,10 @@ def _job_lines(doc: Mapping[str, Any]) -> list[str]:
     lines = []
     for job in doc["jobs"]:
         if job["flags"]:
-            where = ", ".join(job["hosts"]) or "nowhere"
-            lines.append(f"  {job['job']}: no healthy host installs it (installed on {where})")
+            where = (
+                f"installed on {', '.join(job['hosts'])}" if job["hosts"] else "installed nowhere"
+            )
+            lines.append(f"  {job['job']}: no healthy host installs it ({where})")
     return ["", "one-host jobs that do not run:", *lines] if lines else []
 
 
