@@ -30,14 +30,11 @@ def _tip_lines(doc: Mapping[str, Any]) -> list[str]:
 
 
 def _host_cells(row: Mapping[str, Any]) -> list[str]:
-    state = row["state"]
-    if state == "silent":
-        state = f"silent {human_seconds(row['silent_for'])}"
     sync = row["last_sync"]
     last = f"{sync['result']} {_minute(sync['at'])}" if sync["result"] else "never"
     return [
         row["host"],
-        state,
+        row["state"],
         _short(row["installed_commit"]),
         last,
         f"{human_seconds(row['silent_for'])} ago",
