@@ -25,7 +25,7 @@ from test_agent import aws_toml
 
 from cronsync.agent.fleetstatus import FleetStatus
 from cronsync.agent.loop import Agent
-from cronsync.core.fleetitem import from_attributes
+from cronsync.core.fleetitem import from_attributes, summary_from_item
 from helpers.awsbox import wait_for
 from helpers.fleettable import REGION, create_fleet_table, dynamodb_client
 from helpers.sandbox import Sandbox, another_host
@@ -120,13 +120,15 @@ def test_each_agent_writes_its_item_after_a_cycle(
     items = host_items(endpoint)
     assert sorted(items) == ["batch-1", "batch-2"]
     item, head = items["batch-2"], fleet_hosts[0].upstream.head()
-    assert item["pk"] == "host" and item["host"] == "batch-2" and item["groups"] == ["eu"]
-    assert item["installed_commit"] == head and item["fetched_commit"] == head
-    assert item["health"] == "ok" and item["last_sync_result"] == "installed"
-    assert item["drift"] == 0 and item["stale_jobs"] == [] and item["one_host_jobs"] == []
-    assert item["repo"] == str(fleet_hosts[0].upstream.bare) and item["branch"] == "main"
-    assert item["interval"] == 70  # 60 s and the 10 s splay
-    beat = datetime.fromisoformat(item["heartbeat"])
+    assert item["pk"] == "host" and item["format"] == 1
+    found = summary_from_item(item)
+    assert found is not None and found.host == "batch-2" and found.groups == ("eu",)
+    assert found.installed_commit == head and found.fetched_commit == head
+    assert found.health == "ok" and found.last_sync_result == "installed"
+    assert found.drift == 0 and found.stale_jobs == () and found.one_host_jobs == ()
+    assert found.repo == str(fleet_hosts[0].upstream.bare) and found.branch == "main"
+    assert found.interval == 70  # 60 s and the 10 s splay
+    beat = datetime.fromisoformat(found.heartbeat)
     assert item["expires_at"] == int(beat.timestamp()) + 1440 * 70
     assert abs((datetime.now(timezone.utc) - beat).total_seconds()) < 3600  # a sane clock
 

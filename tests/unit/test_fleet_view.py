@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -64,15 +65,32 @@ def rows(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_an_item_survives_the_dynamodb_wire_form() -> None:
     original = summary(stale_jobs=("nightly",), one_host_jobs=("report", "sweep"))
     wire = to_attributes(summary_item(original))
+    assert sorted(wire) == ["expires_at", "format", "pk", "sk", "summary"]
     assert wire["pk"] == {"S": "host"} and wire["sk"] == {"S": "batch-1"}
-    assert wire["drift"] == {"N": "0"} and wire["stale_jobs"] == {"L": [{"S": "nightly"}]}
+    assert wire["format"] == {"N": "1"}
+    assert json.loads(wire["summary"]["S"]) == {
+        **asdict(original),
+        "groups": ["eu"],
+        "stale_jobs": ["nightly"],
+        "one_host_jobs": ["report", "sweep"],
+    }
     assert summary_from_item(from_attributes(wire)) == original
+
+
+def test_the_generic_wire_form_covers_every_plain_type() -> None:
+    plain = {"s": "x", "n": 3, "b": False, "none": None, "l": ["a", 1], "m": {"k": [True]}}
+    wire = to_attributes(plain)
+    assert wire["l"] == {"L": [{"S": "a"}, {"N": "1"}]}
+    assert wire["m"] == {"M": {"k": {"L": [{"BOOL": True}]}}}
+    assert from_attributes(wire) == plain
+    with pytest.raises(TypeError):
+        to_attributes({"f": 1.5})
 
 
 def test_an_item_never_installed_keeps_its_nulls() -> None:
     original = summary(installed_commit=None, health="failed", last_sync_result=None)
     wire = to_attributes(summary_item(original))
-    assert wire["installed_commit"] == {"NULL": True}
+    assert json.loads(wire["summary"]["S"])["installed_commit"] is None
     assert summary_from_item(from_attributes(wire)) == original
 
 
@@ -82,25 +100,34 @@ def test_expiry_is_a_generous_multiple_of_the_interval() -> None:
     assert item(interval=10)["expires_at"] == beat + EXPIRY_MIN_SECONDS
 
 
+def with_summary(**changes: Any) -> dict[str, Any]:
+    """batch-1's item with ``changes`` made inside its JSON summary."""
+    fields = {**json.loads(item()["summary"]), **changes}
+    return {**item(), "summary": json.dumps(fields)}
+
+
 @pytest.mark.parametrize(
     "broken",
     [
-        {"health": "fine"},
-        {"drift": True},
-        {"drift": -1},
-        {"interval": "60"},
-        {"groups": "eu"},
-        {"stale_jobs": [1]},
-        {"heartbeat": "yesterday"},
-        {"installed_commit": 7},
-        {"format": 2},
-        {"sk": "someone-else"},
+        with_summary(health="fine"),
+        with_summary(drift=True),
+        with_summary(drift=-1),
+        with_summary(interval="60"),
+        with_summary(groups="eu"),
+        with_summary(stale_jobs=[1]),
+        with_summary(heartbeat="yesterday"),
+        with_summary(installed_commit=7),
+        with_summary(host="someone-else"),
+        {**item(), "summary": "{not json"},
+        {**item(), "summary": "[]"},
+        {**item(), "summary": None},
+        {**item(), "format": 2},
     ],
 )
 def test_an_item_of_the_wrong_shape_is_not_read(broken: dict[str, Any]) -> None:
-    assert summary_from_item({**item(), **broken}) is None
-    doc = fleet_document([{**item(), **broken}], NOW)
-    assert doc["unreadable"] == ["batch-1" if "sk" not in broken else "someone-else"]
+    assert summary_from_item(broken) is None
+    doc = fleet_document([broken], NOW)
+    assert doc["unreadable"] == ["batch-1"]
     assert doc["hosts"] == [] and doc["healthy"] is False
 
 
