@@ -478,16 +478,23 @@ class Samples:
         )
 
 
-def interleaved(commands: Commands, repeat: int, warm: int = 2) -> Samples:
+def interleaved(
+    commands: Commands,
+    repeat: int,
+    warm: int = 2,
+    expect: Optional[Mapping[str, int]] = None,
+) -> Samples:
     """Run every command ``repeat`` times, round-robin; ``warm`` unmeasured rounds
-    first (page cache, .pyc files, the broker's connections)."""
+    first (page cache, .pyc files, the broker's connections). ``expect``: label -> the
+    exit code that command must give (0 for those not named)."""
+    codes = expect or {}
     values: dict[str, list[float]] = {label: [] for label in commands}
     for _ in range(warm):
-        for argv, env in commands.values():
-            wall(argv, env)
+        for label, (argv, env) in commands.items():
+            wall(argv, env, codes.get(label, 0))
     for n in range(repeat):
         for label, (argv, env) in commands.items():
-            values[label].append(wall(argv, env))
+            values[label].append(wall(argv, env, codes.get(label, 0)))
         if (n + 1) % 10 == 0:
             say(f"    {n + 1}/{repeat} rounds")
     return Samples(values)

@@ -97,7 +97,7 @@ class Upstream:
         return git(self.work, "rev-parse", "HEAD")
 
 
-def agent_toml(url: str, root: Path, extra: str = "") -> str:
+def agent_toml(url: str, root: Path, extra: str = "", host: str = "batch-1") -> str:
     """The sandbox host's agent.toml text (``extra`` is appended verbatim)."""
     return f"""\
 [repo]
@@ -105,7 +105,7 @@ url = {json.dumps(url)}
 branch = "main"
 
 [host]
-name = "batch-1"
+name = {json.dumps(host)}
 groups = ["eu"]
 timezone = "UTC"
 
@@ -126,6 +126,7 @@ class Sandbox:
     root: Path
     config_path: Path
     upstream: Upstream
+    host: str = "batch-1"
 
     @property
     def shim(self) -> str:
@@ -161,7 +162,9 @@ class Sandbox:
     def write_config(self, extra: str = "") -> None:
         """(Re)write agent.toml, with ``extra`` TOML appended."""
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(agent_toml(str(self.upstream.bare), self.root, extra))
+        self.config_path.write_text(
+            agent_toml(str(self.upstream.bare), self.root, extra, self.host)
+        )
 
     def config(self) -> AgentConfig:
         """Load agent.toml the way the CLI does."""
@@ -218,3 +221,12 @@ def make_sandbox(base: Path, extra_config: str = "") -> Sandbox:
     sandbox = Sandbox(base, root, root / "etc/cronsync/agent.toml", upstream)
     sandbox.write_config(extra_config)
     return sandbox
+
+
+def another_host(sandbox: Sandbox, name: str, extra_config: str = "") -> Sandbox:
+    """A second host of the same upstream: its own root (``base/NAME``), agent.toml and
+    host name ``name`` (group ``eu``); nothing synced."""
+    root = sandbox.base / name
+    other = Sandbox(sandbox.base, root, root / "etc/cronsync/agent.toml", sandbox.upstream, name)
+    other.write_config(extra_config)
+    return other

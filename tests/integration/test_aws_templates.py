@@ -386,6 +386,7 @@ def test_defaults_agree_with_the_agent(template: dict[str, Any]) -> None:
     ("logical_id", "name", "command"),
     [
         ("StatusDocument", "${DocumentNamePrefix}-Status", "status --json"),
+        ("FleetStatusDocument", "${DocumentNamePrefix}-FleetStatus", "fleet --json"),
         ("SyncNowDocument", "${DocumentNamePrefix}-SyncNow", "sync --now"),
     ],
 )

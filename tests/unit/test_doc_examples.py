@@ -77,6 +77,12 @@ NOT_RUN = {
     "host's /etc/cronsync; gpg keyrings are tested in test_signed_commits.py",
     ("docs/how-to/migrate-a-legacy-host.md", "cronsync import --into"): "the import on a "
     "real host (root, its crontabs); scripts/demo-migration runs import in a sandbox",
+    ("docs/how-to/run-more-than-one-host.md", "[host]"): "an agent.toml fragment (the fleet's "
+    "keys; the full agent.toml examples are validated by tests/unit/test_editorschema.py)",
+    ("docs/how-to/run-more-than-one-host.md", 'schedule = "30 3'): "a job file fragment (the "
+    "fleet's keys; tests/unit/test_fleet_fields.py validates them)",
+    ("docs/how-to/run-more-than-one-host.md", "# cronsync fleet"): "an illustration of the "
+    "output (tests/integration/test_fleet.py checks what the command prints)",
     ("docs/how-to/watch-a-host.md", "aws ssm send-command"): "needs AWS (moto executes no "
     "SSM command); the documents are checked by tests/integration/test_aws_templates.py",
 }

@@ -4,5 +4,8 @@ Owns the daemon loop (``loop``), watching the installed files for drift (``watch
 the control socket that ``cronsync sync --now`` talks to (``control``), the agent's
 record for ``status`` (``agentfile``) and its metrics (``metrics``).
 
+After every cycle it writes the host's status item to the fleet table
+(``fleetstatus``).
+
 May import: ``run``, ``cloud``, ``secrets``, ``host`` and below; not ``migrate``.
 """

@@ -6,7 +6,8 @@ files within a second and a periodic full comparison of the release; SIGHUP or
 ``cronsync sync --now`` syncs at once; SIGTERM stops the programs a sync runs (git:
 SIGTERM, SIGKILL after a grace), so the current step ends at once (a sync interrupted so
 is recorded as failed, the last-known-good installed), then exits.
-Every cycle publishes a heartbeat and the sync, drift and staleness metrics, and
+Every cycle publishes a heartbeat and the sync, drift and staleness metrics, writes the
+host's status item to the fleet table (``[fleet] table``: ``cronsync fleet``), and
 delivers spooled job output to CloudWatch in the background. It also serves the broker
 (:mod:`cronsync.broker`): job users' secrets and live shipping of their output. One
 failed cycle never stops the agent.
@@ -37,6 +38,7 @@ from cronsync.core.errors import CronsyncError, LockBusyError
 from cronsync.host.logline import ERROR, INFO, WARNING, stderr_log, stdout_log
 
 if TYPE_CHECKING:
+    from cronsync.agent.fleetstatus import FleetStatus
     from cronsync.agent.metrics import AgentMetrics
     from cronsync.broker.daemon import BrokerDaemon
     from cronsync.core.state import SyncRecord
@@ -80,6 +82,7 @@ class Agent:
         self._requests: set[str] = set()
         if handle_signals:
             self.install_signal_handlers()
+        from cronsync.agent.fleetstatus import FleetStatus
         from cronsync.agent.metrics import AgentMetrics
         from cronsync.host.config import load_config
 
@@ -91,6 +94,7 @@ class Agent:
         self._lock = threading.Lock()
         self._waiters: list[tuple[threading.Event, list[dict[str, Any]]]] = []
         self.metrics: AgentMetrics = AgentMetrics(_log)
+        self.fleet: FleetStatus = FleetStatus(_log, self.metrics.installed_jobs)
         self._flusher: Optional[threading.Thread] = None
         self.broker: Optional[BrokerDaemon] = None
         self.watcher: Any = None
@@ -197,6 +201,7 @@ class Agent:
             _log(f"  {error.get('file')}:{error.get('line') or ''} {error.get('message')}", level)
         failed = record.result in (FAILED, REFUSED)
         self._guarded("metrics", lambda: self.metrics.cycle(self.config, record.ok, failed))
+        self._guarded("fleet status", lambda: self.fleet.cycle(self.config, self.failures))
         self._guarded("log delivery", self._flush_in_background)
 
     @staticmethod
@@ -315,6 +320,7 @@ class Agent:
                 waiters, self._waiters = self._waiters, []
             self._answer(waiters, None)
             self.metrics.stop()  # at most ~2 s: its thread is a daemon
+            self.fleet.stop()  # the same
             _log("stopped")
         return 0
 

@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from cronsync.cli.broker import add_broker_verb, add_doctor_verb
     from cronsync.cli.export import add_export_verb
+    from cronsync.cli.fleet import add_fleet_verb
     from cronsync.cli.install import add_install_shim_verb
     from cronsync.cli.inventory import add_inventory_verb
     from cronsync.cli.migrate import add_import_verbs
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_import_verbs(verbs, _add_config)
     add_install_shim_verb(verbs, _add_config)
     add_export_verb(verbs, _add_config)
+    add_fleet_verb(verbs, _add_config)
     add_timeline_verb(verbs, _add_config)
     add_shellhelp_verbs(verbs, build_parser)
 

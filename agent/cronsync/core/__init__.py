@@ -16,6 +16,10 @@ values for the shim (``fastjson``, ``frozen``), showing untrusted text (``textsh
 what git says about a commit's signature (``signing``), which shell strings may be parsed together
 (``shellbatch``), URL redaction and errors.
 
+The fleet view: a host's status item in the fleet table and its DynamoDB form
+(``fleetitem``), the flags ``cronsync fleet`` raises (``fleetview``) and its text
+(``fleettext``).
+
 May import: the standard library's pure modules only, and nothing else in cronsync.
 An import contract forbids ``os``, ``pathlib``, ``subprocess``, git, boto3 and watchdog.
 """

@@ -172,6 +172,17 @@ def _state_problem(state: AgentState, jobs_doc: Optional[Mapping[str, Any]]) -> 
     return "; ".join(problems) or None
 
 
+def host_health(
+    state: AgentState,
+    jobs_doc: Optional[Mapping[str, Any]],
+    stale: Optional[Mapping[str, Any]] = None,
+) -> str:
+    """The health ``cronsync status`` gives (see :func:`health`), from the state, the
+    installed jobs document and the stale jobs (a truthy value: stale)."""
+    stale_now = {name: True for name, value in (stale or {}).items() if value}
+    return health(state, stale_now, _state_problem(state, jobs_doc))
+
+
 def health(
     state: AgentState, stale: Optional[Mapping[str, Any]] = None, problem: Optional[str] = None
 ) -> str:

@@ -9,5 +9,7 @@ user's runs set aside (``jobdirs``), the state file (``statefile``), the sync it
 ``plan``/``status`` read of the host (``view``), and a repository's jobs compiled for
 ``cronsync timeline --repo`` (``timelinesource``).
 
+The fleet table's host status items: put one, read them all (``fleettable``).
+
 May import: ``repo``, ``crontab``, ``files``, ``core``, ``secretscan``.
 """
