@@ -75,7 +75,7 @@ INSTALL_SHIM = (
     "import sys\n"
     "from cronsync.host import shimbundle as b, shimlauncher as s\n"
     "python, site = s.interpreter(), s.installed_site_dir()\n"
-    "text = s.launcher_text(python, site, b.install_bundle(python, site, None))\n"
+    "text = s.launcher_text(python, site, b.install_bundle(python, site, None)[0])\n"
     "s.install_launcher(sys.argv[1], text, None)\n"
 )
 MODULES = (

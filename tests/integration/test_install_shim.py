@@ -271,7 +271,7 @@ def test_the_launcher_imports_the_start_up_modules_from_the_bundle(
     assert not [name for name in modules if not name.startswith("cronsync")]
     bundle = tmp_path / "cronsync-run.bundle"
     shimbundle.write_bundle(str(bundle), shimbundle.build_bundle(modules, str(site)), None)
-    assert shimbundle.bundle_state(str(bundle)) == "current"
+    assert shimbundle.bundle_state(str(bundle), str(site)) == "current"
     assert stat.S_IMODE(bundle.stat().st_mode) == 0o644
     text = launcher_text(sys.executable, str(site), str(bundle))
     assert probe(text) == "BundleFinder False"
@@ -284,20 +284,20 @@ def test_a_changed_source_makes_the_bundle_stale_and_unused(site: Path, tmp_path
     shimbundle.write_bundle(str(bundle), shimbundle.build_bundle(modules, str(site)), None)
     runner = site / "cronsync/run/runner.py"
     runner.write_text(runner.read_text() + "MARK = 1\n")  # cronsync upgraded in place
-    assert shimbundle.bundle_state(str(bundle)) == "stale"
+    assert shimbundle.bundle_state(str(bundle), str(site)) == "stale"
     assert probe(launcher_text(sys.executable, str(site), str(bundle))) == "SourceFileLoader True"
     runner.unlink()
-    assert shimbundle.bundle_state(str(bundle)) == "stale"
+    assert shimbundle.bundle_state(str(bundle), str(site)) == "stale"
 
 
 def test_a_broken_bundle_is_not_used(site: Path, tmp_path: Path) -> None:
     bundle = tmp_path / "cronsync-run.bundle"
     text = launcher_text(sys.executable, str(site), str(bundle))
-    assert shimbundle.bundle_state(str(bundle)) == "missing"
+    assert shimbundle.bundle_state(str(bundle), str(site)) == "missing"
     assert probe(text) == "SourceFileLoader False"
     for junk in (b"", b"\x00garbage", b"\xe9" * 64):
         bundle.write_bytes(junk)
-        assert shimbundle.bundle_state(str(bundle)) == "unreadable"
+        assert shimbundle.bundle_state(str(bundle), str(site)) == "unreadable"
         assert probe(text) == "SourceFileLoader False"
 
 
@@ -311,3 +311,38 @@ def test_install_shim_writes_and_checks_the_bundle(tmp_path: Path) -> None:
     check = install_shim("--path", str(launcher), "--check")
     assert check.returncode == 0, check.stdout
     assert "holds this cronsync's start-up modules" in check.stdout
+
+
+def test_another_installs_bundle_is_not_used(site: Path, tmp_path: Path) -> None:
+    """A bundle made from another copy of cronsync (the venv copied, or cronsync installed
+    from another place) is stale for this one, even with every source unchanged."""
+    modules = shimbundle.startup_modules(sys.executable, str(site))
+    bundle = tmp_path / "cronsync-run.bundle"
+    shimbundle.write_bundle(str(bundle), shimbundle.build_bundle(modules, str(site)), None)
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(site, other)
+    runner = other / "cronsync/run/runner.py"
+    runner.write_text(runner.read_text() + "MARK = 1\n")
+    assert shimbundle.bundle_state(str(bundle), str(other)) == "stale"
+    assert probe(launcher_text(sys.executable, str(other), str(bundle))) == "SourceFileLoader True"
+
+
+def test_a_bundle_of_another_shape_or_a_fifo_is_unreadable_and_harmless(
+    site: Path, tmp_path: Path
+) -> None:
+    import marshal
+    from importlib.util import MAGIC_NUMBER
+
+    bundle = tmp_path / "cronsync-run.bundle"
+    text = launcher_text(sys.executable, str(site), str(bundle))
+    bundle.write_bytes(
+        marshal.dumps((shimbundle.FORMAT, MAGIC_NUMBER, str(site), None, {"a": (1, 2)}))
+    )
+    assert shimbundle.bundle_state(str(bundle), str(site)) == "unreadable"
+    assert probe(text) == "SourceFileLoader False"
+    bundle.unlink()
+    os.mkfifo(bundle)  # opened without blocking: no job start hangs on it
+    assert shimbundle.bundle_state(str(bundle), str(site)) == "unreadable"
+    assert probe(text) == "SourceFileLoader False"

@@ -22,7 +22,8 @@ STATES = {
 }
 BUNDLE_STATES = {
     "current": "holds this cronsync's start-up modules",
-    "stale": "is stale (cronsync changed since): the shim imports as usual, slower",
+    "stale": "is stale (cronsync changed or moved since, or Python was upgraded): the shim "
+    "imports as usual, slower",
     "missing": "does not exist: the shim imports as usual, slower",
     "unreadable": "is not a bundle this cronsync reads: the shim imports as usual, slower",
 }
@@ -56,27 +57,28 @@ def cmd_install_shim(args: argparse.Namespace) -> int:
     path = _shim_path(args)
     python, site_dir = shimlauncher.interpreter(), shimlauncher.installed_site_dir()
     bundle = shimbundle.bundle_path()
-    bundle_before = shimbundle.bundle_state(bundle)
-    text = shimlauncher.launcher_text(python, site_dir, bundle)
-    before = shimlauncher.launcher_state(path, text)
-    current = before == "current" and bundle_before == "current"
-    problem, launcher_written = None, False
+    bundle_before = shimbundle.bundle_state(bundle, site_dir)
+    with_bundle = shimlauncher.launcher_text(python, site_dir, bundle)
+    without = shimlauncher.launcher_text(python, site_dir)
+    before = shimlauncher.launcher_state(path, with_bundle)
+    if before != "current" and shimlauncher.launcher_state(path, without) == "current":
+        before = "current"  # written when the bundle could not be
+    problem, launcher_written, bundle_written = None, False, False
+    after, bundle_after = before, bundle_before
     if not args.check:
-        bundle_after = bundle_before
-        if bundle_before != "current":
-            try:
-                bundle = shimbundle.install_bundle(python, site_dir, shimlauncher.default_owner())
-                bundle_after = "current"
-            except CronsyncError as exc:  # the launcher works without it, only slower
-                problem = exc.message
-        with_bundle = bundle if bundle_after == "current" else None
-        text = shimlauncher.launcher_text(python, site_dir, with_bundle)
+        try:
+            bundle, bundle_written = shimbundle.install_bundle(
+                python, site_dir, shimlauncher.default_owner()
+            )
+            bundle_after = "current"
+        except CronsyncError as exc:  # the launcher works without it, only slower
+            problem = exc.message
+            bundle_after = shimbundle.bundle_state(bundle, site_dir)
+        text = with_bundle if bundle_after == "current" else without
         launcher_written = shimlauncher.launcher_state(path, text) != "current"
         if launcher_written:
             shimlauncher.install_launcher(path, text, shimlauncher.default_owner())
         after = "current"
-    else:
-        after, bundle_after = before, bundle_before
     document: dict[str, Any] = {
         "format": FORMAT,
         "path": path,
@@ -85,21 +87,21 @@ def cmd_install_shim(args: argparse.Namespace) -> int:
         "state": after,
         "was": before,
         "bundle": {"path": bundle, "state": bundle_after, "was": bundle_before},
-        "written": not args.check and not current,
+        "written": launcher_written or bundle_written,
     }
     if args.json:
         emit_json(document)
     elif args.check:
         print(f"{path} {STATES[before]}")
         print(f"{bundle} {BUNDLE_STATES[bundle_before]}")
-    elif current:
+    elif not (launcher_written or bundle_written):
         print(f"{path} is already this cronsync's launcher; nothing to do")
     else:
         if launcher_written:
             print(f"wrote {path}: {python} -I -S, cronsync from {site_dir}")
         else:
             print(f"{path} is already this cronsync's launcher")
-        if bundle_before != "current" and bundle_after == "current":
+        if bundle_written:
             print(f"wrote {bundle}: the shim's start-up modules in one file")
     if problem:
         print(
@@ -109,7 +111,6 @@ def cmd_install_shim(args: argparse.Namespace) -> int:
     if args.check:
         return 0 if after == "current" and bundle_after == "current" else 1
     return 0
-    return 0 if after == "current" else 1
 
 
 def add_install_shim_verb(

@@ -3,7 +3,7 @@
 Importing a module from its folder costs a search, an open, two stats and a read (the
 shim imports about 25 at every job start); the launcher ``cronsync install-shim`` writes
 loads them from this one file instead: ``marshal`` data of
-``(FORMAT, cache tag, finder code, entries)``, the finder being
+``(FORMAT, bytecode magic number, site folder, finder code, entries)``, the finder being
 :mod:`cronsync.host.bundleloader`'s code and each entry a module's code with its source
 file's path, size and modification time. At start the finder checks every source against
 them (as Python checks a ``.pyc``) and is used only when all match: an upgrade of
@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import marshal
 import os
+import stat
 import subprocess
 import sys
+from importlib.util import MAGIC_NUMBER
 from typing import Any, Optional
 
 from cronsync.core.errors import InstallError
 from cronsync.files.atomic import atomic_write
 
-FORMAT = 1
+FORMAT = 2
+MAX_BYTES = 16 << 20  # a bundle is about 200 KB; a bigger file is not one
 BUNDLE_NAME = "cronsync-run.bundle"
 # What the shim imports at every start: the package of its entry point and the runner.
 STARTUP_IMPORTS = ("cronsync.cli.shim", "cronsync.run.runner")
@@ -87,7 +90,7 @@ def build_bundle(modules: list[str], site_dir: str) -> bytes:
     entries: dict[str, tuple[str, bool, int, int, Any]] = {}
     for name in modules:
         entries[name] = _entry(name, site_dir)
-    return marshal.dumps((FORMAT, sys.implementation.cache_tag, _finder_code(), entries))
+    return marshal.dumps((FORMAT, MAGIC_NUMBER, site_dir, _finder_code(), entries))
 
 
 def _entry(name: str, site_dir: str) -> tuple[str, bool, int, int, Any]:
@@ -121,35 +124,58 @@ def write_bundle(path: str, data: bytes, owner: Optional[tuple[int, int]]) -> No
     atomic_write(path, data, mode=0o644, owner=owner)
 
 
-def bundle_state(path: str) -> str:
-    """Say whether the launcher will use the bundle at ``path``: ``current`` (every
-    source as bundled), ``stale`` (a source changed, or another Python's bundle),
-    ``missing``, or ``unreadable``."""
-    try:
-        with open(path, "rb") as handle:
-            # cronsync's own file in its venv (root's on a host): trusted as its .pyc files
-            data = marshal.loads(handle.read())  # noqa: S302
-    except FileNotFoundError:
+def bundle_state(path: str, site_dir: str) -> str:
+    """Say whether the launcher loading cronsync from ``site_dir`` will use the bundle at
+    ``path``: ``current`` (made for this interpreter's bytecode and ``site_dir``, every
+    source as bundled), ``stale`` (a source changed or is gone, another interpreter's or
+    another install's bundle), ``missing``, or ``unreadable`` (not a regular file, or not
+    a bundle)."""
+    data = _read(path)
+    if data is None:
         return "missing"
-    except (OSError, ValueError, EOFError, TypeError):
+    try:
+        bundle = marshal.loads(data)  # noqa: S302 - cronsync's own file, trusted as its .pyc
+        fmt, magic, folder, _code, entries = bundle
+        sources = [(entry[0], entry[2], entry[3]) for entry in entries.values()]
+    except Exception:  # any other shape: not a bundle this cronsync made
         return "unreadable"
-    if not (isinstance(data, tuple) and len(data) == 4 and data[0] == FORMAT):
+    if fmt != FORMAT:
         return "unreadable"
-    if data[1] != sys.implementation.cache_tag:
+    if magic != MAGIC_NUMBER or folder != site_dir:
         return "stale"
-    for origin, _package, size, mtime_ns, _code in data[3].values():
+    for origin, size, mtime_ns in sources:
         try:
             found = os.stat(origin)
-        except OSError:
+        except (OSError, TypeError, ValueError):
             return "stale"
         if (found.st_size, found.st_mtime_ns) != (size, mtime_ns):
             return "stale"
     return "current"
 
 
-def install_bundle(python: str, site_dir: str, owner: Optional[tuple[int, int]]) -> str:
-    """Make and write the bundle of the cronsync at ``site_dir`` for ``python`` (its
-    virtualenv's ``lib/``); return its path.
+def _read(path: str) -> Optional[bytes]:
+    """The bytes of the regular file ``path`` (not through a link, never blocking), b""
+    for anything else there, None when nothing is."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return b""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        return os.read(fd, MAX_BYTES)
+    finally:
+        os.close(fd)
+
+
+def install_bundle(
+    python: str, site_dir: str, owner: Optional[tuple[int, int]]
+) -> tuple[str, bool]:
+    """Make the bundle of the cronsync at ``site_dir`` for ``python`` and write it to its
+    virtualenv's ``lib/`` unless it is there already (the same bytes, mode 0644, owned by
+    ``owner``); return its path and whether it was written.
 
     Raises:
         UsageError: as root, its folder could be changed by another user.
@@ -162,5 +188,14 @@ def install_bundle(python: str, site_dir: str, owner: Optional[tuple[int, int]])
     if not os.path.isdir(folder):
         raise InstallError(f"cannot write {path}: no folder {folder}")
     path = os.path.join(output_folder(folder, "the bundle's folder"), BUNDLE_NAME)
-    write_bundle(path, build_bundle(startup_modules(python, site_dir), site_dir), owner)
-    return path
+    data = build_bundle(startup_modules(python, site_dir), site_dir)
+    if _read(path) == data and _owned_0644(path, owner):
+        return path, False
+    write_bundle(path, data, owner)
+    return path, True
+
+
+def _owned_0644(path: str, owner: Optional[tuple[int, int]]) -> bool:
+    info = os.lstat(path)
+    mine = owner is None or (info.st_uid, info.st_gid) == owner
+    return mine and stat.S_IMODE(info.st_mode) == 0o644

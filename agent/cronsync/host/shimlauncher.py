@@ -61,7 +61,7 @@ def launcher_text(python: str, site_dir: str, bundle: Optional[str] = None) -> s
         "# -I: no PYTHON* variables, no user site; -S: no site, no .pth, no sitecustomize.\n"
         "import sys\n"
         f"sys.path.append({site_dir!r})\n"
-        + (_BUNDLE_LINES.format(bundle=repr(bundle), fmt=shimbundle.FORMAT) if bundle else "")
+        + (_bundle_lines(bundle, site_dir) if bundle else "")
         + "try:\n"
         "    from cronsync.cli.shim import launch\n"
         "except ImportError as exc:\n"
@@ -75,19 +75,37 @@ def launcher_text(python: str, site_dir: str, bundle: Optional[str] = None) -> s
 
 
 # Load the start-up modules from the bundle; any trouble with it: import them as usual.
+# Opened without following a link and without blocking (a FIFO put there must not hang
+# every job), used only when it is a regular file made for this interpreter's bytecode
+# (its magic number) and this site folder.
 _BUNDLE_LINES = """\
 try:
-    import marshal
-    with open({bundle}, "rb") as _file:
-        _bundle = marshal.loads(_file.read())
-    if _bundle[:2] == ({fmt}, sys.implementation.cache_tag):
-        _finder = {{"__name__": "cronsync-run bundle"}}
-        exec(_bundle[2], _finder)
-        _finder["install"](_bundle[3])
-    del _bundle
+    import marshal, posix
+    from _frozen_importlib_external import MAGIC_NUMBER
+    _flags = posix.O_RDONLY | posix.O_NONBLOCK | posix.O_NOFOLLOW | posix.O_CLOEXEC
+    _fd = posix.open({bundle}, _flags)
+    try:
+        if posix.fstat(_fd).st_mode & 0o170000 == 0o100000:
+            _bundle = marshal.loads(posix.read(_fd, {limit}))
+            if _bundle[:3] == ({fmt}, MAGIC_NUMBER, {site}):
+                _finder = {{"__name__": "cronsync-run bundle"}}
+                exec(_bundle[3], _finder)
+                _finder["install"](_bundle[4])
+            del _bundle
+    finally:
+        posix.close(_fd)
 except Exception:
     pass
 """
+
+
+def _bundle_lines(bundle: str, site_dir: str) -> str:
+    return _BUNDLE_LINES.format(
+        bundle=repr(bundle),
+        limit=shimbundle.MAX_BYTES,
+        fmt=shimbundle.FORMAT,
+        site=repr(site_dir),
+    )
 
 
 def _escaped(text: str) -> str:

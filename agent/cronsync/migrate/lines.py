@@ -23,7 +23,6 @@ from cronsync.secretscan import scan
 BLANKS = " \t"
 
 
-@functools.lru_cache(maxsize=4096)
 @functools.lru_cache(maxsize=4096)  # a crontab repeats its schedules
 def effective_schedule(written: str) -> Optional[str]:
     """Return the schedule cron really uses for ``written``, or None if it never runs."""
