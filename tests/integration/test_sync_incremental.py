@@ -38,7 +38,7 @@ SCRIPT_TEXTS = {
 }
 REPO_CONFIGS = (
     '[defaults]\nuser = "batch"\ntimezone = "UTC"\ntimeout = "1h"\n',
-    '[defaults]\nuser = "nobody"\ntimezone = "Europe/Berlin"\n',
+    '[defaults]\nuser = "batch"\ntimezone = "Europe/Berlin"\n',
     '[defaults]\ntimezone = "Bad/Zone"\n',
     "[defaults\nuser = ",
     "",
