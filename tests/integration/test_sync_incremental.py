@@ -10,7 +10,7 @@ the result (installed or refused), every error and warning, ``jobs.json`` and th
 file. A step that changed one job file only must reuse the checks of all the others.
 Now and then A's cache is damaged: that must only cost a full build.
 
-Quick by default (2 sequences of 14 steps); ``--long``: 8 sequences of 40 steps.
+Quick by default (2 sequences of 12 steps); ``--long``: 8 sequences of 40 steps.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Facts:
 
     def toml(self, url: str, root: Path) -> str:
         return (
-            f"[repo]\nurl = {json.dumps(url)}\nbranch = \"main\"\n\n"
+            f'[repo]\nurl = {json.dumps(url)}\nbranch = "main"\n\n'
             f"[host]\nname = {json.dumps(self.name)}\ngroups = {json.dumps(list(self.groups))}\n"
             f"timezone = {json.dumps(self.zone)}\n\n"
             f"[users]\nallowed = {json.dumps(list(self.allowed))}\n"
@@ -136,7 +136,8 @@ class Walk:
             return ONE_JOB
         if kind in ("change", "break"):
             path = rng.choice(sorted(self.jobs))
-            text = 'description = "x\n' if kind == "break" and rng.random() < 0.5 else self.job_text()
+            broken = kind == "break" and rng.random() < 0.5
+            text = 'description = "x\n' if broken else self.job_text()
             self.write_job(path, text)
             return ONE_JOB
         if kind == "delete":
@@ -171,7 +172,8 @@ class Walk:
         elif what == "groups":
             facts.groups = rng.choice((("eu",), ("us", "eu"), ()))
         elif what == "allowed":
-            facts.allowed = rng.choice((("batch",), ("batch", "nobody"), ("batch", "nobody", "root")))
+            choices = (("batch",), ("batch", "nobody"), ("batch", "nobody", "root"))
+            facts.allowed = rng.choice(choices)
         elif what == "name":
             facts.name = rng.choice(("batch-1", "web-1"))
 
@@ -259,12 +261,14 @@ def walk(tmp: Path, seed: int, steps: int) -> None:
     assert one_job_reuses > 0, f"seed {seed}: no step reused the cache"
 
 
-@pytest.mark.parametrize("seed", [1301, 1302])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Two sequences, eight with ``--long`` (each its own test: each within the timeout)."""
+    if "seed" in metafunc.fixturenames:
+        count = 8 if metafunc.config.getoption("--long") else 2
+        metafunc.parametrize("seed", [1301 + n for n in range(count)])
+
+
 def test_incremental_sync_equals_a_build_from_scratch(
     tmp_path: Path, git_env: None, request: pytest.FixtureRequest, seed: int
 ) -> None:
-    long = bool(request.config.getoption("--long"))
-    for offset in range(4 if long else 1):
-        base = tmp_path / f"walk-{offset}"
-        base.mkdir()
-        walk(base, seed + 100 * offset, 40 if long else 14)
+    walk(tmp_path, seed, 40 if request.config.getoption("--long") else 12)

@@ -145,11 +145,12 @@ def _listing(cycle: _Cycle, commit: str) -> Optional[dict[str, str]]:
         return None
 
 
-def _build(cycle: _Cycle, commit: str, tree: Path) -> Build:
-    """Build ``tree`` (the export of ``commit``), reusing what the installed release's
-    check cache still holds for."""
+def _build(cycle: _Cycle, commit: str, tree: Path, reuse: bool) -> Build:
+    """Build ``tree`` (the export of ``commit``), reusing (with ``reuse``) what the
+    installed release's check cache still holds for."""
     installed = cycle.state.installed
-    cache = load_cache(cycle.config.paths.releases / installed.release) if installed else None
+    releases = cycle.config.paths.releases
+    cache = load_cache(releases / installed.release) if installed and reuse else None
     source = _source_info(cycle.config, commit)
     build = build_tree(
         cycle.config, tree, source, cycle.started, listing=_listing(cycle, commit), cache=cache
@@ -162,13 +163,15 @@ def _build(cycle: _Cycle, commit: str, tree: Path) -> Build:
     return build
 
 
-def _install(cycle: _Cycle, commit: str) -> tuple[str, Optional[Build]]:
-    """Export, validate and (when clean) install ``commit``; return (result, build)."""
+def _install(cycle: _Cycle, commit: str, reuse: bool) -> tuple[str, Optional[Build]]:
+    """Export, validate and (when clean) install ``commit``; return (result, build).
+    ``reuse``: take what still holds from the installed release's check cache (not for
+    ``--force`` nor for a damaged release, which are built whole)."""
     paths = cycle.config.paths
     staging = new_staging_dir(paths, commit)
     try:
         _export(cycle, commit, staging / RELEASE_REPO)
-        build = _build(cycle, commit, staging / RELEASE_REPO)
+        build = _build(cycle, commit, staging / RELEASE_REPO, reuse)
         if build.ok and build.checks is not None:
             save_cache(staging, build.checks)
     except BaseException:
@@ -328,7 +331,7 @@ def _cycle(cycle: _Cycle, force: bool) -> SyncOutcome:
     if keep:
         message = _unchanged_message(drift, config.drift_policy)
         return SyncOutcome(cycle.finish(UNCHANGED, fetched.commit, message), tuple(drift))
-    result, build = _install(cycle, fetched.commit)
+    result, build = _install(cycle, fetched.commit, reuse=not (force or rebuild))
     assert build is not None
     if result == REFUSED:
         count = len(build.errors)
