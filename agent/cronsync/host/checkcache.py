@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sys
+import zoneinfo
 from dataclasses import astuple
 from pathlib import Path
 from typing import Optional
@@ -28,15 +30,41 @@ CACHE_FILE = "checks.json"
 _TOOLS = ("sh", "bash", "dash", "ksh", "zsh")
 
 
+def _program(name: str) -> Optional[list[object]]:
+    """Which ``name`` runs and its size and change time (an upgrade changes them)."""
+    found = shutil.which(name)
+    if found is None:
+        return None
+    try:
+        info = os.stat(found)
+    except OSError:
+        return [found]
+    return [found, info.st_size, info.st_mtime_ns]
+
+
+def _zone_database() -> str:
+    """The version line of the time-zone database zoneinfo reads (``unknown time zone``
+    depends on it), or "" when there is none to read."""
+    for folder in zoneinfo.TZPATH:
+        try:
+            with open(os.path.join(folder, "tzdata.zi"), "rb") as handle:
+                return handle.readline(100).decode("ascii", "replace").strip()
+        except OSError:
+            continue
+    return ""
+
+
 def facts_key(config_digest: str, host: HostContext) -> str:
     """Return the key of everything outside the repository the checks depend on: the
     agent config's digest (its rules version included), this host's users and zone as
-    validation sees them, cronsync's and Python's versions and the shells found."""
+    validation sees them, cronsync's and Python's versions, the shells that parse and
+    the time-zone database."""
     facts = [
         config_digest,
         cronsync.__version__,
         sys.version,
-        [shutil.which(tool) for tool in _TOOLS],
+        [_program(tool) for tool in _TOOLS],
+        _zone_database(),
         [list(item) if isinstance(item, tuple) else item for item in astuple(host)],
     ]
     text = json.dumps(facts, sort_keys=True, default=sorted)
