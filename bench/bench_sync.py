@@ -213,7 +213,8 @@ def goals(figures: dict[int, Figures], table: Table) -> None:
             f"{ratio:.2f}x of a full sync",
             "<= 0.1x",
             ratio <= 0.1,
-            f"{ms(figure.one_job)} ({ms(figure.one_job_cpu)} CPU) vs {ms(figure.full)}",
+            f"{ms(figure.one_job)} vs {ms(figure.full)}; CPU {ms(figure.one_job_cpu)} vs "
+            f"{ms(figure.full_cpu)} ({figure.one_job_cpu / figure.full_cpu:.2f}x)",
         )
     for size, figure in sorted(figures.items()):
         table.add(
