@@ -8,7 +8,9 @@ measures, in this one process:
   and this process's CPU time (git's own processes not counted);
 * no-op cycle — fetch, nothing new, installed files intact: nothing rewritten;
 * validate    — ``check_repository`` of a tree whose jobs are half shell strings
-  (``sh -n``), half a script, shellcheck off (``cronsync validate --no-lint``).
+  (``sh -n``), half a script, shellcheck off (``cronsync validate --no-lint``);
+* one job changed — a sync of a new commit that changes one job file (the checks of
+  the others come from the installed release's cache), against the full sync.
 
 It prints the figures per size, then a table of the goals of issue 13 with each
 figure's in-run baseline, the ratio and a verdict, under a line with the date, the
@@ -96,6 +98,8 @@ class Figures:
     noop: float
     noop_cpu: float
     validate: float
+    one_job: float
+    one_job_cpu: float
 
 
 def timed(func: object, repeat: int) -> tuple[float, float]:
@@ -124,6 +128,28 @@ def make_validate_tree(base: Path, size: int) -> Path:
     return tree
 
 
+def change_one_job(work: Path, remote: Path, n: int) -> None:
+    """Commit and push a new schedule for job ``n`` (not timed)."""
+    text = JOB.format(n=n, minute=(n + 7) % 60, hour=(n + 5) % 24, zone=ZONES[n % len(ZONES)])
+    (work / "jobs" / f"job-{n:05d}.toml").write_text(text)
+    git("commit", "-qam", f"job {n}: another schedule", cwd=work)
+    git("push", "-q", str(remote), "main", cwd=work)
+
+
+def one_job_changed(config: object, work: Path, remote: Path, repeat: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of a sync of a commit that changes one job file."""
+    walls, cpus = [], []
+    for n in range(repeat):
+        change_one_job(work, remote, n)
+        start, cpu = time.perf_counter(), time.process_time()
+        outcome = run_sync(config)  # type: ignore[arg-type]
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+        assert outcome.record.result == "installed", outcome.record
+        assert any("reused the checks" in note for note in outcome.record.notes), outcome.record
+    return statistics.median(walls), statistics.median(cpus)
+
+
 def bench(size: int, quick: bool) -> Figures:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -141,7 +167,8 @@ def bench(size: int, quick: bool) -> Figures:
         full_s, full_cpu = timed(lambda: run_sync(config, force=True), repeat)
         noop_s, noop_cpu = timed(lambda: run_sync(config), 5 if quick else 20)
         assert run_sync(config).record.result == "unchanged"
-        return Figures(size, first_s, full_s, full_cpu, noop_s, noop_cpu, validate)
+        one_s, one_cpu = one_job_changed(config, base / "work", remote, 1 if quick else 3)
+        return Figures(size, first_s, full_s, full_cpu, noop_s, noop_cpu, validate, one_s, one_cpu)
 
 
 def goals(figures: dict[int, Figures], table: Table) -> None:
@@ -178,6 +205,16 @@ def goals(figures: dict[int, Figures], table: Table) -> None:
             "<= 2 s",
             big.validate <= 2.0,
             ms(big.validate),
+        )
+    for size, figure in sorted(figures.items()):
+        ratio = figure.one_job / figure.full
+        table.add(
+            f"one job changed in a {size:,}-job repository",
+            f"{ratio:.2f}x of a full sync",
+            "<= 0.1x",
+            ratio <= 0.1,
+            f"{ms(figure.one_job)} vs {ms(figure.full)}; CPU {ms(figure.one_job_cpu)} vs "
+            f"{ms(figure.full_cpu)} ({figure.one_job_cpu / figure.full_cpu:.2f}x)",
         )
     for size, figure in sorted(figures.items()):
         table.add(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -194,6 +194,10 @@ def parse_job(source: SourceFile, defaults: Defaults) -> tuple[Optional[Job], li
     return _build_job(doc, name, doc.data, defaults), []
 
 
+ParseOne = Callable[[str, Defaults], tuple[Optional[Job], list[Problem]]]
+"""Parses the job file at a path with the repository defaults (see :func:`parse_job`)."""
+
+
 def parse_repo(
     config: Optional[SourceFile], job_files: Sequence[SourceFile]
 ) -> tuple[JobRepo, list[Problem]]:
@@ -206,23 +210,39 @@ def parse_repo(
     Returns:
         The repository model and every problem found, in file order.
     """
+    texts = {source.path: source for source in job_files}
+    return assemble_repo(
+        config, list(texts), lambda path, defaults: parse_job(texts[path], defaults)
+    )
+
+
+def assemble_repo(
+    config: Optional[SourceFile], paths: Sequence[str], parse_one: ParseOne
+) -> tuple[JobRepo, list[Problem]]:
+    """Parse ``cronsync.toml`` and build the repository from the job files at ``paths``,
+    each parsed by ``parse_one`` (a build that reuses earlier results passes its own),
+    as :func:`parse_repo` does: a second file of a job name is reported, not parsed.
+
+    Returns:
+        The repository model and every problem found, in file order.
+    """
     defaults, settings, problems = parse_repo_config(config)
     jobs = []
     first_path: dict[str, str] = {}
-    for source in sorted(job_files, key=lambda item: item.path):
-        name = job_name_for(source.path)
+    for path in sorted(paths):
+        name = job_name_for(path)
         if name in first_path:
             problems.append(
                 Problem(
-                    source.path,
+                    path,
                     None,
                     "",
                     f"duplicate job name {name!r}: {first_path[name]} already defines it",
                 )
             )
             continue
-        first_path[name] = source.path
-        job, job_problems = parse_job(source, defaults)
+        first_path[name] = path
+        job, job_problems = parse_one(path, defaults)
         problems += job_problems
         if job is not None:
             jobs.append(job)

@@ -9,17 +9,20 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
+from cronsync.core.checkcache import CheckCache, reusable
 from cronsync.core.compiled import compile_jobs, dump_jobs
 from cronsync.core.model import ERROR, HostContext, Problem
 from cronsync.core.render import CronEntry, SourceInfo, plan_entries, render_crontab
+from cronsync.host.checkcache import facts_key
 from cronsync.host.config import AgentConfig
 from cronsync.host.hostinfo import existing_users, read_uid_min, system_users
-from cronsync.repo.gate import GateReport, check_repository
+from cronsync.repo.gate import GateReport, check_repository, check_repository_reusing
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,10 @@ class Build:
         jobs_doc: the compiled jobs document.
         jobs_json: its serialised bytes, as written to the release.
         cron_text: the cron file's text.
+        checks: what the checks of each job file concluded, for the next build (None
+            when the build was not given git's listing, or the records cannot be told).
+        reused: how many job files' checks came from the previous build's cache.
+        files: how many job files there were (0 when not counted).
     """
 
     report: GateReport
@@ -41,6 +48,9 @@ class Build:
     jobs_doc: dict[str, Any]
     jobs_json: bytes
     cron_text: str
+    checks: Optional[CheckCache] = None
+    reused: int = 0
+    files: int = 0
 
     @property
     def ok(self) -> bool:
@@ -176,16 +186,31 @@ def checked_entries(
         entries (none when validation found errors). Problems in the files never raise.
     """
     report = check_repository(tree, rules, lint=lint)
+    problems, entries = _plan(report, host, now)
+    return report, problems, entries
+
+
+def _plan(
+    report: GateReport, host: HostContext, now: datetime
+) -> tuple[tuple[Problem, ...], tuple[CronEntry, ...]]:
+    """Every problem and, when validation passed, the cron entries (see
+    :func:`checked_entries`)."""
     problems = list(report.problems)
     entries: tuple[CronEntry, ...] = ()
     if report.ok:
         entries, render_problems = plan_entries(report.repo, host, now)
         problems += render_problems
-    return report, tuple(problems), entries
+    return tuple(problems), entries
 
 
 def build_tree(
-    config: AgentConfig, tree: Path, source: SourceInfo, now: datetime, lint: bool = False
+    config: AgentConfig,
+    tree: Path,
+    source: SourceInfo,
+    now: datetime,
+    lint: bool = False,
+    listing: Optional[Mapping[str, str]] = None,
+    cache: Optional[CheckCache] = None,
 ) -> Build:
     """Validate the job files in ``tree`` for this host and render what to install.
 
@@ -195,12 +220,26 @@ def build_tree(
         source: url, branch and commit for the header and jobs.json.
         now: the moment used to work out time-zone offsets.
         lint: run shellcheck too (warnings).
+        listing: git's listing of the commit ``tree`` was exported from (path -> mode
+            and blob id): the build then reuses what still holds of ``cache`` (the
+            previous release's) and records its own checks (not with ``lint``).
+        cache: the check cache of the installed release, or None.
 
     Returns:
         The build; it does not raise for problems in the job files.
     """
     host = host_context(config)
-    report, problems, entries = checked_entries(tree, host, host, now, lint)
+    checks: Optional[CheckCache] = None
+    reused = files = 0
+    if listing is None or lint:
+        report = check_repository(tree, host, lint=lint)
+    else:
+        facts = facts_key(config_digest(config), host)
+        found = check_repository_reusing(tree, host, listing, reusable(cache, facts, listing))
+        report, reused, files = found.report, found.reused, found.files
+        if found.records is not None:
+            checks = CheckCache(facts, dict(listing), found.records)
+    problems, entries = _plan(report, host, now)
     doc = compile_jobs(
         report.repo, host, source, entries, runtime_settings(config), now, installed_since(config)
     )
@@ -211,4 +250,7 @@ def build_tree(
         doc,
         dump_jobs(doc),
         render_crontab(entries, source, shim_command(config)),
+        checks,
+        reused,
+        files,
     )

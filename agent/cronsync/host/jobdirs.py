@@ -220,8 +220,11 @@ def _keep_history(top: Path, job: str, uid: int, ignored: tuple[str, ...]) -> Op
     return f"{_user_name(old_uid)}'s runs in {target}"
 
 
-def _prepare_job_dirs(runs_dir: Path, log_dir: Path, job: str, user: str) -> Optional[str]:
-    """Create one job's run-record and log folders for ``user`` (see the module).
+def _prepare_job_dirs(
+    runs_dir: Path, log_dir: Path, job: str, user: str, owner: Optional[tuple[int, int]]
+) -> Optional[str]:
+    """Create one job's run-record and log folders for ``user`` (see the module), whose
+    uid and gid are ``owner`` (None: not root, or no such user here).
 
     Returns:
         A note when an earlier user's runs were set aside, else None.
@@ -230,7 +233,6 @@ def _prepare_job_dirs(runs_dir: Path, log_dir: Path, job: str, user: str) -> Opt
         OSError: a folder cannot be created, moved or given to its user.
         InstallError: as :func:`cronsync.host.install.make_dir`.
     """
-    owner = owner_of(user)
     if owner is None:  # not root, or no such user here: nothing to give
         make_dir(runs_dir / job, 0o755)
         make_dir(log_dir / job, 0o700)
@@ -262,11 +264,14 @@ def ensure_job_dirs(runs_dir: Path, log_dir: Path, users: Mapping[str, str]) -> 
         InstallError: a folder cannot be created, set aside or given to its user.
     """
     notes = []
+    owners: dict[str, Optional[tuple[int, int]]] = {}  # one look-up per user, this call
     try:
         for top in (runs_dir, log_dir):
             make_dir(top, 0o755)
         for job, user in users.items():
-            note = _prepare_job_dirs(runs_dir, log_dir, job, user)
+            if user not in owners:
+                owners[user] = owner_of(user)
+            note = _prepare_job_dirs(runs_dir, log_dir, job, user, owners[user])
             if note:
                 notes.append(note)
     except OSError as exc:

@@ -29,6 +29,7 @@ from cronsync.core.urls import redact_url
 from cronsync.files.lock import ExclusiveLock
 from cronsync.files.tree import remove_tree
 from cronsync.host.build import Build, build_tree, config_digest
+from cronsync.host.checkcache import load_cache, save_cache
 from cronsync.host.config import AgentConfig
 from cronsync.host.install import (
     finish_release,
@@ -132,15 +133,47 @@ def _job_users(build: Build) -> dict[str, str]:
     return {name: str(job["user"]) for name, job in jobs.items() if job["installed"]}
 
 
-def _install(cycle: _Cycle, commit: str) -> tuple[str, Optional[Build]]:
-    """Export, validate and (when clean) install ``commit``; return (result, build)."""
+def _listing(cycle: _Cycle, commit: str) -> Optional[dict[str, str]]:
+    """git's listing of ``commit`` (the keys of the check cache); None when git cannot
+    give it: the build then checks everything."""
+    try:
+        return gitexport.list_commit(
+            cycle.config.paths.checkout, commit, timeout=cycle.config.git_timeout_seconds
+        )
+    except SourceError as exc:
+        cycle.notes.append(f"checked every job file: {exc.message}")
+        return None
+
+
+def _build(cycle: _Cycle, commit: str, tree: Path, reuse: bool) -> Build:
+    """Build ``tree`` (the export of ``commit``), reusing (with ``reuse``) what the
+    installed release's check cache still holds for."""
+    installed = cycle.state.installed
+    releases = cycle.config.paths.releases
+    cache = load_cache(releases / installed.release) if installed and reuse else None
+    source = _source_info(cycle.config, commit)
+    build = build_tree(
+        cycle.config, tree, source, cycle.started, listing=_listing(cycle, commit), cache=cache
+    )
+    if build.reused and installed is not None:
+        cycle.notes.append(
+            f"reused the checks of {build.reused} of {build.files} job files "
+            f"(cache of release {installed.release})"
+        )
+    return build
+
+
+def _install(cycle: _Cycle, commit: str, reuse: bool) -> tuple[str, Optional[Build]]:
+    """Export, validate and (when clean) install ``commit``; return (result, build).
+    ``reuse``: take what still holds from the installed release's check cache (not for
+    ``--force`` nor for a damaged release, which are built whole)."""
     paths = cycle.config.paths
     staging = new_staging_dir(paths, commit)
     try:
         _export(cycle, commit, staging / RELEASE_REPO)
-        build = build_tree(
-            cycle.config, staging / RELEASE_REPO, _source_info(cycle.config, commit), cycle.started
-        )
+        build = _build(cycle, commit, staging / RELEASE_REPO, reuse)
+        if build.ok and build.checks is not None:
+            save_cache(staging, build.checks)
     except BaseException:
         remove_tree(staging)
         raise
@@ -298,7 +331,7 @@ def _cycle(cycle: _Cycle, force: bool) -> SyncOutcome:
     if keep:
         message = _unchanged_message(drift, config.drift_policy)
         return SyncOutcome(cycle.finish(UNCHANGED, fetched.commit, message), tuple(drift))
-    result, build = _install(cycle, fetched.commit)
+    result, build = _install(cycle, fetched.commit, reuse=not (force or rebuild))
     assert build is not None
     if result == REFUSED:
         count = len(build.errors)

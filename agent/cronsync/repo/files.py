@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Container
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
@@ -152,9 +153,11 @@ def _jobs_dir_problem(root: Path) -> Optional[Problem]:
 class _JobsScan:
     """One walk of ``jobs/``: never follows links, never recurses on the C stack."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, known: Container[str] = ()) -> None:
         self.root = root
+        self.known = known  # job files not to read: their results are known
         self.files: list[SourceFile] = []
+        self.found: list[str] = []  # the known job files met, unread
         self.problems: list[Problem] = []
 
     def run(self) -> None:
@@ -214,6 +217,9 @@ class _JobsScan:
             message = "ignored: job files end in .toml"
             self.problems.append(Problem(relative, None, "", message, WARNING))
             return
+        if relative in self.known:
+            self.found.append(relative)
+            return
         source, problems = _read_text(relative, self.root / relative)
         self.problems += problems
         if source is not None:
@@ -234,11 +240,26 @@ def read_repo(root: Path) -> tuple[Optional[SourceFile], list[SourceFile], list[
         otherwise silently drop a job); symlinks, special files and unreadable
         folders are errors. Nothing is raised for the repository's content.
     """
+    config, files, _found, problems = read_repo_except(root, ())
+    return config, files, problems
+
+
+def read_repo_except(
+    root: Path, known: Container[str]
+) -> tuple[Optional[SourceFile], list[SourceFile], list[str], list[Problem]]:
+    """:func:`read_repo`, but the regular job files whose paths are in ``known`` (their
+    content is known from elsewhere: a build that reuses earlier results) are not read.
+
+    Returns:
+        As :func:`read_repo`, and third the paths of ``known`` that are regular job files
+        here, sorted.
+    """
     config, problems = _read_config(root)
     missing = _jobs_dir_problem(root)
     if missing is not None:
-        return config, [], [*problems, missing]
-    scan = _JobsScan(root)
+        return config, [], [], [*problems, missing]
+    scan = _JobsScan(root, known)
     scan.run()
     files = sorted(scan.files, key=lambda source: PurePosixPath(source.path).parts)
-    return config, files, problems + scan.problems
+    found = sorted(scan.found, key=lambda path: PurePosixPath(path).parts)
+    return config, files, found, problems + scan.problems

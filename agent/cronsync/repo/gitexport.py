@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import tarfile
 from pathlib import Path
+from typing import Optional
 
 from cronsync.core.errors import CronsyncError, InstallError, SourceError
 from cronsync.files import atomic
@@ -21,6 +22,7 @@ from cronsync.repo import process
 from cronsync.repo.gitrun import (
     GitFailed,
     check_rev,
+    checkout_git,
     discard_tree,
     failure_reason,
     git_environment,
@@ -154,3 +156,31 @@ def _archive_into(checkout: Path, commit: str, dest: Path) -> None:
         raise process.StoppedError("git was stopped: cronsync is shutting down")
     if status != 0:
         raise GitFailed(("archive",), status, stderr)
+
+
+def list_commit(checkout: Path, commit: str, timeout: Optional[float] = None) -> dict[str, str]:
+    """Return every path of ``commit``'s tree with its git mode and object id
+    (``{"jobs/x.toml": "100644 3b18e5..."}``), as ``git ls-tree -r`` lists them: the
+    content keys a build may reuse earlier checks by.
+
+    Raises:
+        SourceError: git cannot list the commit (a damaged checkout, an unknown commit).
+        StoppedError: cronsync is shutting down.
+    """
+    check_rev(checkout, commit)
+    try:
+        out = checkout_git(
+            checkout, "ls-tree", "-r", "-z", "--full-tree", f"{commit}^{{tree}}", timeout=timeout
+        )
+    except GitFailed as exc:
+        raise SourceError(
+            f"cannot list commit {commit[:12]} of {checkout}: {failure_reason(exc.stderr)}"
+        ) from exc
+    listing = {}
+    for entry in out.split("\0"):
+        if not entry:
+            continue
+        head, _, path = entry.partition("\t")
+        mode, _kind, blob = head.split(" ")
+        listing[path] = f"{mode} {blob}"
+    return listing

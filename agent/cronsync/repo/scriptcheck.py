@@ -46,6 +46,7 @@ _INTERPRETER = re.compile(
 )
 # What ``node NAME`` tries when NAME itself is not a file (CommonJS resolution).
 _NODE_CANDIDATES = (".js", ".json", ".node", "/package.json", "/index.js")
+_PYTHON_CANDIDATES = ("/__main__.py",)  # what ``python3 NAME`` runs for a folder
 _BASH_ERROR = re.compile(r"line (\d+): (.*)")
 
 
@@ -63,6 +64,38 @@ def interpreted_script(argv: Sequence[str]) -> Optional[tuple[str, str]]:
     if not _INTERPRETER.fullmatch(name) or not script or script.startswith(("-", "/")):
         return None
     return name, script
+
+
+def _plain(path: str) -> bool:
+    """Whether ``path`` names a repository file in the one way the checks name it."""
+    return bool(path) and posixpath.normpath(path) == path and not path.startswith("../")
+
+
+def job_dependencies(job: Job) -> Optional[tuple[str, ...]]:
+    """Return the repository paths the checks of ``job`` look at (its programs, the
+    scripts interpreters run and the files an interpreter would try instead, its
+    working folder), for a build that reuses earlier results.
+
+    Returns:
+        The paths, or None when one is spelled in a way that another job could spell
+        differently (``./x.sh``, ``a/../x.sh``): the checks of one file are made once
+        and named after the first spelling met, so such a job is always checked anew
+        with all the others.
+    """
+    deps: list[str] = []
+    for argv in (job.command, job.success.check):
+        if argv and is_repo_path(argv[0]) and not argv[0].startswith("/"):
+            deps.append(argv[0])
+        run = interpreted_script(argv)
+        if run is not None and not (job.workdir and job.workdir.startswith("/")):
+            relative = posixpath.join(job.workdir or "", run[1])
+            suffixes = (*_NODE_CANDIDATES, *_PYTHON_CANDIDATES)
+            deps += [relative] + [relative + suffix for suffix in suffixes]
+    if job.workdir and not job.workdir.startswith("/"):
+        deps.append(job.workdir)
+    if not all(_plain(dep) for dep in deps):
+        return None
+    return tuple(dict.fromkeys(deps))
 
 
 def _dialect(interpreter: str) -> str:
@@ -219,7 +252,7 @@ class ScriptChecker:
         if interpreter == "node":
             candidates = _NODE_CANDIDATES
         elif _dialect(interpreter) == "python":
-            candidates = ("/__main__.py",)
+            candidates = _PYTHON_CANDIDATES
         for suffix in candidates:
             if os.path.lexists(self.root / (relative + suffix)):
                 return relative + suffix
