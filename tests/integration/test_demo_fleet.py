@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,13 @@ def test_the_how_to_shows_what_the_script_prints(demo: tuple[Path, str, Path]) -
     assert [line for line, seen in shown if seen not in printed] == []
     assert len(shown) >= 20, "the how-to shows the walkthrough's output"
     assert any(seen.startswith("HOST STATE INSTALLED") for _line, seen in shown)
+
+
+def test_the_script_is_shellcheck_clean() -> None:
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (./scripts/test installs it as root)")
+    done = subprocess.run(
+        [shellcheck, str(SCRIPT)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout
