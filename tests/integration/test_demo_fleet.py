@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from cronsync.export.kubernetes import KUBERNETES_VERSION
 from helpers.demooutput import printed_lines, run_walkthrough, shown_lines
 
 TOP = Path(__file__).resolve().parents[2]
@@ -81,6 +82,11 @@ def test_the_repository_is_exported_for_kubernetes_and_eventbridge(
     assert {"fleet-report", "fleet-cleanup"} <= set(names)
     kubernetes = sandbox / "export/kubernetes"
     assert sorted(p.stem for p in kubernetes.glob("*.json")) == names
+    import kubernetes_validate  # type: ignore[import-untyped]  # the test extra has it
+
+    for path in kubernetes.glob("*.json"):  # the judge of tests/integration/test_export.py
+        manifest = json.loads(path.read_text())
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
     cronjob = json.loads((kubernetes / "fleet-report.json").read_text())
     assert (cronjob["kind"], cronjob["spec"]["schedule"]) == ("CronJob", "30 3 * * *")
     template = json.loads((sandbox / "export/eventbridge/cronsync-schedules.json").read_text())
