@@ -231,19 +231,42 @@ def scan_text(text: str, starts: int = 1, command_at: int = 0) -> list[Finding]:
             reading is tried first, so where two readings find the same secret, its
             names (the suggested variable) win.
     """
-    scan = Scan(text)
-    scan_patterns(scan)
-    for index, command in enumerate(WordReader(text).read()):
-        if index:
-            scan_command(scan, command)
-            continue
-        likely = next((i for i, word in enumerate(command) if word.raw_start >= command_at), 0)
-        scan_command(scan, command[likely:])
-        if likely and any(_may_be_flag(scan, word) for word in command[: likely + 1]):
-            scan_command(scan, command)  # a flag before the likely arguments: see every one
-        for start in _other_programs(command, starts, likely):
-            scan_command(scan, command[start:], rules_only=True)
-    return _resolve(scan.found)
+    return TextScan(text, starts).findings(command_at)
+
+
+class TextScan:
+    """One text scanned once for what every reading of it shares (the patterns, the
+    words, every simple command after the first); :meth:`findings` adds a reading's
+    first command. ``TextScan(text, starts).findings(at)`` is ``scan_text(text, starts,
+    at)``, for any number of ``at`` (the import reads a line at its command and at 0).
+    """
+
+    def __init__(self, text: str, starts: int = 1) -> None:
+        """Scan ``text`` (see :func:`scan_text` for ``starts``); never raises."""
+        self.text, self.starts = text, starts
+        patterns = Scan(text)
+        scan_patterns(patterns)
+        self._patterns = patterns.found
+        commands = WordReader(text).read()
+        self._first = commands[0] if commands else None
+        rest = Scan(text)
+        for command in commands[1:]:
+            scan_command(rest, command)
+        self._rest = rest.found
+
+    def findings(self, command_at: int = 0) -> list[Finding]:
+        """Return the findings of the reading whose command most likely starts at
+        ``command_at`` (as :func:`scan_text`)."""
+        scan = Scan(self.text, list(self._patterns))
+        command = self._first
+        if command is not None:
+            likely = next((i for i, word in enumerate(command) if word.raw_start >= command_at), 0)
+            scan_command(scan, command[likely:])
+            if likely and any(_may_be_flag(scan, word) for word in command[: likely + 1]):
+                scan_command(scan, command)  # a flag before the likely arguments: see every one
+            for start in _other_programs(command, self.starts, likely):
+                scan_command(scan, command[start:], rules_only=True)
+        return _resolve(scan.found + self._rest)
 
 
 def _may_be_flag(scan: Scan, word: ShellWord) -> bool:
