@@ -78,7 +78,10 @@ def test_a_sync_on_a_full_disk_fails_cleanly_and_the_next_recovers(
     for point in range(fault_points // 2):
         old = snapshot(sandbox)
         commit = push_generation(sandbox, point + 2, JOBS)
-        fill(sandbox.root, rng.randrange(0, needs))
+        # the first point leaves nothing free (a sync must fail); the others anything up
+        # to three times what a sync took (a release's files, its checks.json, git's
+        # objects), so the fault lands at any step
+        fill(sandbox.root, rng.randrange(0, needs) if point else 0)
         try:
             done = cronsync(sandbox, "sync")
             assert "Traceback" not in done.stderr, done.stderr[-2000:]
