@@ -81,7 +81,9 @@ def main(argv: list[str]) -> None:
                 base,
                 {
                     "jobs/plain.toml": job_toml(me, every, "* * * * *"),
-                    "jobs/fleet.toml": job_toml(me, every + 'run_on = "one-host"\n', "* * * * *"),
+                    "jobs/fleet.toml": job_toml(
+                        me, every + 'run_on = "one-host"\ntimezone = "UTC"\n', "* * * * *"
+                    ),
                 },
             )
             extra = aws_toml(moto.url, credentials_file(base)) + f'[fleet]\ntable = "{TABLE}"\n'

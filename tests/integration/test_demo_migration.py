@@ -6,19 +6,17 @@ docs/how-to/migrate-a-legacy-host.md is what the script prints (its stable parts
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from helpers.demooutput import printed_lines, run_walkthrough, shown_lines
+
 TOP = Path(__file__).resolve().parents[2]
 HOWTO = TOP / "docs/how-to/migrate-a-legacy-host.md"
-MARK = "<!-- output of scripts/demo-migration"
 DOC_SANDBOX = re.compile(r"/tmp/cronsync-migration\.\w+")
-DOC_TOP = "/home/you/cronsync"
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +24,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
     """Run the walkthrough once: (its sandbox, its output, the folder of --json documents)."""
     if not (TOP / ".venv/bin/cronsync").exists():
         pytest.skip("the walkthrough installs into .venv; ./scripts/test creates it")
-    base = tmp_path_factory.mktemp("demo-migration")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "CRONSYNC_"))}
-    env["CRONSYNC_DEMO_JSON"] = str(base / "json")
-    done = subprocess.run(
-        [str(TOP / "scripts/demo-migration"), str(base / "sandbox")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
+    return run_walkthrough(
+        TOP / "scripts/demo-migration", tmp_path_factory.mktemp("demo-migration")
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return base / "sandbox", done.stdout, base / "json"
 
 
 def _doc(folder: Path, name: str) -> Any:
@@ -102,26 +91,9 @@ def test_the_ledger_moves_from_never_ran_to_verified(demo: tuple[Path, str, Path
     assert after_doc["complete"] is False and after_doc["since"]
 
 
-def _normalised(text: str) -> str:
-    text = re.sub(r"\b[0-9a-f]{7,64}\b", "H", text)
-    text = re.sub(r"\d+", "N", text)
-    return re.sub(r"\s+", " ", text).strip()
-
-
 def test_the_how_to_shows_what_the_script_prints(demo: tuple[Path, str, Path]) -> None:
     sandbox, out, _folder = demo
-    shown = set()
-    for line in out.replace(str(sandbox), "SANDBOX").replace(str(TOP), "TOP").splitlines():
-        shown.add(_normalised(re.sub(r"\x1b\[[0-9;]*m", "", line)))
-    text = HOWTO.read_text()
-    blocks = re.findall(re.escape(MARK) + r".*?-->\s*```text\n(.*?)```", text, re.DOTALL)
-    assert len(blocks) >= 3, "the how-to shows the walkthrough's output"
-    checked = 0
-    for block in blocks:
-        for line in block.splitlines():
-            if line.strip() in ("", "…"):
-                continue
-            line = DOC_SANDBOX.sub("SANDBOX", line).replace(DOC_TOP, "TOP")
-            assert _normalised(line) in shown, line
-            checked += 1
-    assert checked >= 30
+    printed = printed_lines(out, sandbox, TOP)
+    shown = shown_lines(HOWTO, "scripts/demo-migration", DOC_SANDBOX)
+    assert len(shown) >= 30, "the how-to shows the walkthrough's output"
+    assert [line for line, seen in shown if seen not in printed] == []

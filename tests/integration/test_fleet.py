@@ -201,6 +201,7 @@ schedule = "15 4 * * *"
 command = ["true"]
 user = "batch"
 run_on = "one-host"
+timezone = "UTC"
 """
 
 

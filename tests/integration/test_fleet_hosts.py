@@ -20,7 +20,7 @@ from helpers.awsbox import NAMESPACE, AwsShimSandbox, aws_box, client, wait_for
 from helpers.fleettable import create_fleet_table, dynamodb_client, serialised_moto
 from helpers.motoserver import isolate_aws_env, reset_moto
 
-JOB = 'run_on = "one-host"\ncommand = ["scripts/report.sh"]\n'
+JOB = 'run_on = "one-host"\ntimezone = "UTC"\ncommand = ["scripts/report.sh"]\n'
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from threads for the same table.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import threading
@@ -17,9 +18,10 @@ from typing import Any
 import pytest
 
 from cronsync.broker.fleetlease import RAN, RUNNING, LeaseStore, LeaseUnavailable
-from cronsync.broker.leases import FleetLeases
-from cronsync.host.config import load_config
+from cronsync.broker.leases import FleetLeases, Held
+from cronsync.host.config import FleetSettings, load_config
 from cronsync.run.jobspec import JobSpec, Release
+from cronsync.run.procs import process_start
 from helpers.fleettable import create_fleet_table, dynamodb_client, serialised_moto
 from helpers.motoserver import reset_moto
 from helpers.sandbox import agent_toml
@@ -245,3 +247,53 @@ def test_brokers_with_clocks_30_seconds_apart_race_for_one_occurrence(
     assert [reply["won"] for reply in replies] == [True, False, False]
     assert {reply["occurrence"] for reply in replies} == {"2027-01-15T17:05:00+09:00"}
     assert [reply.get("why") for reply in replies[1:]] == ["ran", "ran"]
+
+
+def lease_item(endpoint: str) -> dict[str, Any]:
+    item: dict[str, Any] = dynamodb_client(endpoint).get_item(
+        TableName="cronsync-fleet", Key={"pk": {"S": "job#report"}, "sk": {"S": "lease"}}
+    )["Item"]
+    return item
+
+
+def test_a_restarted_broker_takes_over_the_leases_of_running_shims(
+    tmp_path: Path, endpoint: str
+) -> None:
+    """An agent restarted while a forbid run goes on: the new broker renews its lease
+    (forbid holds across the fleet) and releases it at the end; a gone shim's is not."""
+    create_fleet_table(endpoint)
+    clock, log = Clock(START + 1), []
+    first = broker_leases(tmp_path, endpoint, clock, log)
+    first.config.paths.state_dir.mkdir(parents=True)
+    running, gone = subprocess.Popen(["sleep", "60"]), subprocess.Popen(["sleep", "60"])
+    try:
+        assert first.claim(one_host_job(tmp_path), "run-1", running.pid)["won"]
+        first._hold(("other", "run-0"), Held(5, gone.pid, process_start(gone.pid)))
+        gone.kill()
+        gone.wait(timeout=30)
+        first.stop()  # the agent restarts; the shim of run-1 goes on
+        again = broker_leases(tmp_path, endpoint, clock, log)
+        assert again.held == 1
+        assert any("took over the lease of run run-1" in line for line in log), log
+        clock.now += TTL
+        again.renew_all()
+        assert int(lease_item(endpoint)["holder_until"]["N"]) == START + 1 + 2 * TTL
+        assert again.release(one_host_job(tmp_path), "run-1")["releasing"] is True
+        again.stop()  # writes the release: holder_until 0
+        assert int(lease_item(endpoint)["holder_until"]["N"]) == 0
+    finally:
+        running.kill()
+        running.wait(timeout=30)
+
+
+def test_a_reloaded_config_reaches_the_leases(tmp_path: Path, endpoint: str) -> None:
+    """[fleet] table added to agent.toml of a running agent: its next lease uses it."""
+    create_fleet_table(endpoint)
+    leases = broker_leases(tmp_path, endpoint, Clock(START + 1), [])
+    configured = leases.config
+    leases.reconfigure(dataclasses.replace(configured, fleet=FleetSettings()))
+    refused = leases.claim(one_host_job(tmp_path), "run-1", os.getpid())
+    assert (refused["ok"], refused["kind"]) == (False, "unavailable"), refused
+    leases.reconfigure(configured)
+    assert leases.claim(one_host_job(tmp_path), "run-1", os.getpid())["won"]
+    leases.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -83,7 +84,9 @@ def seeded(aws: AwsSettings) -> AwsSettings:
 
 
 def seed(aws: AwsSettings) -> None:
-    """Create the test secrets and parameters."""
+    """Create the test secrets and parameters (one attempt each, a long wait: a retry
+    after a slow answer on a loaded machine would find the item there and fail)."""
+    aws = dataclasses.replace(aws, read_timeout=120.0, max_attempts=1)
     sm = make_client(SM, aws)
     sm.create_secret(Name="batch-prod/api-token", SecretString="tok-9f8e7d6c")
     sm.create_secret(Name="batch-prod/db", SecretString=DB_SECRET)

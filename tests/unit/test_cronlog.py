@@ -7,6 +7,8 @@ import json
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from cronsync.crontab.cronlog import (
     CMD,
     FAILED,
@@ -126,6 +128,27 @@ def test_cron_printable_is_cron_s_mkprint() -> None:
     assert cron_printable("a\tb\x7fc") == "a^Ib^?c"
     assert cron_printable("café") == "caf\\303\\251"
     assert cron_printable("plain % text") == "plain % text"
+
+
+def _mkprint(text: str) -> str:
+    """cron's mkprint, byte by byte (what cron_printable must equal)."""
+    out = []
+    for byte in text.encode("utf-8", "surrogateescape"):
+        if byte < 0x20 or byte == 0x7F:
+            out.append("^?" if byte == 0x7F else "^" + chr(byte + 0x40))
+        else:
+            out.append(chr(byte) if byte < 0x7F else f"\\{byte:03o}")
+    return "".join(out)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "/usr/bin/find /tmp -mtime +7", "a\tb", "x\x7f", "é", "~ ~", " \x1f", "\udcff"]
+)
+def test_cron_printable_of_plain_text_is_the_text_itself(text: str) -> None:
+    # the evidence step prints every entry's command: printable ASCII is not copied
+    assert cron_printable(text) == _mkprint(text)
+    if text.isascii() and text.isprintable():
+        assert cron_printable(text) is text
 
 
 # Captured on Debian 12 from cron 3.0pl1-162 (`dpkg -s cron`), run as `cron -f -L 15`

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cronsync.host.config import parse_config
 from cronsync.repo.gate import check_repository
 from cronsync.secrets.file import fetch_file
 from cronsync.secrets.resolve import resolve_secrets
@@ -56,6 +57,17 @@ RUN_ELSEWHERE = {
     "test_demo_migration.py (the output shown is what the script prints)",
     ("docs/how-to/migrate-a-legacy-host.md", "[migration]"): "scripts/demo-migration commits "
     "this sign-off; tests/integration/test_demo_migration.py checks the job is signed off",
+    ("docs/how-to/run-more-than-one-host.md", "./scripts/demo-fleet"): "tests/integration/"
+    "test_demo_fleet.py (runs it)",
+    ("docs/how-to/run-more-than-one-host.md", "batch-1$ "): "tests/integration/"
+    "test_demo_fleet.py (the output shown is what the script prints)",
+    ("docs/how-to/run-more-than-one-host.md", "batch-2$ cronsync fleet"): "tests/integration/"
+    "test_demo_fleet.py (the output shown is what the script prints)",
+    ("docs/how-to/run-more-than-one-host.md", "$ cronsync export"): "tests/integration/"
+    "test_demo_fleet.py (the output shown is what the script prints)",
+    ("docs/how-to/run-more-than-one-host.md", "[host]"): "here (an agent config with it loads)",
+    ("docs/how-to/run-more-than-one-host.md", 'schedule = "30 3'): "here (a job with it "
+    "validates in the template)",
     ("docs/architecture.md", "cli "): "tests/unit/test_layout.py (the layers of pyproject)",
     ("docs/reference/command-line.md", "usage: cronsync"): "generated from the parser, kept "
     "equal by tests/unit/test_docs.py",
@@ -77,12 +89,6 @@ NOT_RUN = {
     "host's /etc/cronsync; gpg keyrings are tested in test_signed_commits.py",
     ("docs/how-to/migrate-a-legacy-host.md", "cronsync import --into"): "the import on a "
     "real host (root, its crontabs); scripts/demo-migration runs import in a sandbox",
-    ("docs/how-to/run-more-than-one-host.md", "[host]"): "an agent.toml fragment (the fleet's "
-    "keys; the full agent.toml examples are validated by tests/unit/test_editorschema.py)",
-    ("docs/how-to/run-more-than-one-host.md", 'schedule = "30 3'): "a job file fragment (the "
-    "fleet's keys; tests/unit/test_fleet_fields.py validates them)",
-    ("docs/how-to/run-more-than-one-host.md", "# cronsync fleet"): "an illustration of the "
-    "output (tests/integration/test_fleet.py checks what the command prints)",
     ("docs/how-to/watch-a-host.md", "aws ssm send-command"): "needs AWS (moto executes no "
     "SSM command); the documents are checked by tests/integration/test_aws_templates.py",
 }
@@ -145,6 +151,30 @@ def test_the_job_example_validates_in_the_template(tmp_path: Path) -> None:
     assert [p.format() for p in report.problems] == []
     (job,) = [job for job in report.repo.jobs if job.name == name.group(1)]
     assert job.timezone == "Asia/Tokyo"
+
+
+def test_the_fleet_agent_fragment_loads_as_an_agent_config(tmp_path: Path) -> None:
+    fragment = the_block("docs/how-to/run-more-than-one-host.md", "[host]")
+    path = tmp_path / "agent.toml"
+    base = f'[repo]\nurl = "https://git.example.com/jobs.git"\n[paths]\nroot = "{tmp_path}"\n'
+
+    config = parse_config(path, base + fragment)
+
+    assert (config.host.name, config.run.aws.region) == ("batch-1", "eu-west-1")
+    assert (config.fleet.table, config.fleet.lease_ttl) == ("cronsync-fleet", 300)
+
+
+def test_the_one_host_job_fragment_validates_in_the_template(tmp_path: Path) -> None:
+    fragment = the_block("docs/how-to/run-more-than-one-host.md", 'schedule = "30 3')
+    repo = template_copy(tmp_path)
+    head = 'description = "d"\nowner = "o@example.com"\ncommand = ["true"]\n'
+    (repo / "jobs" / "one-host.toml").write_text(head + fragment, encoding="utf-8")
+
+    report = check_repository(repo)
+
+    assert [p.format() for p in report.problems] == []
+    (job,) = [job for job in report.repo.jobs if job.name == "one-host"]
+    assert (job.run_on, job.fleet_unreachable, job.concurrency) == ("one-host", "skip", "forbid")
 
 
 def test_the_secrets_example_resolves_from_the_file_backend_example(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ BASE = (
     'schedule = "30 3 * * *"\n'
     'user = "batch"\n'
     'command = ["scripts/report.sh"]\n'
+    'timezone = "Asia/Tokyo"\n'
 )
 
 
@@ -47,8 +48,8 @@ def test_one_host_and_run_are_read() -> None:
 @pytest.mark.parametrize(
     ("extra", "field", "line"),
     [
-        ('run_on = "all-hosts"\n', "run_on", 6),
-        ('fleet_unreachable = "retry"\n', "fleet_unreachable", 6),
+        ('run_on = "all-hosts"\n', "run_on", 7),
+        ('fleet_unreachable = "retry"\n', "fleet_unreachable", 7),
     ],
 )
 def test_unknown_choice_is_one_located_problem(extra: str, field: str, line: int) -> None:
@@ -60,7 +61,7 @@ def test_unknown_choice_is_one_located_problem(extra: str, field: str, line: int
 def test_one_host_with_replace_is_refused_with_the_reason() -> None:
     job = parsed('run_on = "one-host"\nconcurrency = "replace"\n')
     [problem] = validate_job(job)
-    assert (problem.field, problem.line, problem.severity) == ("concurrency", 7, ERROR)
+    assert (problem.field, problem.line, problem.severity) == ("concurrency", 8, ERROR)
     assert "another host" in problem.message and "forbid" in problem.message
 
 
@@ -68,8 +69,21 @@ def test_one_host_at_reboot_is_refused() -> None:
     base = BASE.replace('"30 3 * * *"', '"@reboot"')
     job = parsed('run_on = "one-host"\n', base)
     [problem] = validate_job(job)
-    assert (problem.field, problem.line) == ("run_on", 6)
+    assert (problem.field, problem.line) == ("run_on", 7)
     assert "@reboot" in problem.message
+
+
+def test_one_host_in_the_hosts_zone_is_refused() -> None:
+    """Hosts in different zones would name different occurrences of "30 3 * * *"."""
+    job = parsed('run_on = "one-host"\n', BASE.replace('timezone = "Asia/Tokyo"\n', ""))
+    [problem] = validate_job(job)
+    assert (problem.field, problem.line, problem.severity) == ("run_on", 6, ERROR)
+    assert "zone" in problem.message
+    with_default = parse_job(
+        SourceFile(PATH, BASE.replace('timezone = "Asia/Tokyo"\n', "") + 'run_on = "one-host"\n'),
+        Defaults(timezone="Europe/Berlin"),
+    )[0]
+    assert with_default is not None and validate_job(with_default) == []
 
 
 def test_fleet_unreachable_without_one_host_is_a_warning() -> None:

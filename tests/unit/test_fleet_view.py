@@ -312,3 +312,21 @@ def test_the_text_names_every_flag_and_the_tip() -> None:
 
 def test_the_text_of_an_empty_table_says_so() -> None:
     assert fleet_text(fleet_document([], NOW)) == "fleet: no host has written its status yet"
+
+
+def test_a_fleet_where_nobody_reports_is_not_healthy() -> None:
+    doc = fleet_document([], NOW)
+    assert doc["healthy"] is False
+    assert fleet_text(doc) == "fleet: no host has written its status yet"
+
+
+def test_the_reading_host_missing_from_the_table_is_named() -> None:
+    """A host whose agent is not running (the sync timer writes no status) is not
+    silently left out of the view it reads."""
+    doc = fleet_document([item("batch-1")], NOW, reading_host="batch-2")
+    assert (doc["healthy"], doc["not_reporting"]) == (False, ["batch-2"])
+    assert "batch-2 (this host) has written no status" in fleet_text(doc)
+    present = fleet_document([item("batch-1")], NOW, reading_host="batch-1")
+    assert (present["healthy"], present["not_reporting"]) == (True, [])
+    alone = fleet_document([], NOW, reading_host="batch-2")
+    assert fleet_text(alone).splitlines()[1].startswith("batch-2 (this host)")

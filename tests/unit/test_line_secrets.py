@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cronsync.crontab.inventory import CrontabFile, HostFacts, inventory_file
-from cronsync.crontab.printable import Redactor, hide_in, read_line_secrets
-from cronsync.secretscan.scan import find_line_secrets, find_secrets, mask_findings
+from cronsync.crontab.printable import LineScans, Redactor, hide_in, read_line_secrets
+from cronsync.secretscan.scan import LineScan, find_line_secrets, find_secrets, mask_findings
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 HOST = HostFacts(NOW, ZoneInfo("UTC"), frozenset({"root", "alice"}))
@@ -133,3 +133,36 @@ def test_no_text_of_an_inventory_holds_a_secret(text: str, system: bool, hidden:
     texts = repr(report)
     assert hidden not in texts
     assert report.entries and all("***" in entry.text for entry in report.entries[-1:])
+
+
+def _lines_read_every_way() -> list[str]:
+    """Each command behind each prefix, and the lines of the generated crontab (system)."""
+    from helpers.crontabgen import generated_line
+
+    lines = [prefix + command for prefix in PREFIXES for command, _secret in COMMANDS]
+    lines += ["0 1 * * * root mysql --password shopdb < /srv/q.sql", "@daily root openssl -k x"]
+    return lines + [generated_line(n) for n in range(14)]
+
+
+@pytest.mark.parametrize("line", _lines_read_every_way())
+def test_one_scan_gives_each_reading_as_a_scan_of_its_own(line: str) -> None:
+    # the import reads a line at its command (the inventory) and at 0 (the masked digest
+    # of its origin): one LineScan serves both, each as find_line_secrets alone finds it
+    scan = LineScan(line)
+    for command_at in sorted({0, *range(len(line) + 1)}, reverse=True):
+        assert scan.findings(command_at) == find_line_secrets(line, command_at), command_at
+
+
+def test_the_inventory_keeps_each_entrys_reading_at_0() -> None:
+    lines = [
+        "0 1 * * * root mysql --password shopdb < /srv/q.sql",
+        "*/5 * * * * root mysqldump -uroot -ppw1secret shop > /b/s.sql",
+        "0 2 * * * root true",
+    ]
+    crontab = CrontabFile("/etc/cron.d/x", "\n".join(lines) + "\n", True, None)
+    scans: LineScans = {}
+    report = inventory_file(crontab, HOST, scans)
+    assert len(report.entries) == len(lines)
+    for text in lines:  # the first: masked at 0 only (mysql --password prompts)
+        assert scans[(text, 0)] == read_line_secrets(text, 0)
+    assert read_line_secrets(lines[0], 0).findings

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cronsync.crontab.inventory import CrontabFile, HostFacts, inventory_file
+from cronsync.crontab.printable import LineScans
 from cronsync.crontab.records import PERCENT_CUT
 from cronsync.migrate.importmodel import ImportOptions, ImportPlan, PlannedJob
 from cronsync.migrate.importplan import plan_import
@@ -201,3 +202,25 @@ def test_migration_shows_each_schedule_in_words() -> None:
     assert "- Schedule: `0 6 * * *` (at 06:00 every day)" in report
     assert "- Schedule: `@reboot` (" in report
     assert "()" not in report
+
+
+# --- the origin's digest --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "0 1 * * * root mysql --password shopdb < /srv/q.sql",  # masked only read from 0
+        "*/5 * * * * root mysqldump -uroot -ppw1secret shop > /b/s.sql",
+        "0 2 * * * root /usr/local/bin/report --full",
+    ],
+)
+def test_the_origin_matches_the_line_as_adopt_reads_it(line: str) -> None:
+    # adopt recomputes masked_digest(line) (the line read from 0), whatever the
+    # inventory's reading at the command found; the import's scans must give the same
+    crontab = CrontabFile("/etc/crontab", line + "\n", True, None)
+    scans: LineScans = {}
+    pairs = [(crontab, inventory_file(crontab, FACTS, scans))]
+    result = plan_import(pairs, "UTC", ImportOptions(), lambda _u: "/root", scans=scans)
+    (origin,) = only_job(result).model.origins
+    assert origin.matches(line.encode())

@@ -152,6 +152,9 @@ class Agent:
             self.config = load_config(self.config_path)
         except CronsyncError as exc:
             _log(f"keeping the previous config: {exc.message}", WARNING)
+            return
+        if self.broker is not None:
+            self.broker.reconfigure(self.config)
 
     def sync(self) -> Optional[SyncOutcome]:
         """One sync cycle; schedules the next one and answers the requests made before

@@ -41,6 +41,12 @@ class BrokerDaemon:
         self.listener: Optional[BrokerListener] = None
         self.activated = False
 
+    def reconfigure(self, config: AgentConfig) -> None:
+        """Take the agent's reloaded config for the fleet's leases (its ``[fleet]``,
+        ``[host] name`` and ``[aws]``); the socket, secrets and shipping keep the config
+        they started with until the agent restarts."""
+        self.broker.leases.reconfigure(config)
+
     def start(self) -> None:
         """Listen (on systemd's socket when activated, else on ``broker.socket``), then
         warm the AWS clients and deliver what is pending, in the background.

@@ -9,11 +9,16 @@ that asked) lives, and released by the same thread when the shim says the run en
 (the shim does not wait for that write). When the shim is gone, or the host is,
 renewals stop and the lease expires ``lease_ttl`` seconds later, so the next
 occurrence proceeds elsewhere.
+
+The leases held are also kept in ``fleet-leases.json`` in the state folder (root's,
+0600, rewritten atomically at each change): a broker that starts again (an upgrade, a
+restart of the agent) takes over the renewal of those whose shim still runs (the same
+pid and process start time), so ``forbid`` holds across the fleet through a restart.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -28,32 +33,41 @@ from cronsync.core import brokerwire
 from cronsync.core.errors import ScheduleError
 from cronsync.core.occurrence import latest_occurrence, occurrence_seconds
 from cronsync.core.schedule import parse_schedule
+from cronsync.files.atomic import atomic_write
 from cronsync.host.awsclients import Timeouts, make_client
 from cronsync.host.config import AgentConfig
 from cronsync.run.jobspec import JobSpec
+from cronsync.run.procs import process_start
 
 # A lease must be answered while the job waits to start: two short attempts at most.
 LEASE_TIMEOUTS = Timeouts(connect=2.0, read=3.0, max_attempts=2)
 
 RunKey = tuple[str, str]  # (job, run id)
+HELD_FILE = "fleet-leases.json"
 
 
 @dataclass(frozen=True)
 class Held:
-    """A lease this host holds for a running job: its token and the asking shim's pid."""
+    """A lease this host holds for a running job: its token, the asking shim's pid and
+    when that process started (clock ticks after boot: a reused pid is another)."""
 
     token: int
     pid: int
+    started: int = 0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, as another user
-    return True
+def _alive(lease: Held) -> bool:
+    """Whether the shim that asked for ``lease`` still runs."""
+    started = process_start(lease.pid)
+    return started != 0 and lease.started in (0, started)
+
+
+def _describe(exc: Exception) -> str:
+    """One line about a failed lease call (never a secret: AWS errors name no values)."""
+    if isinstance(exc, LeaseUnavailable):
+        return exc.message
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class FleetLeases:
@@ -84,6 +98,57 @@ class FleetLeases:
         self._wake = threading.Event()
         self._renewer: Optional[threading.Thread] = None
         self._stopping = False
+        self._adopt()
+
+    def reconfigure(self, config: AgentConfig) -> None:
+        """Take the agent's reloaded config: a new table, host name, lease time or AWS
+        settings apply to the next call (the leases held are kept and renewed)."""
+        with self._lock:
+            old, self.config = self.config, config
+            if (old.fleet, old.host.name, old.run.aws) != (
+                config.fleet,
+                config.host.name,
+                config.run.aws,
+            ):
+                self._store = None
+
+    def _held_path(self) -> str:
+        return str(self.config.paths.state_dir / HELD_FILE)
+
+    def _adopt(self) -> None:
+        """Take over the leases a previous broker held for shims that still run."""
+        try:
+            with open(self._held_path(), encoding="utf-8") as handle:
+                entries = json.load(handle)
+            adopted = {
+                (str(e["job"]), str(e["run"])): Held(
+                    int(e["token"]), int(e["pid"]), int(e["started"])
+                )
+                for e in entries
+            }
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            self.log(f"leases of a previous broker not read ({_describe(exc)}); they expire")
+            return
+        for key, lease in adopted.items():
+            if _alive(lease):
+                self._hold(key, lease, save=False)
+                self.log(f"took over the lease of run {key[1]} of {key[0]!r}")
+        self._save()
+
+    def _save(self) -> None:
+        """Write the leases held (best effort: a failure is said, renewal goes on)."""
+        with self._lock:
+            entries = [
+                {"job": job, "run": run, "token": h.token, "pid": h.pid, "started": h.started}
+                for (job, run), h in sorted(self._held.items())
+            ]
+        try:
+            data = (json.dumps(entries, indent=1) + "\n").encode()
+            atomic_write(self._held_path(), data, mode=0o600, durable=False)
+        except Exception as exc:
+            self.log(f"leases held not saved ({_describe(exc)}): a restart would drop them")
 
     @property
     def held(self) -> int:
@@ -114,11 +179,11 @@ class FleetLeases:
                 job.name, occurrence_seconds(occurrence), run_id, forbid
             )
         except Exception as exc:
-            message = exc.message if isinstance(exc, LeaseUnavailable) else type(exc).__name__
+            message = _describe(exc)
             self.log(f"lease of job {job.name!r} for run {run_id}: {message}")
             return brokerwire.failure(brokerwire.UNAVAILABLE, message)
         if claim.won and forbid:
-            self._hold((job.name, run_id), Held(claim.token, pid))
+            self._hold((job.name, run_id), Held(claim.token, pid, process_start(pid)))
         reply = {
             "won": claim.won,
             "token": claim.token,
@@ -137,6 +202,8 @@ class FleetLeases:
             held = self._held.pop((job.name, run_id), None)
             if held is not None:
                 self._releasing.append((job.name, run_id, held.token))
+        if held is not None:
+            self._save()
         self._wake.set()
         return brokerwire.success(releasing=held is not None)
 
@@ -148,8 +215,7 @@ class FleetLeases:
             try:
                 self._lease_store(str(self.config.fleet.table)).release(job, token)
             except Exception as exc:
-                message = exc.message if isinstance(exc, LeaseUnavailable) else type(exc).__name__
-                self.log(f"release of job {job!r} (run {run_id}): {message}; it expires")
+                self.log(f"release of job {job!r} (run {run_id}): {_describe(exc)}; it expires")
 
     def renew_all(self) -> None:
         """Renew every lease held for a live shim; drop those whose shim is gone (they
@@ -158,15 +224,14 @@ class FleetLeases:
         with self._lock:
             held = dict(self._held)
         for (job, run_id), lease in held.items():
-            if not _alive(lease.pid):
+            if not _alive(lease):
                 self._drop((job, run_id), f"run {run_id} of {job!r} is gone: its lease expires")
                 continue
             try:
                 if not self._lease_store(str(table)).renew(job, lease.token):
                     self._drop((job, run_id), f"run {run_id} of {job!r} lost its lease")
             except Exception as exc:
-                message = exc.message if isinstance(exc, LeaseUnavailable) else type(exc).__name__
-                self.log(f"renewal of job {job!r} (run {run_id}): {message}")
+                self.log(f"renewal of job {job!r} (run {run_id}): {_describe(exc)}")
 
     def stop(self) -> None:
         """Write the releases asked for, stop renewing (the leases still held expire
@@ -177,7 +242,7 @@ class FleetLeases:
             self._renewer.join(timeout=10)
         self.release_pending()
 
-    def _hold(self, key: RunKey, lease: Held) -> None:
+    def _hold(self, key: RunKey, lease: Held, save: bool = True) -> None:
         with self._lock:
             self._held[key] = lease
             if self._renewer is None:
@@ -185,23 +250,25 @@ class FleetLeases:
                     target=self._renew_loop, name="cronsync-leases", daemon=True
                 )
                 self._renewer.start()
+        if save:
+            self._save()
 
     def _drop(self, key: RunKey, why: str) -> None:
         with self._lock:
             self._held.pop(key, None)
+        self._save()
         self.log(why)
 
     def _renew_loop(self) -> None:
         """Releases as they are asked for; renewals every ``lease_ttl / 3`` seconds."""
-        interval = self.config.fleet.lease_ttl / 3
-        due = time.monotonic() + interval
+        due = time.monotonic() + self.config.fleet.lease_ttl / 3
         while not self._stopping:
             self._wake.wait(max(0.0, due - time.monotonic()))
             self._wake.clear()
             self.release_pending()
             if time.monotonic() >= due and not self._stopping:
                 self.renew_all()
-                due = time.monotonic() + interval
+                due = time.monotonic() + self.config.fleet.lease_ttl / 3  # as reloaded
 
     def _lease_store(self, table: str) -> LeaseStore:
         with self._lock:

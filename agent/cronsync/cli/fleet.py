@@ -40,7 +40,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         for name, job in jobs.items()
         if job.get("run_on") == ONE_HOST and job.get("enabled") is not False
     ]
-    doc = fleet_document(items, datetime.now(timezone.utc), known)
+    doc = fleet_document(items, datetime.now(timezone.utc), known, config.host.name)
     doc["table"] = table
     if args.json:
         emit_json(doc)
@@ -61,8 +61,9 @@ def add_fleet_verb(verbs: Any, add_config: Callable[[argparse.ArgumentParser], N
         "is degraded or failed), behind-tip (its installed commit is not the tip the "
         'most recent fetch among the hosts saw); and the jobs with run_on = "one-host" '
         "that no healthy host installs (they do not run). --json: the cronsync.fleet/1 "
-        "document. Exit status: 0 nothing flagged, 1 something flagged, 2 config error, "
-        "no [fleet] table, or the table cannot be read.",
+        "document. Exit status: 0 nothing flagged, 1 something flagged, no host reports, "
+        "or this host has written no status (only `cronsync agent` writes one); 2 config "
+        "error, no [fleet] table, or the table cannot be read.",
     )
     fleet.add_argument("--json", action="store_true", help="machine-readable output")
     add_config(fleet)

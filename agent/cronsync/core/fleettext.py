@@ -74,8 +74,13 @@ def _summary_line(doc: Mapping[str, Any]) -> str:
 def fleet_text(doc: Mapping[str, Any]) -> str:
     """Render a ``cronsync.fleet/1`` document: the tips, a row per host (worst first),
     the one-host jobs no healthy host installs, and a summary line."""
+    missing = [
+        f"{host} (this host) has written no status: is its agent running? (only "
+        "`cronsync agent` writes one, not the sync timer)"
+        for host in doc.get("not_reporting", [])
+    ]
     if not doc["hosts"] and not doc["unreadable"] and not doc["jobs"]:
-        return "fleet: no host has written its status yet"
+        return "\n".join(["fleet: no host has written its status yet", *missing])
     lines = _tip_lines(doc)
     header = ["HOST", "STATE", "INSTALLED", "LAST SYNC", "HEARD", "FLAGS"]
     if doc["hosts"]:
@@ -86,4 +91,6 @@ def fleet_text(doc: Mapping[str, Any]) -> str:
         lines += ["", f"unreadable items: {names} (not a host status item this cronsync reads)"]
     if doc["expired"]:
         lines.append(f"left out: {_plural(doc['expired'], 'item')} whose expires_at has passed")
+    if missing:
+        lines += ["", *missing]
     return "\n".join([*lines, "", _summary_line(doc)]).lstrip("\n")

@@ -119,7 +119,10 @@ def one_host_job_rows(
 
 
 def fleet_document(
-    items: Iterable[Mapping[str, Any]], now: datetime, known_one_host: Iterable[str] = ()
+    items: Iterable[Mapping[str, Any]],
+    now: datetime,
+    known_one_host: Iterable[str] = (),
+    reading_host: Optional[str] = None,
 ) -> dict[str, Any]:
     """The ``cronsync fleet --json`` document (``cronsync.fleet/1``).
 
@@ -128,12 +131,15 @@ def fleet_document(
         now: an aware datetime.
         known_one_host: ``one-host`` jobs known besides the hosts' (the reading host's
             release), so a job no host installs is flagged too.
+        reading_host: the host asking (its ``[host] name``): missing from the table, it
+            is named in ``not_reporting`` (its agent is not running, or cannot write).
 
     Returns:
         {format, now, healthy, tips [{repo, branch, commit, fetched_at, host}], hosts
         [rows, worst first], jobs [{job, hosts, healthy_hosts, flags}], unreadable
         [sort keys of items that are no host status item], expired (items past their
-        TTL, left out)}. ``healthy`` is true when nothing is flagged.
+        TTL, left out), not_reporting [host names]}. ``healthy`` is true when some host
+        reports, nothing is flagged and no host is missing.
     """
     summaries, unreadable, expired = [], [], 0
     for item in items:
@@ -150,10 +156,13 @@ def fleet_document(
     rows.sort(key=_row_order)
     jobs = one_host_job_rows(rows, known_one_host)
     flagged = any(row["flags"] for row in rows) or any(job["flags"] for job in jobs)
+    reporting = {str(row["host"]) for row in rows}
+    missing = [reading_host] if reading_host and reading_host not in reporting else []
     return {
         "format": FLEET_FORMAT,
         "now": now.isoformat(timespec="seconds"),
-        "healthy": not flagged and not unreadable,
+        "healthy": bool(rows) and not flagged and not unreadable and not missing,
+        "not_reporting": missing,
         "tips": [
             {"repo": repo, "branch": branch, **vars(tip)}
             for (repo, branch), tip in sorted(tips.items())

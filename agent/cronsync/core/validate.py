@@ -263,16 +263,26 @@ def _check_fleet(job: Job) -> list[Problem]:
                 "each host at its own start (use every-host)",
             )
         ]
+    problems = []
     if job.concurrency == "replace":
-        return [
+        problems.append(
             job.problem(
                 "concurrency",
                 '"replace" cannot work with run_on = "one-host": a new run would have to '
                 "stop the previous one on another host; use forbid (skip while it runs "
                 "anywhere) or allow",
             )
-        ]
-    return []
+        )
+    if job.timezone is None:
+        problems.append(
+            job.problem(
+                "run_on",
+                '"one-host" needs a zone of the job\'s own (timezone, or defaults.timezone '
+                "in cronsync.toml): in each host's zone, hosts in different zones would "
+                "name different occurrences and each run it",
+            )
+        )
+    return problems
 
 
 def validate_job(job: Job, host: Optional[HostContext] = None) -> list[Problem]:

@@ -114,9 +114,15 @@ class LogRead:
         self.last = moment if self.last is None or moment > self.last else self.last
 
 
+_PRINTABLE_ASCII = re.compile("[\x20-\x7e]*")  # what mkprint leaves as it is
+
+
 def cron_printable(text: str) -> str:
     """Return ``text`` as Debian's cron logs it (``mkprint``: controls as ``^X``, DEL as
-    ``^?``, each UTF-8 byte above 127 as a backslash and three octal digits)."""
+    ``^?``, each UTF-8 byte above 127 as a backslash and three octal digits); ``text``
+    itself when it is printable ASCII (most commands: no loop over each byte)."""
+    if _PRINTABLE_ASCII.fullmatch(text):
+        return text
     out: list[str] = []
     for byte in text.encode("utf-8", "surrogateescape"):
         if byte < 0x20:

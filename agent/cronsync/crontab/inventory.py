@@ -142,10 +142,8 @@ class _FileState:
         self, line: str, command_at: int = 0, setting: Optional[tuple[str, str]] = None
     ) -> LineSecrets:
         """The secrets of one line in any reading, remembered for the whole file."""
-        found = line_secrets(line, command_at, setting)
+        found = line_secrets(line, command_at, setting, self.scans)
         self.redactor.add(found)
-        if self.scans is not None and setting is None and found.findings:
-            self.scans[(line, command_at)] = found
         return found
 
 
@@ -160,7 +158,9 @@ def inventory_file(
         scans: when given, every line that is no environment setting and holds a
             secret is added to it: ``(line, command_at)`` -> what
             ``printable.read_line_secrets(line, command_at)`` returns for it (the
-            import reads those lines again for the values, which no record keeps).
+            import reads those lines again for the values, which no record keeps);
+            and every such line, secret or not, at 0 (``(line, 0)``: what the masked
+            digest of an imported line's origin masks).
     Returns:
         the file's entries (commented-out ones included), each with its state and
         problems, and the file-level problems. Never raises for any text.

@@ -146,17 +146,33 @@ def read_line_secrets(line: str, command_at: int = 0) -> LineSecrets:
     return line_secrets(line, command_at, setting)
 
 
-def line_secrets(line: str, command_at: int, setting: Optional[tuple[str, str]]) -> LineSecrets:
+def line_secrets(
+    line: str,
+    command_at: int,
+    setting: Optional[tuple[str, str]],
+    scans: Optional[LineScans] = None,
+) -> LineSecrets:
     """:func:`read_line_secrets` for a caller that has read the line already.
 
     Args:
         setting: ``(name, value)`` when cron reads the line as an environment setting
             (``line.parse_env_line``), else None.
+        scans: when given, a line that is no setting is added to it at 0 (what
+            ``read_line_secrets(line)`` returns: what the masked digest of an imported
+            line's origin masks, which may find what the reading at the command does
+            not) and, when it holds a secret, at ``command_at`` (what this returns);
+            the reading at 0 costs a second scan of the line's first command only.
     """
     scanned = line[:-1] if line.endswith("\r") else line
-    findings = scan.find_line_secrets(scanned, command_at)
+    readings = scan.LineScan(scanned)
     value = _setting_secret(line, setting) if setting is not None else None
-    return LineSecrets(line, tuple(findings) + ((value,) if value else ()))
+    found = LineSecrets(line, tuple(readings.findings(command_at)) + ((value,) if value else ()))
+    if scans is not None and setting is None:
+        if found.findings:
+            scans[(line, command_at)] = found
+        at_0 = found if command_at == 0 else LineSecrets(line, tuple(readings.findings(0)))
+        scans[(line, 0)] = at_0
+    return found
 
 
 def _setting_secret(line: str, setting: tuple[str, str]) -> Optional[kinds.Finding]:

@@ -94,6 +94,7 @@ class Planner:
         self.script_paths: dict[str, str] = {}
         self.base_names: dict[str, str] = {}  # command (masked) -> name (distinct_names)
         self.scans: LineScans = {}  # (line, command_at) -> its secrets, as the inventory found
+        # (and (line, 0): the reading the masked digest of its origin masks)
         self.not_utf8 = False  # the file being planned was not valid UTF-8
 
     def add_file(self, crontab: CrontabFile, report: FileInventory) -> None:
@@ -144,8 +145,7 @@ class Planner:
             return
         # the digest of the line with its secrets masked: the job file is no test for guesses
         raw = line.encode("utf-8", "surrogatepass")
-        clean = raw if entry.text == line else None  # the inventory masked nothing in it
-        origin = Origin.of_line(entry.source, entry.line, raw, clean)
+        origin = Origin.of_line(entry.source, entry.line, raw, self._masked(line, raw))
         key = (entry.schedule, entry.user, command, entry.commented_out, env)
         first = self.seen.get(key)
         if first is not None:
@@ -161,6 +161,16 @@ class Planner:
             job.todo.append(_NOT_UTF8)
         self.seen[key] = job
         self.plan.jobs.append(job)
+
+    def _masked(self, line: str, raw: bytes) -> Optional[bytes]:
+        """``jobwriter.masked_line(raw)`` made from the line's reading at 0, which the
+        inventory keeps (``scans``); None when it has none (the line is scanned again).
+        Not the line itself where the inventory masked nothing: its reading at the
+        command may miss what the reading at 0 masks (``mysql --password DB``)."""
+        at_0 = self.scans.get((line, 0))
+        if at_0 is None or raw.decode("utf-8", "surrogateescape") != line:
+            return None
+        return at_0.shown().encode("utf-8", "surrogateescape")
 
     def _duplicate(self, first: PlannedJob, origin: Origin, skip: Callable[..., Skipped]) -> None:
         where = f"{first.entry.source}:{first.entry.line}"

@@ -231,24 +231,59 @@ def scan_text(text: str, starts: int = 1, command_at: int = 0) -> list[Finding]:
             reading is tried first, so where two readings find the same secret, its
             names (the suggested variable) win.
     """
-    scan = Scan(text)
-    scan_patterns(scan)
-    for index, command in enumerate(WordReader(text).read()):
-        if index:
-            scan_command(scan, command)
-            continue
-        likely = next((i for i, word in enumerate(command) if word.raw_start >= command_at), 0)
-        scan_command(scan, command[likely:])
-        if likely and any(_may_be_flag(scan, word) for word in command[: likely + 1]):
-            scan_command(scan, command)  # a flag before the likely arguments: see every one
-        for start in _other_programs(command, starts, likely):
-            scan_command(scan, command[start:], rules_only=True)
-    return _resolve(scan.found)
+    return TextScan(text, starts).findings(command_at)
 
 
-def _may_be_flag(scan: Scan, word: ShellWord) -> bool:
+class TextScan:
+    """One text scanned once for what every reading of it shares (the patterns, the
+    words, every simple command after the first); :meth:`findings` adds a reading's
+    first command, each of its pieces (the command read from one of its words, with
+    every detector or the per-program rules only) scanned once for all readings.
+    ``TextScan(text, starts).findings(at)`` is ``scan_text(text, starts, at)``, for any
+    number of ``at`` (the import reads a line at its command and at 0).
+    """
+
+    def __init__(self, text: str, starts: int = 1) -> None:
+        """Scan ``text`` (see :func:`scan_text` for ``starts``); never raises."""
+        self.text, self.starts = text, starts
+        patterns = Scan(text)
+        scan_patterns(patterns)
+        self._patterns = patterns.found
+        commands = WordReader(text).read()
+        self._first = commands[0] if commands else []
+        rest = Scan(text)
+        for command in commands[1:]:
+            scan_command(rest, command)
+        self._rest = rest.found
+        self._pieces: dict[tuple[int, bool], list[Finding]] = {}
+
+    def findings(self, command_at: int = 0) -> list[Finding]:
+        """Return the findings of the reading whose command most likely starts at
+        ``command_at`` (as :func:`scan_text`)."""
+        found = list(self._patterns)
+        command = self._first
+        if command:
+            likely = next((i for i, word in enumerate(command) if word.raw_start >= command_at), 0)
+            found += self._piece(likely, rules_only=False)
+            if likely and any(_may_be_flag(self.text, word) for word in command[: likely + 1]):
+                found += self._piece(0, rules_only=False)  # a flag before: see every one
+            for start in _other_programs(command, self.starts, likely):
+                found += self._piece(start, rules_only=True)
+        return _resolve(found + self._rest)
+
+    def _piece(self, start: int, *, rules_only: bool) -> list[Finding]:
+        """The candidates in the first command read from its word ``start`` on."""
+        key = (start, rules_only)
+        if key not in self._pieces:
+            scan = Scan(self.text)
+            scan_command(scan, self._first[start:], rules_only=rules_only)
+            self._pieces[key] = scan.found
+        return self._pieces[key]
+
+
+def _may_be_flag(text: str, word: ShellWord) -> bool:
     """Whether a word could be a flag or an assignment (a dash, ``=``, or quoted)."""
-    return word.text[:1] == "-" or "=" in word.text or scan.text[word.raw_start] in "'\"\\"
+    return word.text[:1] == "-" or "=" in word.text or text[word.raw_start] in "'\"\\"
 
 
 def _other_programs(command: Sequence[ShellWord], starts: int, likely: int) -> list[int]:

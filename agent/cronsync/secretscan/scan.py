@@ -14,7 +14,7 @@ import dataclasses
 import re
 from collections.abc import Sequence
 
-from cronsync.secretscan.commands import scan_text
+from cronsync.secretscan.commands import TextScan, scan_text
 from cronsync.secretscan.kinds import MASK, Finding
 from cronsync.secretscan.names import is_secret_assignment
 
@@ -56,12 +56,28 @@ def find_line_secrets(line: str, command_at: int = 0) -> list[Finding]:
     Returns:
         the findings, in text order, never overlapping (spans in ``line``).
     """
-    skip = _TIME_FIELDS.match(line)
-    start = skip.end() if skip else 0
-    found = scan_text(line[start:], LINE_READINGS, max(command_at - start, 0))
-    if not start:
-        return found
-    return [dataclasses.replace(f, start=f.start + start, end=f.end + start) for f in found]
+    return LineScan(line).findings(command_at)
+
+
+class LineScan:
+    """One crontab line scanned once for what every reading of it shares;
+    ``LineScan(line).findings(at)`` is ``find_line_secrets(line, at)``, for any number
+    of ``at`` (the import needs the line at its command and at 0), each after the first
+    for the cost of the line's first command only."""
+
+    def __init__(self, line: str) -> None:
+        """Scan ``line`` (as for :func:`find_line_secrets`); never raises."""
+        skip = _TIME_FIELDS.match(line)
+        self._start = skip.end() if skip else 0
+        self._scan = TextScan(line[self._start :], LINE_READINGS)
+
+    def findings(self, command_at: int = 0) -> list[Finding]:
+        """Return :func:`find_line_secrets` of the line at ``command_at``."""
+        start = self._start
+        found = self._scan.findings(max(command_at - start, 0))
+        if not start:
+            return found
+        return [dataclasses.replace(f, start=f.start + start, end=f.end + start) for f in found]
 
 
 def mask_secrets(text: str) -> str:
