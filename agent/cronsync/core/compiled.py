@@ -149,5 +149,12 @@ def compile_jobs(
 
 
 def dump_jobs(document: Mapping[str, Any]) -> bytes:
-    """Serialise a jobs document deterministically (sorted keys, trailing newline)."""
-    return (json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    """Serialise a jobs document deterministically: sorted keys, UTF-8, compact, one
+    trailing newline.
+
+    Compact on purpose: without ``indent`` :func:`json.dumps` uses CPython's C encoder
+    (with it, the pure-Python one: a tenth of a one-job sync at 10,000 jobs). Every
+    reader parses it as JSON (the shim through ``core.fastjson``, status and the
+    metrics through ``host.view``)."""
+    text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return (text + "\n").encode()

@@ -19,7 +19,8 @@ from cronsync.core.drift import Observed, release_link
 from cronsync.core.errors import InstallError
 from cronsync.core.release import JOBS_FILE
 from cronsync.core.render import HEADER
-from cronsync.files.atomic import atomic_symlink, atomic_write, fsync_dir, fsync_tree
+from cronsync.files.atomic import atomic_symlink, atomic_write, fsync_dir
+from cronsync.files.durable import TreeFlush
 from cronsync.files.tree import remove_tree
 from cronsync.host.config import Paths
 
@@ -52,10 +53,12 @@ def new_staging_dir(paths: Paths, commit: str) -> Path:
 
 
 def finish_release(
-    paths: Paths, staging: Path, commit: str, jobs_json: bytes, cron_text: str
+    paths: Paths, staging: Path, commit: str, jobs_json: bytes, cron_text: str, flush: TreeFlush
 ) -> str:
-    """Write jobs.json and the rendered crontab into a staged release and move it into
-    place (the crontab copy lets a revert restore the cron file without git).
+    """Write jobs.json and the rendered crontab into a staged release, make the whole
+    tree durable through ``flush`` (opened on ``staging`` before anything was written in
+    it) and move it into place (the crontab copy lets a revert restore the cron file
+    without git).
 
     Returns:
         The release name. When a release of that name already exists with the same
@@ -73,7 +76,7 @@ def finish_release(
         if final.is_dir() and release_digest(final) == release_digest(staging):
             remove_tree(staging)
             return name
-        fsync_tree(staging)
+        flush.flush()
         _replace_dir(final, staging)
         fsync_dir(paths.releases)
     except OSError as exc:

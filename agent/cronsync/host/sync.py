@@ -26,6 +26,7 @@ from cronsync.core.state import (
     SyncRecord,
 )
 from cronsync.core.urls import redact_url
+from cronsync.files.durable import TreeFlush
 from cronsync.files.lock import ExclusiveLock
 from cronsync.files.tree import remove_tree
 from cronsync.host.build import Build, build_tree, config_digest
@@ -163,6 +164,19 @@ def _build(cycle: _Cycle, commit: str, tree: Path, reuse: bool) -> Build:
     return build
 
 
+def _stage(cycle: _Cycle, commit: str, staging: Path, reuse: bool) -> Build:
+    """Export ``commit`` into ``staging``, build it and, when it is clean, save its
+    check cache there and prepare the job folders; return the build."""
+    paths = cycle.config.paths
+    _export(cycle, commit, staging / RELEASE_REPO)
+    build = _build(cycle, commit, staging / RELEASE_REPO, reuse)
+    if build.ok:
+        if build.checks is not None:
+            save_cache(staging, build.checks)
+        cycle.notes += ensure_job_dirs(paths.runs_dir, paths.log_dir, _job_users(build))
+    return build
+
+
 def _install(cycle: _Cycle, commit: str, reuse: bool) -> tuple[str, Optional[Build]]:
     """Export, validate and (when clean) install ``commit``; return (result, build).
     ``reuse``: take what still holds from the installed release's check cache (not for
@@ -170,22 +184,18 @@ def _install(cycle: _Cycle, commit: str, reuse: bool) -> tuple[str, Optional[Bui
     paths = cycle.config.paths
     staging = new_staging_dir(paths, commit)
     try:
-        _export(cycle, commit, staging / RELEASE_REPO)
-        build = _build(cycle, commit, staging / RELEASE_REPO, reuse)
-        if build.ok and build.checks is not None:
-            save_cache(staging, build.checks)
+        # opened while the staging folder is empty: see cronsync.files.durable
+        with TreeFlush(staging) as flush:
+            build = _stage(cycle, commit, staging, reuse)
+            if not build.ok:
+                remove_tree(staging)
+                return REFUSED, build
+            release = finish_release(
+                paths, staging, commit, build.jobs_json, build.cron_text, flush
+            )
     except BaseException:
         remove_tree(staging)
         raise
-    if not build.ok:
-        remove_tree(staging)
-        return REFUSED, build
-    try:
-        cycle.notes += ensure_job_dirs(paths.runs_dir, paths.log_dir, _job_users(build))
-    except BaseException:
-        remove_tree(staging)
-        raise
-    release = finish_release(paths, staging, commit, build.jobs_json, build.cron_text)
     previous = cycle.state.installed
     switch_current(paths, release)
     try:
