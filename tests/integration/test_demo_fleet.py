@@ -24,6 +24,10 @@ HOWTO = TOP / "docs/how-to/run-more-than-one-host.md"
 DOC_SANDBOX = re.compile(r"/tmp/cronsync-fleet\.\w+")
 HOSTS = ("batch-1", "batch-2")
 
+# one worker runs the module, so the walkthrough runs once (a module fixture runs once
+# per xdist worker)
+pytestmark = pytest.mark.xdist_group("demo-fleet")
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:

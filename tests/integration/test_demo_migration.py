@@ -18,6 +18,10 @@ TOP = Path(__file__).resolve().parents[2]
 HOWTO = TOP / "docs/how-to/migrate-a-legacy-host.md"
 DOC_SANDBOX = re.compile(r"/tmp/cronsync-migration\.\w+")
 
+# one worker runs the module, so the walkthrough runs once (a module fixture runs once
+# per xdist worker)
+pytestmark = pytest.mark.xdist_group("demo-migration")
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
