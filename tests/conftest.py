@@ -27,7 +27,7 @@ settings.load_profile("cronsync")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """``--long``: the fault suite's long run (200 iterations where CI does 20)."""
+    """``--long``: the fault suite's long run (200 iterations where CI does 12)."""
     parser.addoption(
         "--long",
         action="store_true",
