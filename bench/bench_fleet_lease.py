@@ -28,6 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
 from benchkit import (
     BrokerProcess,
     Context,
@@ -44,25 +46,10 @@ from benchkit import (
     say,
     wall,
 )
+from helpers.fleettable import create_fleet_table
 
 TABLE = "cronsync-fleet-bench"
 GOAL = 0.050  # seconds a lease may add to a start
-
-
-def create_table(moto: Moto) -> None:
-    client = moto.client("dynamodb")
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 def main(argv: list[str]) -> None:
@@ -75,7 +62,7 @@ def main(argv: list[str]) -> None:
         moto = Moto(base)
         broker = None
         try:
-            create_table(moto)
+            create_fleet_table(moto.url, TABLE)
             every = 'command = ["true"]\n'
             remote = make_upstream(
                 base,
